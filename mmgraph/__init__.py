@@ -1,0 +1,28 @@
+"""mmgraph: graph-based multimodal fusion on PyTorch Geometric."""
+
+from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, collate
+from mmgraph.graph import GraphBuilder, edges
+from mmgraph import nn
+from mmgraph.registry import get_model, list_models, register_model
+from mmgraph.utils import seed_everything
+
+from mmgraph import baselines  # noqa: E402  (registers the baseline models)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Modality",
+    "ModalityBatch",
+    "MultimodalBatch",
+    "MultimodalSample",
+    "collate",
+    "GraphBuilder",
+    "edges",
+    "nn",
+    "baselines",
+    "get_model",
+    "list_models",
+    "register_model",
+    "seed_everything",
+    "__version__",
+]

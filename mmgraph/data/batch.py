@@ -1,0 +1,270 @@
+"""Padded mini-batches of multimodal samples, and :func:`collate` to make them."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+
+from mmgraph.data.modality import Modality
+from mmgraph.data.sample import MultimodalSample, check_modality_name
+
+__all__ = ["ModalityBatch", "MultimodalBatch", "collate"]
+
+
+class ModalityBatch:
+    r"""One modality across a batch, padded to the longest sample.
+
+    Args:
+        x: Padded features.
+        mask: ``True`` where an element exists, ``False`` on padding. A sample that lacks
+            the modality has an all-``False`` row.
+        pos: Optional padded positions.
+        time: Optional padded ``(start, end)`` spans.
+        labels: Optional per-sample element labels (``None`` where unknown).
+
+    Shapes:
+        - **x:** :math:`(B, L, D)`
+        - **mask:** :math:`(B, L)`, ``torch.bool``
+        - **pos:** :math:`(B, L, P)`
+        - **time:** :math:`(B, L, 2)`
+    """
+
+    __slots__ = ("x", "mask", "pos", "time", "labels")
+
+    def __init__(
+        self,
+        x: Tensor,
+        mask: Optional[Tensor] = None,
+        pos: Optional[Tensor] = None,
+        time: Optional[Tensor] = None,
+        labels: Optional[Sequence[Optional[Sequence[str]]]] = None,
+        name: str = "modality",
+    ) -> None:
+        where = f"modality {name!r}"
+        if not isinstance(x, Tensor) or x.dim() != 3:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{where}: x: expected a padded tensor of shape (batch, length, dim), got {got}")
+        b, n, _ = x.shape
+        if mask is None:
+            mask = torch.ones(b, n, dtype=torch.bool, device=x.device)
+        if mask.shape != (b, n):
+            raise ValueError(f"{where}: mask: expected shape {(b, n)} to match x, got {tuple(mask.shape)}")
+        mask = mask.to(torch.bool)
+        for key, value, width in (("pos", pos, None), ("time", time, 2)):
+            if value is None:
+                continue
+            if value.dim() != 3 or value.shape[:2] != (b, n) or (width is not None and value.size(2) != width):
+                want = f"({b}, {n}, {width if width else 'pos_dim'})"
+                raise ValueError(f"{where}: {key}: expected shape {want} to match x, got {tuple(value.shape)}")
+        if labels is not None and len(labels) != b:
+            raise ValueError(f"{where}: labels: expected one entry per sample ({b}), got {len(labels)}")
+        self.x = x
+        self.mask = mask
+        self.pos = pos
+        self.time = time
+        self.labels = None if labels is None else [None if lab is None else list(lab) for lab in labels]
+
+    @property
+    def lengths(self) -> Tensor:
+        """Number of real elements per sample, shape ``(B,)``."""
+        return self.mask.sum(dim=1)
+
+    @property
+    def present(self) -> Tensor:
+        """Whether each sample has this modality at all, shape ``(B,)``, bool."""
+        return self.mask.any(dim=1)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.x.size(-1)
+
+    def flat(self) -> Tensor:
+        """The real elements of every sample stacked, sample by sample: ``(sum(lengths), D)``."""
+        return self.x[self.mask]
+
+    def to(self, *args: Any, **kwargs: Any) -> "ModalityBatch":
+        out = ModalityBatch.__new__(ModalityBatch)
+        out.x = self.x.to(*args, **kwargs)
+        device_only = {k: v for k, v in kwargs.items() if k != "dtype"}
+        out.mask = self.mask.to(*[a for a in args if not isinstance(a, torch.dtype)], **device_only)
+        out.pos = None if self.pos is None else self.pos.to(*args, **kwargs)
+        out.time = None if self.time is None else self.time.to(*args, **kwargs)
+        out.labels = self.labels
+        return out
+
+    def __repr__(self) -> str:
+        parts = [f"x={list(self.x.shape)}"]
+        parts += [f"{k}={list(getattr(self, k).shape)}" for k in ("pos", "time") if getattr(self, k) is not None]
+        return f"ModalityBatch({', '.join(parts)})"
+
+
+class MultimodalBatch(Mapping[str, ModalityBatch]):
+    r"""A mini-batch: one :class:`ModalityBatch` per modality name, plus optional targets.
+
+    Every registered model takes a :class:`MultimodalBatch`. Make one with :func:`collate`
+    from a list of :class:`~mmgraph.MultimodalSample`, or directly from padded tensors
+    (fast for generated datasets).
+
+    Args:
+        modalities: Mapping ``name -> ModalityBatch`` (all with the same batch size).
+        y: Optional targets with the batch as the first dimension.
+    """
+
+    def __init__(self, modalities: Mapping[str, ModalityBatch], y: Optional[Tensor] = None) -> None:
+        if not modalities:
+            raise ValueError("a MultimodalBatch needs at least one modality, got none")
+        sizes = {name: mb.x.size(0) for name, mb in modalities.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"all modalities must have the same batch size, got {sizes}")
+        for name in modalities:
+            check_modality_name(name)
+        self._mods: dict[str, ModalityBatch] = {k: modalities[k] for k in sorted(modalities)}
+        self.batch_size: int = next(iter(sizes.values()))
+        if y is not None and (y.dim() == 0 or y.size(0) != self.batch_size):
+            raise ValueError(f"y: expected the batch size {self.batch_size} as first dimension, got {tuple(y.shape)}")
+        self.y: Optional[Tensor] = y
+
+    @property
+    def modalities(self) -> list[str]:
+        """Modality names, sorted."""
+        return list(self._mods)
+
+    def __getitem__(self, name: str) -> ModalityBatch:
+        try:
+            return self._mods[name]
+        except KeyError:
+            raise KeyError(f"modality {name!r} is not in this batch; it has {self.modalities}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mods)
+
+    def __len__(self) -> int:
+        return len(self._mods)
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self._mods.values())).x.device
+
+    def to(self, *args: Any, **kwargs: Any) -> "MultimodalBatch":
+        """Move every tensor like :meth:`torch.Tensor.to` (masks and targets keep their dtype)."""
+        device_args = [a for a in args if not isinstance(a, torch.dtype)]
+        device_kwargs = {k: v for k, v in kwargs.items() if k != "dtype"}
+        y = None if self.y is None else self.y.to(*device_args, **device_kwargs)
+        return MultimodalBatch({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y)
+
+    def without(self, *names: str) -> "MultimodalBatch":
+        """Return the batch with the given modalities removed entirely (e.g. for ablations)."""
+        unknown = [n for n in names if n not in self._mods]
+        if unknown:
+            raise ValueError(f"cannot remove {unknown}: the batch has modalities {self.modalities}")
+        keep = {k: v for k, v in self._mods.items() if k not in names}
+        if not keep:
+            raise ValueError(f"removing {list(names)} would leave no modality")
+        return MultimodalBatch(keep, y=self.y)
+
+    def unbatch(self) -> list[MultimodalSample]:
+        """Split back into samples (the inverse of :func:`collate`)."""
+        out = []
+        for i in range(self.batch_size):
+            mods: dict[str, Modality] = {}
+            for name, mb in self._mods.items():
+                m = mb.mask[i]
+                if not bool(m.any()):
+                    continue
+                labels = None if mb.labels is None else mb.labels[i]
+                mods[name] = Modality(
+                    mb.x[i][m],
+                    pos=None if mb.pos is None else mb.pos[i][m],
+                    time=None if mb.time is None else mb.time[i][m],
+                    labels=labels,
+                )
+            out.append(MultimodalSample(mods, y=None if self.y is None else self.y[i]))
+        return out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._mods.items())
+        return f"MultimodalBatch(batch_size={self.batch_size}, {inner})"
+
+
+def _pad(tensors: list[Tensor]) -> Tensor:
+    return pad_sequence(tensors, batch_first=True, padding_value=0.0)
+
+
+def collate(samples: Sequence[MultimodalSample]) -> MultimodalBatch:
+    r"""Pad a list of samples into a :class:`MultimodalBatch` (usable as a DataLoader ``collate_fn``).
+
+    Each modality is padded to its longest sample; samples that lack a modality get an
+    all-``False`` mask row. Targets ``y`` are stacked when every sample has one.
+
+    Raises:
+        ValueError: for an empty list, a non-sample item, or a modality whose feature
+            dimension, ``pos`` dimension or presence of ``pos``/``time`` differs between
+            samples (the message names the modality and the sample index).
+    """
+    samples = list(samples)
+    if not samples:
+        raise ValueError("collate: expected at least one sample, got an empty sequence")
+    for i, s in enumerate(samples):
+        if not isinstance(s, MultimodalSample):
+            raise ValueError(f"collate: sample {i}: expected a MultimodalSample, got {type(s).__name__}")
+    names = sorted({n for s in samples for n in s})
+    mods: dict[str, ModalityBatch] = {}
+    for name in names:
+        first = next(i for i, s in enumerate(samples) if name in s)
+        ref = samples[first][name]
+        xs, poss, times, labels = [], [], [], []
+        for i, s in enumerate(samples):
+            if name not in s:
+                xs.append(ref.x.new_zeros(0, ref.feature_dim))
+                poss.append(None if ref.pos is None else ref.pos.new_zeros(0, ref.pos.size(1)))
+                times.append(None if ref.time is None else ref.time.new_zeros(0, 2))
+                labels.append(None)
+                continue
+            m = s[name]
+            if m.feature_dim != ref.feature_dim:
+                raise ValueError(
+                    f"collate: modality {name!r}: expected feature_dim {ref.feature_dim} (as in sample {first}), "
+                    f"got {m.feature_dim} in sample {i}"
+                )
+            for key in ("pos", "time"):
+                a, b = getattr(ref, key), getattr(m, key)
+                if (a is None) != (b is None):
+                    raise ValueError(
+                        f"collate: modality {name!r}: sample {first} {'has' if a is not None else 'lacks'} {key} "
+                        f"but sample {i} {'has' if b is not None else 'lacks'} it; give it for all samples or none"
+                    )
+            if ref.pos is not None and m.pos.size(1) != ref.pos.size(1):
+                raise ValueError(
+                    f"collate: modality {name!r}: expected pos_dim {ref.pos.size(1)} (as in sample {first}), "
+                    f"got {m.pos.size(1)} in sample {i}"
+                )
+            xs.append(m.x)
+            poss.append(m.pos)
+            times.append(m.time)
+            labels.append(m.labels)
+        lengths = torch.tensor([x.size(0) for x in xs])
+        x = _pad(xs)
+        mask = torch.arange(x.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
+        mods[name] = ModalityBatch(
+            x,
+            mask,
+            pos=None if ref.pos is None else _pad(poss),
+            time=None if ref.time is None else _pad(times),
+            labels=labels if any(lab is not None for lab in labels) else None,
+            name=name,
+        )
+    ys = [s.y for s in samples]
+    y: Optional[Tensor] = None
+    missing_y = [i for i, t in enumerate(ys) if t is None]
+    if missing_y and len(missing_y) < len(ys):
+        raise ValueError(f"collate: some samples have a target y and others do not (missing in samples {missing_y[:5]})")
+    if not missing_y:
+        try:
+            y = torch.stack(ys)
+        except RuntimeError as exc:
+            shapes = sorted({tuple(t.shape) for t in ys})
+            raise ValueError(f"collate: targets y must share one shape, got shapes {shapes}") from exc
+    return MultimodalBatch(mods, y=y)

@@ -1,0 +1,110 @@
+"""One multimodal example: any number of named modalities and an optional target."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, Optional, Union
+
+import torch
+from torch import Tensor
+
+from mmgraph.data.modality import Modality, as_float_tensor
+
+__all__ = ["MultimodalSample", "check_modality_name", "RESERVED_NAMES"]
+
+#: Names that cannot be used for a modality: ``fusion`` is the graph builder's fusion node type.
+RESERVED_NAMES = frozenset({"fusion"})
+
+
+def check_modality_name(name: Any) -> str:
+    """Return ``name`` if it is a valid modality name, else raise a ``ValueError``."""
+    if not isinstance(name, str) or not name.isidentifier() or "__" in name:
+        raise ValueError(
+            f"modality names must be Python identifiers without '__' (e.g. 'text', 'image'), got {name!r}"
+        )
+    if name in RESERVED_NAMES:
+        raise ValueError(f"modality name {name!r} is reserved (the graph builder's fusion node type)")
+    return name
+
+
+class MultimodalSample(Mapping[str, Modality]):
+    r"""One example made of named modalities, indexed by modality name.
+
+    A modality that is missing for this example is simply absent. Modalities can be given
+    as :class:`Modality` objects or, for features only, as plain ``(num_elements, dim)``
+    tensors.
+
+    Args:
+        modalities: Optional mapping ``name -> Modality``.
+        y: Optional target (class index, regression value(s), ...), stored as a tensor.
+        **kwargs: More modalities by keyword, e.g. ``text=Modality(...)``.
+
+    Example:
+        >>> import torch, mmgraph as mg
+        >>> s = mg.MultimodalSample(text=mg.Modality(torch.randn(7, 16)), image=torch.randn(4, 8))
+        >>> s.modalities
+        ['image', 'text']
+        >>> s["text"].x.shape
+        torch.Size([7, 16])
+
+    Raises:
+        ValueError: for an empty sample, an invalid or reserved modality name, or any
+            invalid modality (the message names the modality).
+    """
+
+    def __init__(
+        self,
+        modalities: Optional[Mapping[str, Union[Modality, Tensor]]] = None,
+        *,
+        y: Any = None,
+        **kwargs: Union[Modality, Tensor],
+    ) -> None:
+        items: dict[str, Union[Modality, Tensor]] = dict(modalities or {})
+        for name, value in kwargs.items():
+            if name in items:
+                raise ValueError(f"modality {name!r} given twice (in the mapping and as a keyword)")
+            items[name] = value
+        if not items:
+            raise ValueError("a MultimodalSample needs at least one modality, got none")
+        self._mods: dict[str, Modality] = {}
+        for name in sorted(items):
+            check_modality_name(name)
+            value = items[name]
+            if not isinstance(value, Modality):
+                if isinstance(value, Mapping):
+                    raise ValueError(f"modality {name!r}: expected a Modality or a tensor, got a mapping")
+                value = Modality(as_float_tensor(value, f"modality {name!r}: x"))
+            self._mods[name] = value.check(name)
+        self.y: Optional[Tensor] = None if y is None else torch.as_tensor(y)
+
+    @property
+    def modalities(self) -> list[str]:
+        """The names of the modalities present, sorted."""
+        return list(self._mods)
+
+    def __getitem__(self, name: str) -> Modality:
+        try:
+            return self._mods[name]
+        except KeyError:
+            raise KeyError(f"modality {name!r} is not in this sample; it has {self.modalities}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mods)
+
+    def __len__(self) -> int:
+        return len(self._mods)
+
+    def without(self, *names: str) -> "MultimodalSample":
+        """Return a copy with the given modalities removed (at least one must remain)."""
+        keep = {k: v for k, v in self._mods.items() if k not in names}
+        return MultimodalSample(keep, y=self.y)
+
+    def to(self, *args: Any, **kwargs: Any) -> "MultimodalSample":
+        """Return a copy with every tensor moved/cast like :meth:`torch.Tensor.to`."""
+        y = None if self.y is None else self.y.to(*args, **kwargs)
+        return MultimodalSample({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._mods.items())
+        if self.y is not None:
+            inner += f", y={self.y.tolist() if self.y.numel() <= 4 else list(self.y.shape)}"
+        return f"MultimodalSample({inner})"

@@ -1,0 +1,28 @@
+"""Neural building blocks: layers, the heterogeneous GNN, encoders, readouts, heads, models."""
+
+from mmgraph.nn.conv import GCNLayer
+from mmgraph.nn.encoders import ModalityEncoders, masked_mean
+from mmgraph.nn.heads import MLP, TASKS, ClassificationHead, EmbeddingHead, RegressionHead, make_head
+from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, register_conv
+from mmgraph.nn.models import GraphFusionModel, GraphFusionOutput
+from mmgraph.nn.readout import POOLINGS, Readout
+
+__all__ = [
+    "GCNLayer",
+    "HeteroGNN",
+    "EdgeAttention",
+    "CONVS",
+    "register_conv",
+    "ModalityEncoders",
+    "masked_mean",
+    "Readout",
+    "POOLINGS",
+    "MLP",
+    "ClassificationHead",
+    "RegressionHead",
+    "EmbeddingHead",
+    "make_head",
+    "TASKS",
+    "GraphFusionModel",
+    "GraphFusionOutput",
+]

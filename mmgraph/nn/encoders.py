@@ -1,0 +1,104 @@
+"""Per-modality element encoders shared by graph models and baselines, and masked pooling."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from mmgraph.data.batch import MultimodalBatch
+
+__all__ = ["ModalityEncoders", "check_in_dims", "masked_mean"]
+
+
+def check_in_dims(in_dims: Mapping[str, int]) -> dict[str, int]:
+    """Validate a ``{modality: feature_dim}`` mapping and return it sorted by name."""
+    from mmgraph.data.sample import check_modality_name
+
+    if not isinstance(in_dims, Mapping) or not in_dims:
+        raise ValueError(f"in_dims: expected a non-empty mapping {{modality: feature_dim}}, got {in_dims!r}")
+    out: dict[str, int] = {}
+    for name in sorted(in_dims):
+        check_modality_name(name)
+        dim = in_dims[name]
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise ValueError(f"in_dims[{name!r}]: expected a positive int, got {dim!r}")
+        out[name] = dim
+    return out
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    r"""Mean over the real elements of each sample; zeros for a sample with none.
+
+    Shapes:
+        - **x:** :math:`(B, L, H)`, **mask:** :math:`(B, L)` → :math:`(B, H)`
+    """
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+
+
+class ModalityEncoders(nn.Module):
+    r"""Project each modality's element features to a shared width ``hidden``.
+
+    For every modality :math:`m`: :math:`h = \mathrm{Dropout}(\mathrm{GELU}(\mathrm{LayerNorm}(x W_m + b_m)))`,
+    applied to every element independently. Every registered model (graph or baseline)
+    starts with this module, so comparisons differ only in how modalities are fused.
+
+    Args:
+        in_dims: Feature dimension of each modality, e.g. ``{"text": 384, "image": 512}``.
+        hidden: Output width.
+        dropout: Dropout probability after the activation.
+
+    Shapes:
+        - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of
+          ``in_dims`` with matching feature dimensions
+        - **output:** ``{name: (B, L_name, hidden)}`` for the modalities in the batch
+    """
+
+    def __init__(self, in_dims: Mapping[str, int], hidden: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.in_dims = check_in_dims(in_dims)
+        if not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"hidden: expected a positive int, got {hidden!r}")
+        self.hidden = hidden
+        self.proj = nn.ModuleDict(
+            {
+                name: nn.Sequential(nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout))
+                for name, dim in self.in_dims.items()
+            }
+        )
+
+    def reset_parameters(self) -> None:
+        for seq in self.proj.values():
+            for layer in seq:
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
+
+    def check(self, batch: MultimodalBatch) -> None:
+        """Raise a ``ValueError`` for an unknown modality or a feature dimension that differs from ``in_dims``."""
+        if not isinstance(batch, MultimodalBatch):
+            raise ValueError(
+                f"expected a MultimodalBatch (use mmgraph.collate([...]) to make one), got {type(batch).__name__}"
+            )
+        for name in batch.modalities:
+            if name not in self.in_dims:
+                raise ValueError(
+                    f"unknown modality {name!r}: this model was built for in_dims {sorted(self.in_dims)}"
+                )
+            got = batch[name].feature_dim
+            if got != self.in_dims[name]:
+                raise ValueError(
+                    f"modality {name!r}: expected feature_dim {self.in_dims[name]} (in_dims), got {got}"
+                )
+
+    def encode(self, name: str, x: Tensor) -> Tensor:
+        """Encode raw features ``x`` of shape ``(..., in_dims[name])`` of one modality."""
+        return self.proj[name](x)
+
+    def forward(self, batch: MultimodalBatch) -> dict[str, Tensor]:
+        self.check(batch)
+        return {name: self.proj[name](batch[name].x) for name in batch.modalities}
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_dims}, hidden={self.hidden})"

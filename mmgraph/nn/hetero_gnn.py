@@ -1,0 +1,255 @@
+"""A heterogeneous message-passing stack that reports the attention of every layer and edge type."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv, GATv2Conv
+
+from mmgraph.nn.conv.gcn import GCNLayer
+
+__all__ = ["HeteroGNN", "EdgeAttention", "register_conv", "CONVS", "edge_key"]
+
+EdgeType = tuple[str, str, str]
+
+
+class EdgeAttention(NamedTuple):
+    """Weights one layer gave the edges of one edge type.
+
+    Attributes:
+        edge_index: ``(2, E)`` edges the weights refer to (source row, target row).
+        weight: ``(E, heads)`` attention coefficients (softmax over each target's incoming
+            edges of this type); for GCN, the fixed entries of :math:`\\hat{A}` with one "head".
+    """
+
+    edge_index: Tensor
+    weight: Tensor
+
+
+def edge_key(edge_type: EdgeType) -> str:
+    """``("text", "cross", "image")`` → ``"text__cross__image"`` (a valid ``ModuleDict`` key)."""
+    return "__".join(edge_type)
+
+
+class _Conv(nn.Module):
+    """Uniform wrapper: ``(x_src, x_dst, edge_index, edge_attr) -> (out, EdgeAttention | None)``."""
+
+    def forward(
+        self, x_src: Tensor, x_dst: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor], need_weights: bool
+    ) -> tuple[Tensor, Optional[EdgeAttention]]:
+        raise NotImplementedError
+
+
+class _GCN(_Conv):
+    def __init__(self, hidden: int, edge_dim: int, same: bool, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.conv = GCNLayer(hidden, hidden, act=None, add_self_loops=same)
+        self.same = same
+
+    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights):  # type: ignore[override]
+        x = x_src if self.same else (x_src, x_dst)
+        out = self.conv(x, edge_index)
+        weights = None
+        if need_weights:
+            size = x_src.size(0) if self.same else (x_src.size(0), x_dst.size(0))
+            ei, coeff = self.conv.normalized_edges(edge_index, size, dtype=x_src.dtype)
+            weights = EdgeAttention(ei, coeff.unsqueeze(-1))
+        return out, weights
+
+
+class _GAT(_Conv):
+    cls: type = GATConv
+
+    def __init__(self, hidden: int, edge_dim: int, same: bool, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.conv = self.cls(
+            (hidden, hidden),
+            hidden // heads,
+            heads=heads,
+            concat=True,
+            dropout=dropout,
+            add_self_loops=False,
+            edge_dim=edge_dim or None,
+        )
+
+    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights):  # type: ignore[override]
+        if need_weights:
+            out, (ei, alpha) = self.conv((x_src, x_dst), edge_index, edge_attr=edge_attr, return_attention_weights=True)
+            return out, EdgeAttention(ei, alpha)
+        return self.conv((x_src, x_dst), edge_index, edge_attr=edge_attr), None
+
+
+class _GATv2(_GAT):
+    cls = GATv2Conv
+
+
+ConvFactory = Callable[[int, int, bool, int, float], _Conv]
+
+#: Convolutions available to :class:`HeteroGNN` by name: factory(hidden, edge_dim, same, heads, dropout).
+CONVS: dict[str, ConvFactory] = {"gcn": _GCN, "gat": _GAT, "gatv2": _GATv2}
+
+
+def register_conv(name: str) -> Callable[[ConvFactory], ConvFactory]:
+    """Register a convolution factory under ``name`` for :class:`HeteroGNN` (``conv=name``).
+
+    The factory is called as ``factory(hidden, edge_dim, same, heads, dropout)`` and must
+    return a module called as ``(x_src, x_dst, edge_index, edge_attr, need_weights)`` that
+    returns ``(out, EdgeAttention or None)``.
+    """
+
+    def wrap(factory: ConvFactory) -> ConvFactory:
+        if name in CONVS:
+            raise ValueError(f"a convolution named {name!r} is already registered")
+        CONVS[name] = factory
+        return factory
+
+    return wrap
+
+
+_NORMS = ("layer", "batch", None)
+
+
+def _make_norm(kind: Optional[str], hidden: int) -> nn.Module:
+    if kind == "layer":
+        return nn.LayerNorm(hidden)
+    if kind == "batch":
+        return nn.BatchNorm1d(hidden)
+    return nn.Identity()
+
+
+class HeteroGNN(nn.Module):
+    r"""A stack of heterogeneous message-passing layers over every edge type.
+
+    Layer :math:`\ell` updates the state of every node :math:`v` of type :math:`t` by summing
+    one convolution per edge type :math:`r = (s, \cdot, t)` that ends at :math:`t`:
+
+    .. math::
+        m_v = \sum_{r \,:\, \text{dst}(r) = t} \mathrm{conv}_r^{(\ell)}\big(H_s, H_t, E_r\big)_v, \qquad
+        h_v \leftarrow h_v + \mathrm{Dropout}\big(\sigma(\mathrm{Norm}_t(m_v))\big)
+
+    (without the residual term if ``residual=False``). Node types that receive no edge type
+    keep their state. ``conv`` chooses the convolution of every edge type:
+
+    - ``"gcn"``: :class:`~mmgraph.nn.GCNLayer`, :math:`\hat{A} H W` with self loops within
+      a modality and :math:`D_\text{dst}^{-1/2} A D_\text{src}^{-1/2}` across modalities;
+    - ``"gat"`` / ``"gatv2"``: PyG's ``GATConv`` / ``GATv2Conv`` with ``heads`` heads of
+      width ``hidden // heads``, using the edge type's ``edge_attr`` in the attention score.
+
+    Unlike PyG's ``HeteroConv``, :meth:`forward` can return the attention weights of every
+    layer and edge type (``return_attention=True``).
+
+    Args:
+        node_types: All node types.
+        edge_types: ``{edge_type: edge_dim}`` (``edge_dim = 0``: no attributes), e.g. from
+            :meth:`mmgraph.GraphBuilder.edge_types`.
+        hidden: Width of every node state.
+        num_layers: Number of message-passing layers.
+        conv: A name in :data:`CONVS`.
+        heads: Attention heads (GAT/GATv2); must divide ``hidden``.
+        dropout: Dropout on layer outputs (and on attention coefficients for GAT/GATv2).
+        norm: ``"layer"``, ``"batch"`` or ``None``.
+        residual: Add each layer's input to its output.
+        act: Activation :math:`\sigma`.
+
+    Shapes:
+        - **input:** ``x_dict[t]``: :math:`(N_t, H)`; ``edge_index_dict[r]``: :math:`(2, E_r)`;
+          ``edge_attr_dict[r]``: :math:`(E_r, \text{edge\_dim}_r)`
+        - **output:** ``x_dict`` with the same shapes, and with ``return_attention=True`` a list
+          (one entry per layer) of ``{edge_type: EdgeAttention}``
+    """
+
+    def __init__(
+        self,
+        node_types: Sequence[str],
+        edge_types: Mapping[EdgeType, int],
+        hidden: int,
+        num_layers: int = 2,
+        conv: str = "gat",
+        heads: int = 4,
+        dropout: float = 0.0,
+        norm: Optional[str] = "layer",
+        residual: bool = True,
+        act: Callable[[Tensor], Tensor] = F.gelu,
+    ) -> None:
+        super().__init__()
+        if conv not in CONVS:
+            raise ValueError(f"conv: expected one of {sorted(CONVS)}, got {conv!r}")
+        if norm not in _NORMS:
+            raise ValueError(f"norm: expected one of {list(_NORMS)}, got {norm!r}")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers: expected a positive int, got {num_layers!r}")
+        if conv != "gcn" and (heads < 1 or hidden % heads != 0):
+            raise ValueError(f"heads: must divide hidden; got heads={heads}, hidden={hidden}")
+        self.node_types = list(node_types)
+        self.edge_types: dict[EdgeType, int] = dict(edge_types)
+        for etype in self.edge_types:
+            if etype[0] not in self.node_types or etype[2] not in self.node_types:
+                raise ValueError(f"edge type {etype} refers to a node type not in {self.node_types}")
+        self.hidden, self.num_layers, self.conv_name, self.heads = hidden, num_layers, conv, heads
+        self.residual, self.act = residual, act
+        self.dropout = nn.Dropout(dropout)
+        factory = CONVS[conv]
+        self.convs = nn.ModuleList(
+            nn.ModuleDict(
+                {edge_key(et): factory(hidden, dim, et[0] == et[2], heads, dropout) for et, dim in self.edge_types.items()}
+            )
+            for _ in range(num_layers)
+        )
+        self.receivers = sorted({et[2] for et in self.edge_types}, key=self.node_types.index)
+        self.norms = nn.ModuleList(
+            nn.ModuleDict({t: _make_norm(norm, hidden) for t in self.receivers}) for _ in range(num_layers)
+        )
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()  # type: ignore[operator]
+
+    def forward(
+        self,
+        x_dict: Mapping[str, Tensor],
+        edge_index_dict: Mapping[EdgeType, Tensor],
+        edge_attr_dict: Optional[Mapping[EdgeType, Tensor]] = None,
+        return_attention: bool = False,
+    ) -> Union[dict[str, Tensor], tuple[dict[str, Tensor], list[dict[EdgeType, EdgeAttention]]]]:
+        for t in self.node_types:
+            if t not in x_dict:
+                raise ValueError(f"x_dict: missing node type {t!r} (pass an empty (0, {self.hidden}) tensor for none)")
+            if x_dict[t].dim() != 2 or x_dict[t].size(-1) != self.hidden:
+                raise ValueError(f"x_dict[{t!r}]: expected shape (num_nodes, {self.hidden}), got {tuple(x_dict[t].shape)}")
+        edge_attr_dict = edge_attr_dict or {}
+        h = dict(x_dict)
+        attention: list[dict[EdgeType, EdgeAttention]] = []
+        for layer in range(self.num_layers):
+            msgs: dict[str, Tensor] = {}
+            layer_att: dict[EdgeType, EdgeAttention] = {}
+            for et, dim in self.edge_types.items():
+                src, _, dst = et
+                edge_index = edge_index_dict.get(et)
+                if edge_index is None:
+                    edge_index = torch.empty(2, 0, dtype=torch.long, device=h[dst].device)
+                attr = edge_attr_dict.get(et) if dim else None
+                if dim and attr is None:
+                    attr = h[dst].new_zeros(edge_index.size(1), dim)
+                out, att = self.convs[layer][edge_key(et)](h[src], h[dst], edge_index, attr, return_attention)
+                msgs[dst] = out if dst not in msgs else msgs[dst] + out
+                if att is not None:
+                    layer_att[et] = att
+            new_h = dict(h)
+            for t, m in msgs.items():
+                if m.size(0) == 0:  # no node of this type in the batch
+                    continue
+                upd = self.dropout(self.act(self.norms[layer][t](m)))
+                new_h[t] = h[t] + upd if self.residual else upd
+            h = new_h
+            attention.append(layer_att)
+        return (h, attention) if return_attention else h
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(conv={self.conv_name!r}, hidden={self.hidden}, "
+            f"num_layers={self.num_layers}, edge_types={len(self.edge_types)})"
+        )

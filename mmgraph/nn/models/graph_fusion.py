@@ -1,0 +1,169 @@
+"""Graph fusion: modalities → heterogeneous graph → GNN → readout → task head."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+
+from mmgraph.data.batch import MultimodalBatch
+from mmgraph.graph.builder import FUSION, EdgeType, GraphBuilder
+from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.heads import make_head
+from mmgraph.nn.hetero_gnn import EdgeAttention, HeteroGNN
+from mmgraph.nn.readout import Readout
+from mmgraph.registry import register_model
+
+__all__ = ["GraphFusionModel", "GraphFusionOutput"]
+
+
+class GraphFusionOutput(NamedTuple):
+    """What :meth:`GraphFusionModel.forward` returns with ``return_attention=True``.
+
+    Attributes:
+        out: The predictions, ``(B, out_dim)``.
+        graph: The batched ``HeteroData`` the model ran on (``graph.get_example(i)`` for one sample).
+        attention: One ``{edge_type: EdgeAttention}`` per GNN layer.
+        readout: ``{node_type: (N_t,)}`` attention-pooling weights (empty unless the readout
+            uses ``"attention"``).
+    """
+
+    out: Tensor
+    graph: HeteroData
+    attention: list[dict[EdgeType, EdgeAttention]]
+    readout: dict[str, Tensor]
+
+
+class GraphFusionModel(nn.Module):
+    r"""Fuse modalities with a heterogeneous GNN over the graph a :class:`~mmgraph.GraphBuilder` builds.
+
+    1. every element is encoded by its modality's encoder (:class:`~mmgraph.nn.ModalityEncoders`),
+       the fusion node (if any) starts from a learned vector;
+    2. the builder turns the batch into one batched heterogeneous graph;
+    3. :class:`~mmgraph.nn.HeteroGNN` passes messages along every edge type;
+    4. :class:`~mmgraph.nn.Readout` pools each graph; a task head predicts.
+
+    Args:
+        in_dims: Feature dimension per modality, e.g. ``{"text": 384, "image": 512}``.
+        hidden: Width of node states.
+        out_dim: Number of outputs (classes, regression targets, embedding size).
+        builder: The graph builder; default :meth:`GraphBuilder.complete` over ``in_dims``
+            (everything linked, with a fusion node).
+        conv: ``"gcn"``, ``"gat"`` or ``"gatv2"`` (see :data:`mmgraph.nn.CONVS`).
+        num_layers: Message-passing layers.
+        heads: Attention heads (GAT/GATv2).
+        readout: Pooling(s), see :class:`~mmgraph.nn.Readout`; default ``("mean", "fusion")``
+            with a fusion node, else ``"mean"``.
+        task: ``"classification"``, ``"regression"`` or ``"embedding"``.
+        dropout: Dropout in encoders, GNN and head.
+        norm: Normalisation in the GNN (``"layer"``, ``"batch"``, ``None``).
+
+    Shapes:
+        - **input:** a :class:`~mmgraph.MultimodalBatch` (modalities ⊆ ``in_dims``)
+        - **output:** :math:`(B, \text{out\_dim})`
+    """
+
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        hidden: int = 128,
+        out_dim: int = 1,
+        *,
+        builder: Optional[GraphBuilder] = None,
+        conv: str = "gat",
+        num_layers: int = 2,
+        heads: int = 4,
+        readout: Union[str, Sequence[str], None] = None,
+        task: str = "classification",
+        dropout: float = 0.0,
+        norm: Optional[str] = "layer",
+    ) -> None:
+        super().__init__()
+        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
+        names = list(self.encoders.in_dims)
+        if builder is None:
+            builder = GraphBuilder.complete(names)
+        if not isinstance(builder, GraphBuilder):
+            raise ValueError(f"builder: expected a mmgraph.GraphBuilder, got {type(builder).__name__}")
+        mentioned = set(builder.intra) | {m for pair in builder.cross for m in pair}
+        unknown = sorted(mentioned - set(names))
+        if unknown:
+            raise ValueError(f"builder links modalities {unknown} that are not in in_dims {names}")
+        self.builder = builder
+        self.hidden, self.out_dim, self.task, self.conv = hidden, out_dim, task, conv
+        self.node_types = builder.node_types(names)
+        self.edge_types = builder.edge_types(names)
+        self.fusion = nn.Parameter(torch.zeros(hidden)) if builder.fusion_node else None
+        self.gnn = HeteroGNN(
+            self.node_types, self.edge_types, hidden, num_layers=num_layers, conv=conv, heads=heads,
+            dropout=dropout, norm=norm,
+        )
+        if readout is None:
+            readout = ("mean", "fusion") if builder.fusion_node else "mean"
+        self.readout = Readout(self.node_types, hidden, readout, fusion_type=FUSION)
+        self.head = make_head(task, self.readout.out_dim, out_dim, hidden=hidden, dropout=dropout)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.encoders.reset_parameters()
+        self.gnn.reset_parameters()
+        self.readout.reset_parameters()
+        self.head.reset_parameters()
+        if self.fusion is not None:
+            nn.init.normal_(self.fusion, std=0.02)
+
+    def graph(self, batch: MultimodalBatch) -> HeteroData:
+        """The batched heterogeneous graph the model builds for ``batch``."""
+        self.encoders.check(batch)
+        return self.builder.batch(batch)
+
+    def forward(self, batch: MultimodalBatch, return_attention: bool = False) -> Union[Tensor, GraphFusionOutput]:
+        graph = self.graph(batch)
+        size = batch.batch_size
+        x_dict: dict[str, Tensor] = {}
+        batch_dict: dict[str, Tensor] = {}
+        ref = next(iter(self.encoders.parameters()))
+        for t in self.node_types:
+            if t == FUSION:
+                assert self.fusion is not None
+                x_dict[t] = self.fusion.unsqueeze(0).expand(size, -1)
+                batch_dict[t] = torch.arange(size, device=ref.device)
+            elif t in batch:
+                x_dict[t] = self.encoders.encode(t, graph[t].x)
+                batch_dict[t] = graph[t].batch
+            else:  # modality absent from the whole batch: no nodes
+                x_dict[t] = ref.new_zeros(0, self.hidden)
+                batch_dict[t] = torch.zeros(0, dtype=torch.long, device=ref.device)
+        edge_index_dict = {et: graph[et].edge_index for et in self.edge_types if et in graph.edge_types}
+        edge_attr_dict = {
+            et: graph[et].edge_attr for et in self.edge_types if et in graph.edge_types and "edge_attr" in graph[et]
+        }
+        if return_attention:
+            h, attention = self.gnn(x_dict, edge_index_dict, edge_attr_dict, return_attention=True)
+            pooled, weights = self.readout(h, batch_dict, size, return_weights=True)
+            return GraphFusionOutput(self.head(pooled), graph, attention, weights)
+        h = self.gnn(x_dict, edge_index_dict, edge_attr_dict)
+        return self.head(self.readout(h, batch_dict, size))
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(conv={self.conv!r}, in_dims={self.encoders.in_dims}, hidden={self.hidden}, "
+            f"out_dim={self.out_dim}, task={self.task!r})"
+        )
+
+
+def _graph_model(conv: str) -> Any:
+    def build(in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, **kwargs: Any) -> GraphFusionModel:
+        if "conv" in kwargs:
+            raise ValueError(f"graph-{conv} fixes conv={conv!r}; use GraphFusionModel directly for another conv")
+        return GraphFusionModel(in_dims, hidden, out_dim, conv=conv, **kwargs)
+
+    build.__name__ = f"graph_{conv}"
+    build.__doc__ = f"Graph fusion with ``conv={conv!r}``; options as :class:`GraphFusionModel`."
+    return build
+
+
+for _conv in ("gcn", "gat", "gatv2"):
+    register_model(f"graph-{_conv}")(_graph_model(_conv))

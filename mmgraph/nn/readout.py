@@ -1,0 +1,101 @@
+"""Readouts: pool node states into one vector per graph of a batch."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.utils import scatter, softmax
+
+__all__ = ["Readout", "POOLINGS"]
+
+#: Per-node-type poolings; ``"fusion"`` additionally takes the fusion node's state.
+POOLINGS = ("mean", "max", "sum", "attention", "fusion")
+
+
+class Readout(nn.Module):
+    r"""Pool the node states of each graph in a batch, per node type, and concatenate.
+
+    For every modality node type :math:`m` (sorted) and every pooling :math:`p` in ``modes``
+    (except ``"fusion"``), the states :math:`\{h_v : v \in V_m(g)\}` of graph :math:`g` are
+    pooled with
+
+    - ``"mean"`` / ``"max"`` / ``"sum"``: the usual reductions (zeros for a graph with no
+      node of that type);
+    - ``"attention"``: :math:`\sum_v \alpha_v h_v` with :math:`\alpha = \mathrm{softmax}_{v \in V_m(g)}(w^\top h_v + c)`
+      (global attention pooling; the weights can be returned for visualisation).
+
+    ``"fusion"`` appends the state of the graph's fusion node. Pooling is per graph, never
+    over the whole batch.
+
+    Args:
+        node_types: Modality node types to pool (the fusion type is handled by ``"fusion"``).
+        hidden: Width of the node states.
+        modes: One pooling name or a sequence of them (see :data:`POOLINGS`).
+        fusion_type: Name of the fusion node type.
+
+    Shapes:
+        - **input:** ``x_dict[m]``: :math:`(N_m, H)`, ``batch_dict[m]``: :math:`(N_m,)` graph ids
+        - **output:** :math:`(B, \text{out\_dim})` with ``out_dim = H * (len(node_types) * n_pool + n_fusion)``
+    """
+
+    def __init__(
+        self,
+        node_types: Sequence[str],
+        hidden: int,
+        modes: Union[str, Sequence[str]] = "mean",
+        fusion_type: str = "fusion",
+    ) -> None:
+        super().__init__()
+        modes = (modes,) if isinstance(modes, str) else tuple(modes)
+        if not modes:
+            raise ValueError(f"modes: expected at least one of {list(POOLINGS)}, got none")
+        for mode in modes:
+            if mode not in POOLINGS:
+                raise ValueError(f"readout mode: expected one of {list(POOLINGS)}, got {mode!r}")
+        if len(set(modes)) != len(modes):
+            raise ValueError(f"readout modes must be distinct, got {list(modes)}")
+        self.node_types = sorted(t for t in node_types if t != fusion_type)
+        self.modes = modes
+        self.hidden = hidden
+        self.fusion_type = fusion_type
+        self.gates = nn.ModuleDict({t: nn.Linear(hidden, 1) for t in self.node_types}) if "attention" in modes else None
+        n_pool = sum(m != "fusion" for m in modes)
+        self.out_dim = hidden * (len(self.node_types) * n_pool + ("fusion" in modes))
+
+    def reset_parameters(self) -> None:
+        if self.gates is not None:
+            for gate in self.gates.values():
+                gate.reset_parameters()
+
+    def forward(
+        self,
+        x_dict: Mapping[str, Tensor],
+        batch_dict: Mapping[str, Tensor],
+        num_graphs: int,
+        return_weights: bool = False,
+    ) -> Union[Tensor, tuple[Tensor, dict[str, Tensor]]]:
+        parts: list[Tensor] = []
+        weights: dict[str, Tensor] = {}
+        for mode in self.modes:
+            if mode == "fusion":
+                if self.fusion_type not in x_dict:
+                    raise ValueError("readout mode 'fusion' needs a fusion node: build graphs with fusion_node=True")
+                parts.append(x_dict[self.fusion_type])
+                continue
+            for t in self.node_types:
+                x, index = x_dict[t], batch_dict[t]
+                if mode == "attention":
+                    assert self.gates is not None
+                    alpha = softmax(self.gates[t](x).squeeze(-1), index, num_nodes=num_graphs)
+                    weights[t] = alpha
+                    parts.append(scatter(alpha.unsqueeze(-1) * x, index, dim=0, dim_size=num_graphs, reduce="sum"))
+                else:
+                    parts.append(scatter(x, index, dim=0, dim_size=num_graphs, reduce=mode))
+        out = torch.cat(parts, dim=-1)
+        return (out, weights) if return_weights else out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.node_types}, modes={list(self.modes)})"
+
