@@ -1,0 +1,198 @@
+"""Cross-attention baseline: one query modality attends over the elements of all the others."""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from mmgraph.baselines._common import check_positive_int, check_task, short_repr
+from mmgraph.data.batch import MultimodalBatch
+from mmgraph.nn.encoders import ModalityEncoders, masked_mean
+from mmgraph.nn.heads import make_head
+from mmgraph.registry import register_model
+
+__all__ = ["AttentionFusion", "CrossAttentionBlock"]
+
+
+class CrossAttentionBlock(nn.Module):
+    r"""Post-norm cross-attention block: :math:`x' = \mathrm{LN}(q + \mathrm{MHA}(q, c, c))`,
+    :math:`x = \mathrm{LN}(x' + \mathrm{FF}(x'))` with :math:`\mathrm{FF} = \mathrm{Linear}(H, 2H) \to
+    \mathrm{GELU} \to \mathrm{Dropout} \to \mathrm{Linear}(2H, H)`.
+
+    Args:
+        hidden: Width :math:`H`.
+        heads: Number of attention heads (must divide ``hidden``).
+        dropout: Dropout on the attention weights, the residual branches and inside FF.
+
+    Shapes:
+        - **q:** :math:`(B, L_q, H)`, **context:** :math:`(B, L_k, H)`,
+          **key_padding_mask:** :math:`(B, L_k)` bool, ``True`` = ignore
+        - **output:** :math:`(B, L_q, H)` and, when ``need_weights``, weights
+          :math:`(B, L_q, L_k)` averaged over heads (else ``None``)
+    """
+
+    def __init__(self, hidden: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        self.norm1 = nn.LayerNorm(hidden)
+        self.ff = nn.Sequential(
+            nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * hidden, hidden)
+        )
+        self.norm2 = nn.LayerNorm(hidden)
+        self.drop = nn.Dropout(dropout)
+
+    def reset_parameters(self) -> None:
+        self.attn.out_proj.reset_parameters()  # MultiheadAttention._reset_parameters leaves its weight alone
+        self.attn._reset_parameters()
+        for layer in (self.norm1, self.norm2, self.ff[0], self.ff[3]):
+            layer.reset_parameters()
+
+    def forward(
+        self, q: Tensor, context: Tensor, key_padding_mask: Tensor, need_weights: bool = False
+    ) -> tuple[Tensor, Optional[Tensor]]:
+        a, w = self.attn(
+            q, context, context, key_padding_mask=key_padding_mask, need_weights=need_weights, average_attn_weights=True
+        )
+        x = self.norm1(q + self.drop(a))
+        x = self.norm2(x + self.drop(self.ff(x)))
+        return x, w
+
+
+@register_model("attention")
+class AttentionFusion(nn.Module):
+    r"""Cross-attention fusion ("text attends to image"), batched with padding masks.
+
+    The query modality :math:`q` (``"text"`` by default) attends over the context: the
+    elements of every other modality :math:`m` (sorted by name), each tagged with a learned
+    modality-type embedding :math:`e_m`, preceded by one learned, always-present null token
+    :math:`n`:
+
+    .. math::
+
+        C = [\,n;\ h_{m_1,1} + e_{m_1}; \dots;\ h_{m_k, L} + e_{m_k}\,] \in \mathbb{R}^{(1 + L_c) \times H}
+
+    Padded or missing context elements are excluded with ``key_padding_mask``; the null token
+    keeps the softmax well defined when a sample has no context at all (no NaN). Then
+    ``num_layers`` :class:`CrossAttentionBlock` s update the query elements
+    (:math:`x^{(0)} = h_q`, :math:`x^{(l)} = \mathrm{Block}_l(x^{(l-1)}, C)`, the context is fixed),
+    and with masked means over real elements
+
+    .. math::
+
+        y = \mathrm{head}\big([\,\mathrm{mean}_{\mu_q}(x^{(\ell)});\ \mathrm{mean}_{\mu_C}(C_{1:})\,]\big).
+
+    A sample without the query modality gets a zero query vector; one without context gets a
+    zero context vector (the null token is not pooled).
+
+    Args:
+        in_dims: Feature dimension of each modality (at least two), e.g. ``{"text": 384, "image": 512}``.
+        hidden: Encoder and attention width :math:`H`, also the head's hidden width.
+        out_dim: Output width (classes, regression targets or embedding size).
+        task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
+        dropout: Dropout in the encoders, the attention blocks and the head.
+        query: The query modality; ``None`` picks ``"text"`` if in ``in_dims``, else the first
+            modality by sorted name.
+        num_layers: Number of cross-attention blocks.
+        heads: Number of attention heads; must divide ``hidden``.
+
+    Shapes:
+        - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of ``in_dims``
+        - **output:** :math:`(B, \text{out\_dim})`; with ``return_attention=True`` also a list
+          of ``num_layers`` weight tensors :math:`(B, L_q, 1 + L_c)`, averaged over heads:
+          column 0 is the null token, then the context modalities present in the batch, in
+          sorted order, each over its padded length. Each real query row sums to 1 and is 0
+          on padded keys; rows of padded query elements are all 0.
+    """
+
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        hidden: int = 128,
+        out_dim: int = 1,
+        *,
+        task: str = "classification",
+        dropout: float = 0.0,
+        query: Optional[str] = None,
+        num_layers: int = 1,
+        heads: int = 4,
+    ) -> None:
+        super().__init__()
+        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
+        names = list(self.encoders.in_dims)
+        if len(names) < 2:
+            raise ValueError(
+                f"attention fusion needs at least 2 modalities (a query and a context to attend to), "
+                f"got in_dims with only {names}; use a single-modality model instead"
+            )
+        if query is None:
+            query = "text" if "text" in names else names[0]
+        if query not in names:
+            raise ValueError(f"query: expected one of the modalities {names}, got {query!r}")
+        check_positive_int(heads, "heads")
+        if hidden % heads != 0:
+            raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
+        self.names = names
+        self.query = query
+        self.context_names = [n for n in names if n != query]
+        self.hidden = hidden
+        self.out_dim = check_positive_int(out_dim, "out_dim")
+        self.task = check_task(task)
+        self.num_layers = check_positive_int(num_layers, "num_layers")
+        self.heads = heads
+        self.type_embedding = nn.Parameter(torch.empty(len(self.context_names), hidden))
+        self.null_token = nn.Parameter(torch.empty(hidden))
+        self.blocks = nn.ModuleList([CrossAttentionBlock(hidden, heads, dropout) for _ in range(num_layers)])
+        self.head = make_head(task, 2 * hidden, out_dim, hidden=hidden, dropout=dropout)
+        self._reset_own()
+
+    def _reset_own(self) -> None:
+        nn.init.normal_(self.type_embedding, std=0.02)
+        nn.init.normal_(self.null_token, std=0.02)
+
+    def reset_parameters(self) -> None:
+        self.encoders.reset_parameters()
+        self._reset_own()
+        for block in self.blocks:
+            block.reset_parameters()
+        self.head.reset_parameters()  # type: ignore[operator]
+
+    def context(self, batch: MultimodalBatch, encoded: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Context ``(B, 1 + L_c, H)`` (null token first) and its element mask ``(B, 1 + L_c)``, ``True`` = real."""
+        b = batch.batch_size
+        like = next(iter(encoded.values()))
+        parts = [self.null_token.to(like.dtype).expand(b, 1, self.hidden)]
+        masks = [torch.ones(b, 1, dtype=torch.bool, device=like.device)]
+        for i, name in enumerate(self.context_names):
+            if name in encoded:
+                parts.append(encoded[name] + self.type_embedding[i].to(like.dtype))
+                masks.append(batch[name].mask)
+        return torch.cat(parts, dim=1), torch.cat(masks, dim=1)
+
+    def forward(
+        self, batch: MultimodalBatch, return_attention: bool = False
+    ) -> Union[Tensor, tuple[Tensor, list[Tensor]]]:
+        encoded = self.encoders(batch)  # validates the batch
+        ctx, ctx_mask = self.context(batch, encoded)
+        b, lk = ctx_mask.shape
+        attentions: list[Tensor] = []
+        if self.query in encoded:
+            x = encoded[self.query]
+            q_mask = batch[self.query].mask
+            for block in self.blocks:
+                x, w = block(x, ctx, ~ctx_mask, need_weights=return_attention)
+                if return_attention:
+                    assert w is not None
+                    attentions.append(w * q_mask.unsqueeze(-1).to(w.dtype))
+            q_vec = masked_mean(x, q_mask)
+        else:
+            q_vec = ctx.new_zeros(b, self.hidden)
+            if return_attention:
+                attentions = [ctx.new_zeros(b, 0, lk) for _ in self.blocks]
+        c_vec = masked_mean(ctx[:, 1:], ctx_mask[:, 1:])
+        out = self.head(torch.cat([q_vec, c_vec], dim=-1))
+        return (out, attentions) if return_attention else out
+
+    def __repr__(self) -> str:
+        return short_repr(self, query=self.query, num_layers=self.num_layers, heads=self.heads)

@@ -1,0 +1,87 @@
+"""Early-fusion baseline: concatenate pooled modality vectors and presence flags, then an MLP."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from mmgraph.baselines._common import TaskMLP, check_positive_int, check_task, pool_modalities, short_repr
+from mmgraph.data.batch import MultimodalBatch
+from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.registry import register_model
+
+__all__ = ["ConcatFusion"]
+
+
+@register_model("concat")
+class ConcatFusion(nn.Module):
+    r"""Early fusion by concatenation.
+
+    With modalities :math:`m_1 < \dots < m_M` (sorted by name), encoded elements
+    :math:`h_{m,i} \in \mathbb{R}^H` (from :class:`~mmgraph.nn.encoders.ModalityEncoders`),
+    element mask :math:`\mu_{m,i} \in \{0, 1\}` and presence :math:`p_m = \max_i \mu_{m,i}`:
+
+    .. math::
+
+        \bar h_m = \frac{\sum_i \mu_{m,i} h_{m,i}}{\max(1, \sum_i \mu_{m,i})}, \qquad
+        z = [\bar h_{m_1}; \dots; \bar h_{m_M}; p_{m_1}; \dots; p_{m_M}] \in \mathbb{R}^{MH + M}, \qquad
+        y = \mathrm{MLP}(z).
+
+    A missing modality (absent from the batch, or from one sample) contributes
+    :math:`\bar h_m = 0` and :math:`p_m = 0`, so the MLP can tell "missing" from "all zeros".
+    For ``task="embedding"`` the output is :math:`\ell_2`-normalised.
+
+    Args:
+        in_dims: Feature dimension of each modality, e.g. ``{"text": 384, "image": 512}``.
+        hidden: Encoder width :math:`H` and width of the fusion MLP's hidden layers.
+        out_dim: Output width (classes, regression targets or embedding size).
+        task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
+        dropout: Dropout in the encoders and after every hidden MLP layer.
+        num_layers: Number of ``Linear`` layers of the fusion MLP (``2`` matches
+            :func:`~mmgraph.nn.heads.make_head`); use it to match parameter budgets.
+
+    Shapes:
+        - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of ``in_dims``
+        - **output:** :math:`(B, \text{out\_dim})`
+    """
+
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        hidden: int = 128,
+        out_dim: int = 1,
+        *,
+        task: str = "classification",
+        dropout: float = 0.0,
+        num_layers: int = 2,
+    ) -> None:
+        super().__init__()
+        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
+        self.names: list[str] = list(self.encoders.in_dims)
+        self.hidden = hidden
+        self.out_dim = check_positive_int(out_dim, "out_dim")
+        self.task = check_task(task)
+        self.num_layers = check_positive_int(num_layers, "num_layers")
+        m = len(self.names)
+        self.fused_dim = m * hidden + m
+        self.head = TaskMLP(task, self.fused_dim, out_dim, hidden, num_layers=num_layers, dropout=dropout)
+
+    def reset_parameters(self) -> None:
+        self.encoders.reset_parameters()
+        self.head.reset_parameters()
+
+    def fuse(self, batch: MultimodalBatch) -> Tensor:
+        """The concatenated vector :math:`z` of shape ``(B, M * hidden + M)`` fed to the MLP."""
+        encoded = self.encoders(batch)  # validates the batch
+        like = next(iter(encoded.values()))
+        means, present = pool_modalities(self.names, encoded, batch, like)
+        parts = [means[n] for n in self.names] + [present[n].unsqueeze(-1) for n in self.names]
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, batch: MultimodalBatch) -> Tensor:
+        return self.head(self.fuse(batch))
+
+    def __repr__(self) -> str:
+        return short_repr(self, num_layers=self.num_layers)

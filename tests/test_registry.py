@@ -1,0 +1,122 @@
+"""The model contract, checked for every registered model (graph models and baselines alike)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mmgraph as mg
+from tests.conftest import IN_DIMS, make_sample
+
+MODELS = mg.list_models()
+
+
+def build(name: str, seed: int = 0, **kwargs: object) -> torch.nn.Module:
+    mg.seed_everything(seed)
+    opts = {"in_dims": IN_DIMS, "hidden": 16, "out_dim": 3, **kwargs}
+    return mg.get_model(name, **opts).eval()
+
+
+def test_required_models_registered() -> None:
+    assert {"graph-gcn", "graph-gat", "concat", "attention", "late", "tensor"} <= set(MODELS)
+    assert MODELS == sorted(MODELS)
+
+
+def test_unknown_model_and_option() -> None:
+    with pytest.raises(ValueError, match="unknown model 'nope'.*graph-gat"):
+        mg.get_model("nope", in_dims=IN_DIMS)
+    for name in MODELS:
+        with pytest.raises(ValueError, match="bogus"):
+            mg.get_model(name, in_dims=IN_DIMS, bogus=1)
+
+
+def test_register_duplicate_name_rejected() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        mg.register_model("concat")(lambda **kw: torch.nn.Identity())
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("task", ["classification", "regression", "embedding"])
+def test_output_shape(name: str, task: str, batch: mg.MultimodalBatch) -> None:
+    out = build(name, task=task)(batch)
+    assert out.shape == (batch.batch_size, 3)
+    assert torch.isfinite(out).all()
+    if task == "embedding":
+        torch.testing.assert_close(out.norm(dim=-1), torch.ones(batch.batch_size))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gradients_reach_every_modality(name: str, batch: mg.MultimodalBatch) -> None:
+    model = build(name)
+    for m in batch.modalities:
+        batch[m].x.requires_grad_(True)
+    model(batch).square().sum().backward()
+    for m in batch.modalities:
+        grad = batch[m].x.grad
+        assert grad is not None, f"no gradient reached {m}"
+        assert grad[batch[m].mask].abs().sum() > 0, f"zero gradient on {m}"
+        assert grad[~batch[m].mask].abs().sum() == 0, f"gradient leaked into {m}'s padding"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_missing_modality(name: str, samples: list[mg.MultimodalSample]) -> None:
+    model = build(name)
+    whole = mg.collate(samples).without("audio")  # absent from the whole batch
+    out = model(whole)
+    assert out.shape == (len(samples), 3) and torch.isfinite(out).all()
+    partial = mg.collate([samples[0].without("image")] + samples[1:])  # absent for one sample
+    out = model(partial)
+    assert out.shape == (len(samples), 3) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_deterministic_under_seed(name: str, batch: mg.MultimodalBatch) -> None:
+    a, b, c = build(name, seed=1)(batch), build(name, seed=1)(batch), build(name, seed=2)(batch)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_output_independent_of_batch_padding(name: str, samples: list[mg.MultimodalSample]) -> None:
+    model = build(name)
+    alone = model(mg.collate(samples[:1]))
+    together = model(mg.collate(samples))[:1]
+    torch.testing.assert_close(alone, together, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bad_input_is_a_clear_error(name: str, samples: list[mg.MultimodalSample]) -> None:
+    model = build(name)
+    g = torch.Generator().manual_seed(1)
+    video = mg.collate([mg.MultimodalSample(text=torch.randn(2, 6, generator=g), video=torch.randn(3, 4))])
+    with pytest.raises(ValueError, match="unknown modality 'video'"):
+        model(video)
+    wrong = mg.collate([mg.MultimodalSample(text=torch.randn(2, 7))])
+    with pytest.raises(ValueError, match=r"modality 'text': expected feature_dim 6 \(in_dims\), got 7"):
+        model(wrong)
+    with pytest.raises(ValueError, match="MultimodalBatch"):
+        model(samples)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_learns_a_tiny_task(name: str) -> None:
+    """Every model can fit 12 samples whose class is set by one modality's features."""
+    g = torch.Generator().manual_seed(3)
+    samples = []
+    for i in range(12):
+        s = make_sample(g, 3, 4, 3, y=i % 3)
+        image = s["image"]
+        image.x[:, i % 3] += 3.0  # the class is readable from the image
+        samples.append(s)
+    batch = mg.collate(samples)
+    model = build(name).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(40):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(batch), batch.y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.25 * losses[0], f"{name}: loss went {losses[0]:.3f} -> {losses[-1]:.3f}"
