@@ -1,0 +1,149 @@
+"""The ``mmgraph`` command line: ``mmgraph demo``, ``mmgraph models``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Optional, Sequence
+
+import torch
+
+__all__ = ["main", "demo_samples", "demo_builder"]
+
+
+def demo_samples(n: int, seed: int = 0) -> list:
+    """``n`` random text/image/audio samples shaped like the README example (text 384-d, image 512-d, audio 64-d)."""
+    import mmgraph as mg
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        n_tok = int(torch.randint(4, 10, (1,), generator=g))
+        n_reg = int(torch.randint(9, 26, (1,), generator=g))
+        n_frm = int(torch.randint(6, 16, (1,), generator=g))
+        tok_start = torch.arange(n_tok) * 0.4
+        frm_start = torch.arange(n_frm) * 0.25
+        out.append(
+            mg.MultimodalSample(
+                text=mg.Modality(torch.randn(n_tok, 384, generator=g), time=torch.stack([tok_start, tok_start + 0.4], 1)),
+                image=mg.Modality(torch.randn(n_reg, 512, generator=g), pos=torch.rand(n_reg, 2, generator=g)),
+                audio=mg.Modality(torch.randn(n_frm, 64, generator=g), time=torch.stack([frm_start, frm_start + 0.25], 1)),
+                y=i % 10,
+            )
+        )
+    return out
+
+
+def demo_builder():  # -> mg.GraphBuilder
+    """The graph builder of the README example."""
+    import mmgraph as mg
+
+    return mg.GraphBuilder(
+        intra={"text": mg.edges.Sequential(window=2), "image": mg.edges.SpatialKNN(k=4), "audio": mg.edges.Sequential(window=1)},
+        cross={("text", "image"): mg.edges.Full(), ("text", "audio"): mg.edges.TemporalOverlap()},
+        fusion_node=True,
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    import mmgraph as mg
+
+    mg.seed_everything(args.seed)
+    samples = demo_samples(args.batch_size, seed=args.seed)
+    builder = demo_builder()
+    print(f"builder: {builder}\n")
+    graph = builder(samples[0])
+    print("graph of sample 0:")
+    for ntype in graph.node_types:
+        print(f"  nodes {ntype:<8} {graph[ntype].num_nodes:>4}")
+    for etype in graph.edge_types:
+        attr = graph[etype].get("edge_attr")
+        extra = f"  edge_attr dim {attr.size(1)}" if attr is not None else ""
+        print(f"  edges {str(etype):<36} {graph[etype].num_edges:>4}{extra}")
+    batch = mg.collate(samples)
+    graphs = builder.batch(batch)
+    print(f"\nbatched graph of {batch.batch_size} samples: "
+          f"{sum(graphs[t].num_nodes for t in graphs.node_types)} nodes, "
+          f"{sum(graphs[t].num_edges for t in graphs.edge_types)} edges\n")
+
+    in_dims = {"text": 384, "image": 512, "audio": 64}
+    names = [n for n in mg.list_models() if not args.models or n in args.models]
+    rows = []
+    for name in tqdm(names, desc="models", disable=args.no_progress):
+        kwargs = {"builder": builder} if name.startswith("graph-") else {}
+        model = mg.get_model(name, in_dims=in_dims, hidden=args.hidden, out_dim=10, **kwargs)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        t0 = time.perf_counter()
+        losses = []
+        for _ in range(args.steps):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(batch), batch.y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        step_ms = (time.perf_counter() - t0) / max(args.steps, 1) * 1e3
+        params = sum(p.numel() for p in model.parameters())
+        logits = model.eval()(batch)
+        rows.append((name, params, tuple(logits.shape), step_ms, losses[0], losses[-1]))
+
+    header = f"{'model':<12} {'params':>10} {'output':>10} {'ms/step':>9} {'loss first':>11} {'loss last':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, params, shape, ms, l0, l1 in rows:
+        print(f"{name:<12} {params:>10,} {str(shape):>10} {ms:>9.1f} {l0:>11.3f} {l1:>10.3f}")
+    print(f"\n(random features and labels: {args.steps} AdamW steps on one batch show that every model "
+          "trains end to end; the benchmark compares them on real tasks)")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    import mmgraph as mg
+
+    for name in mg.list_models():
+        print(name)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmgraph", description="Graph-based multimodal fusion toolkit.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        help="build a heterogeneous graph and train every registered model for a few steps on a random batch",
+        description="Build the README's heterogeneous graph for random text/image/audio samples, then run "
+        "every registered model (graph fusion and baselines) on one batch and print a table.",
+    )
+    demo.add_argument("--batch-size", type=int, default=8, help="samples in the batch (default: 8)")
+    demo.add_argument("--hidden", type=int, default=64, help="hidden width of every model (default: 64)")
+    demo.add_argument("--steps", type=int, default=5, help="training steps per model (default: 5)")
+    demo.add_argument("--models", type=lambda s: s.split(","), default=None,
+                      help="comma-separated model names (default: all registered)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    demo.set_defaults(func=_demo)
+
+    models = sub.add_parser("models", help="list the registered models")
+    models.set_defaults(func=_models)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "models", None):
+        import mmgraph as mg
+
+        unknown = sorted(set(args.models) - set(mg.list_models()))
+        if unknown:
+            parser.error(f"unknown model(s) {unknown}; registered: {mg.list_models()}")
+    if getattr(args, "batch_size", 1) < 1 or getattr(args, "steps", 1) < 1:
+        parser.error("--batch-size and --steps must be >= 1")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
