@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.heads import MLP, TASKS
+from mmgraph.nn.heads import TASKS
 from mmgraph.nn.encoders import masked_mean
 
-__all__ = ["check_task", "check_positive_int", "pool_modalities", "TaskMLP", "short_repr"]
+__all__ = ["check_task", "check_positive_int", "pool_modalities", "short_repr"]
 
 
 def check_task(task: str) -> str:
@@ -49,30 +48,6 @@ def pool_modalities(
             means[name] = like.new_zeros(b, like.size(-1))
             present[name] = like.new_zeros(b)
     return means, present
-
-
-class TaskMLP(nn.Module):
-    r"""An :class:`~mmgraph.nn.heads.MLP` of depth ``num_layers`` with the task's output convention.
-
-    Logits/values for ``classification``/``regression``; :math:`\ell_2`-normalised output for
-    ``embedding``. With ``num_layers=2`` it matches :func:`~mmgraph.nn.heads.make_head`.
-    """
-
-    def __init__(
-        self, task: str, in_dim: int, out_dim: int, hidden: int, num_layers: int = 2, dropout: float = 0.0
-    ) -> None:
-        super().__init__()
-        self.task = check_task(task)
-        check_positive_int(out_dim, "out_dim")
-        check_positive_int(num_layers, "num_layers")
-        self.mlp = MLP(in_dim, hidden, out_dim, num_layers=num_layers, dropout=dropout)
-
-    def reset_parameters(self) -> None:
-        self.mlp.reset_parameters()
-
-    def forward(self, z: Tensor) -> Tensor:
-        out = self.mlp(z)
-        return F.normalize(out, dim=-1) if self.task == "embedding" else out
 
 
 def short_repr(module: nn.Module, **extra: object) -> str:

@@ -7,9 +7,10 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from mmgraph.baselines._common import TaskMLP, check_positive_int, check_task, pool_modalities, short_repr
+from mmgraph.baselines._common import check_positive_int, check_task, pool_modalities, short_repr
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.heads import make_head
 from mmgraph.registry import register_model
 
 __all__ = ["ConcatFusion"]
@@ -66,7 +67,7 @@ class ConcatFusion(nn.Module):
         self.num_layers = check_positive_int(num_layers, "num_layers")
         m = len(self.names)
         self.fused_dim = m * hidden + m
-        self.head = TaskMLP(task, self.fused_dim, out_dim, hidden, num_layers=num_layers, dropout=dropout)
+        self.head = make_head(task, self.fused_dim, out_dim, hidden=hidden, dropout=dropout, num_layers=num_layers)
 
     def reset_parameters(self) -> None:
         self.encoders.reset_parameters()

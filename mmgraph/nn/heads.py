@@ -45,13 +45,22 @@ class MLP(nn.Sequential):
 class ClassificationHead(nn.Module):
     r"""Logits :math:`\mathrm{MLP}(z) \in \mathbb{R}^{C}` for ``C = out_dim`` classes (use with cross-entropy).
 
+    Args:
+        in_dim: Width of the pooled representation.
+        out_dim: Number of outputs.
+        hidden: Width of the MLP's hidden layers (default ``in_dim``).
+        dropout: Dropout after hidden activations.
+        num_layers: Depth of the MLP (``1``: a linear map).
+
     Shapes:
         - **input:** :math:`(B, F)` → **output:** :math:`(B, C)`
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: Optional[int] = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden: Optional[int] = None, dropout: float = 0.0, num_layers: int = 2
+    ) -> None:
         super().__init__()
-        self.mlp = MLP(in_dim, hidden or in_dim, out_dim, num_layers=2, dropout=dropout)
+        self.mlp = MLP(in_dim, hidden or in_dim, out_dim, num_layers=num_layers, dropout=dropout)
 
     def reset_parameters(self) -> None:
         self.mlp.reset_parameters()
@@ -75,9 +84,11 @@ class EmbeddingHead(nn.Module):
         - **input:** :math:`(B, F)` → **output:** :math:`(B, E)`, unit norm
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: Optional[int] = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden: Optional[int] = None, dropout: float = 0.0, num_layers: int = 2
+    ) -> None:
         super().__init__()
-        self.mlp = MLP(in_dim, hidden or in_dim, out_dim, num_layers=2, dropout=dropout)
+        self.mlp = MLP(in_dim, hidden or in_dim, out_dim, num_layers=num_layers, dropout=dropout)
 
     def reset_parameters(self) -> None:
         self.mlp.reset_parameters()
@@ -86,11 +97,13 @@ class EmbeddingHead(nn.Module):
         return F.normalize(self.mlp(z), dim=-1)
 
 
-def make_head(task: str, in_dim: int, out_dim: int, hidden: Optional[int] = None, dropout: float = 0.0) -> nn.Module:
-    """Build the head for ``task`` (one of :data:`TASKS`)."""
+def make_head(
+    task: str, in_dim: int, out_dim: int, hidden: Optional[int] = None, dropout: float = 0.0, num_layers: int = 2
+) -> nn.Module:
+    """Build the head for ``task`` (one of :data:`TASKS`) with an MLP of ``num_layers`` layers."""
     heads = {"classification": ClassificationHead, "regression": RegressionHead, "embedding": EmbeddingHead}
     if task not in heads:
         raise ValueError(f"task: expected one of {list(TASKS)}, got {task!r}")
     if not isinstance(out_dim, int) or out_dim < 1:
         raise ValueError(f"out_dim: expected a positive int, got {out_dim!r}")
-    return heads[task](in_dim, out_dim, hidden=hidden, dropout=dropout)
+    return heads[task](in_dim, out_dim, hidden=hidden, dropout=dropout, num_layers=num_layers)
