@@ -116,11 +116,11 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
     def __init__(self, modalities: Mapping[str, ModalityBatch], y: Optional[Tensor] = None) -> None:
         if not modalities:
             raise ValueError("a MultimodalBatch needs at least one modality, got none")
+        for name in modalities:
+            check_modality_name(name)
         sizes = {name: mb.x.size(0) for name, mb in modalities.items()}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"all modalities must have the same batch size, got {sizes}")
-        for name in modalities:
-            check_modality_name(name)
         self._mods: dict[str, ModalityBatch] = {k: modalities[k] for k in sorted(modalities)}
         self.batch_size: int = next(iter(sizes.values()))
         if y is not None and (y.dim() == 0 or y.size(0) != self.batch_size):

@@ -14,6 +14,10 @@ __all__ = ["MultimodalSample", "check_modality_name", "RESERVED_NAMES"]
 #: Names that cannot be used for a modality: ``fusion`` is the graph builder's fusion node type.
 RESERVED_NAMES = frozenset({"fusion"})
 
+# Models keep per-modality submodules in ``nn.ModuleDict``s, which refuse keys that are
+# attributes of ``nn.Module`` ("type", "training", "float", ...).
+_MODULE_ATTRIBUTES = frozenset(dir(torch.nn.Module()))
+
 
 def check_modality_name(name: Any) -> str:
     """Return ``name`` if it is a valid modality name, else raise a ``ValueError``."""
@@ -23,6 +27,11 @@ def check_modality_name(name: Any) -> str:
         )
     if name in RESERVED_NAMES:
         raise ValueError(f"modality name {name!r} is reserved (the graph builder's fusion node type)")
+    if name in _MODULE_ATTRIBUTES:
+        raise ValueError(
+            f"modality name {name!r} clashes with a torch.nn.Module attribute (models keep one submodule per "
+            f"modality); choose another name, e.g. {name + '_'!r}"
+        )
     return name
 
 
@@ -65,9 +74,10 @@ class MultimodalSample(Mapping[str, Modality]):
             items[name] = value
         if not items:
             raise ValueError("a MultimodalSample needs at least one modality, got none")
+        for name in items:
+            check_modality_name(name)
         self._mods: dict[str, Modality] = {}
         for name in sorted(items):
-            check_modality_name(name)
             value = items[name]
             if not isinstance(value, Modality):
                 if isinstance(value, Mapping):
@@ -95,12 +105,17 @@ class MultimodalSample(Mapping[str, Modality]):
 
     def without(self, *names: str) -> "MultimodalSample":
         """Return a copy with the given modalities removed (at least one must remain)."""
+        unknown = [n for n in names if n not in self._mods]
+        if unknown:
+            raise ValueError(f"cannot remove {unknown}: the sample has modalities {self.modalities}")
         keep = {k: v for k, v in self._mods.items() if k not in names}
         return MultimodalSample(keep, y=self.y)
 
     def to(self, *args: Any, **kwargs: Any) -> "MultimodalSample":
-        """Return a copy with every tensor moved/cast like :meth:`torch.Tensor.to`."""
-        y = None if self.y is None else self.y.to(*args, **kwargs)
+        """Return a copy with every tensor moved/cast like :meth:`torch.Tensor.to` (``y`` keeps its dtype)."""
+        device_args = [a for a in args if not isinstance(a, torch.dtype)]
+        device_kwargs = {k: v for k, v in kwargs.items() if k != "dtype"}
+        y = None if self.y is None else self.y.to(*device_args, **device_kwargs)  # targets keep their dtype
         return MultimodalSample({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y)
 
     def __repr__(self) -> str:

@@ -70,8 +70,9 @@ class GraphBuilder:
         fusion_node: bool = False,
     ) -> None:
         self.intra: dict[str, EdgeStrategy] = {}
-        for name, strategy in sorted((intra or {}).items()):
+        for name in intra or {}:
             check_modality_name(name)
+        for name, strategy in sorted((intra or {}).items()):
             self._check_strategy(strategy, f"intra[{name!r}]")
             self.intra[name] = strategy
         self.cross: dict[tuple[str, str], EdgeStrategy] = {}

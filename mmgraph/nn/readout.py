@@ -26,8 +26,10 @@ class Readout(nn.Module):
     - ``"attention"``: :math:`\sum_v \alpha_v h_v` with :math:`\alpha = \mathrm{softmax}_{v \in V_m(g)}(w^\top h_v + c)`
       (global attention pooling; the weights can be returned for visualisation).
 
-    ``"fusion"`` appends the state of the graph's fusion node. Pooling is per graph, never
-    over the whole batch.
+    ``"fusion"`` takes the state of the graph's fusion node. The output concatenates, in
+    the order of ``modes``, each mode's part (for a pooling: one block per node type, in
+    sorted order; for ``"fusion"``: the fusion state). Pooling is per graph, never over
+    the whole batch.
 
     Args:
         node_types: Modality node types to pool (the fusion type is handled by ``"fusion"``).
@@ -56,6 +58,11 @@ class Readout(nn.Module):
                 raise ValueError(f"readout mode: expected one of {list(POOLINGS)}, got {mode!r}")
         if len(set(modes)) != len(modes):
             raise ValueError(f"readout modes must be distinct, got {list(modes)}")
+        if "fusion" in modes and fusion_type not in node_types:
+            raise ValueError(
+                f"readout mode 'fusion' needs a {fusion_type!r} node type (build graphs with fusion_node=True); "
+                f"got node types {list(node_types)}"
+            )
         self.node_types = sorted(t for t in node_types if t != fusion_type)
         self.modes = modes
         self.hidden = hidden

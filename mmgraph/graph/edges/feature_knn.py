@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
+import torch
 from torch import Tensor
 
 from mmgraph.data.batch import ModalityBatch
@@ -40,8 +41,19 @@ class FeatureKNN(EdgeStrategy):
             )
 
     @staticmethod
-    def _similarity(src: ModalityBatch, dst: ModalityBatch) -> Tensor:
-        return F.normalize(src.x, dim=-1) @ F.normalize(dst.x, dim=-1).transpose(1, 2)
+    def _similarity(src: ModalityBatch, dst: ModalityBatch, chunk_elements: int = 1 << 24) -> Tensor:
+        """Cosine similarities ``(B, Ls, Ld)`` summed in a fixed order.
+
+        A batched matrix product would round differently for different padded lengths, so
+        exact ties (e.g. two orthogonal neighbours) could break differently depending on
+        the batch. An element-wise product summed over features does not; it is computed
+        in chunks of source rows to bound memory.
+        """
+        a = F.normalize(src.x, dim=-1).unsqueeze(2)  # (B, Ls, 1, D)
+        b = F.normalize(dst.x, dim=-1).unsqueeze(1)  # (B, 1, Ld, D)
+        b_, ls, _, d = a.shape
+        rows = max(1, chunk_elements // max(1, b_ * b.size(2) * d))
+        return torch.cat([(a[:, i : i + rows] * b).sum(-1) for i in range(0, ls, rows)], dim=1)
 
     def adjacency(self, src: ModalityBatch, dst: ModalityBatch, same: bool) -> Tensor:
         sim = self._similarity(src, dst)  # (B, Ls, Ld)

@@ -28,6 +28,8 @@ class Full(EdgeStrategy):
     def __init__(self, attr: Optional[str] = None, pos_dim: int = 2) -> None:
         if attr not in _ATTRS:
             raise ValueError(f"Full: attr must be one of {list(_ATTRS)}, got {attr!r}")
+        if not isinstance(pos_dim, int) or isinstance(pos_dim, bool) or pos_dim < 1:
+            raise ValueError(f"Full: pos_dim must be a positive int, got {pos_dim!r}")
         self.attr = attr
         self.pos_dim = pos_dim if attr == "pos" else None
         self.requires = (attr,) if attr else ()

@@ -31,14 +31,16 @@ class SpatialKNN(EdgeStrategy):
     def __init__(self, k: int = 4, pos_dim: int = 2) -> None:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"SpatialKNN: k must be a positive int, got {k!r}")
-        if not isinstance(pos_dim, int) or pos_dim < 1:
+        if not isinstance(pos_dim, int) or isinstance(pos_dim, bool) or pos_dim < 1:
             raise ValueError(f"SpatialKNN: pos_dim must be a positive int, got {pos_dim!r}")
         self.k = k
         self.pos_dim = pos_dim
         self.edge_dim = pos_dim + 1
 
     def adjacency(self, src: ModalityBatch, dst: ModalityBatch, same: bool) -> Tensor:
-        dist = torch.cdist(src.pos, dst.pos)  # (B, Ls, Ld)
+        # Exact distances: the matrix-product formula cdist uses above 25 rows loses precision
+        # for close points, which would pick wrong neighbours and depend on batch padding.
+        dist = torch.cdist(src.pos, dst.pos, compute_mode="donot_use_mm_for_euclid_dist")  # (B, Ls, Ld)
         return stable_topk_mask(dist, valid_pairs(src, dst, same), self.k, largest=False)
 
     def edge_attr(self, src: ModalityBatch, dst: ModalityBatch, b: Tensor, i: Tensor, j: Tensor) -> Tensor:

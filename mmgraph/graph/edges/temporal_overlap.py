@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor
 
 from mmgraph.data.batch import ModalityBatch
@@ -29,8 +31,8 @@ class TemporalOverlap(EdgeStrategy):
     edge_dim = 2
 
     def __init__(self, tolerance: float = 0.0) -> None:
-        if not isinstance(tolerance, (int, float)) or tolerance < 0:
-            raise ValueError(f"TemporalOverlap: tolerance must be a number >= 0, got {tolerance!r}")
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) or tolerance < 0:
+            raise ValueError(f"TemporalOverlap: tolerance must be a finite number >= 0, got {tolerance!r}")
         self.tolerance = float(tolerance)
 
     def adjacency(self, src: ModalityBatch, dst: ModalityBatch, same: bool) -> Tensor:

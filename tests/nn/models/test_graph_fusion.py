@@ -1,0 +1,205 @@
+"""Tests specific to :class:`mmgraph.nn.GraphFusionModel` (the generic model contract is in tests/test_registry.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mmgraph as mg
+from mmgraph.graph.builder import FUSION
+from mmgraph.nn import GraphFusionModel, GraphFusionOutput
+from mmgraph.nn.hetero_gnn import EdgeAttention
+from tests.conftest import IN_DIMS
+
+H = 8
+
+
+def build(seed: int = 0, **kwargs) -> GraphFusionModel:
+    torch.manual_seed(seed)
+    opts = {"hidden": H, "out_dim": 3, "heads": 2, **kwargs}
+    return GraphFusionModel(IN_DIMS, **opts).eval()
+
+
+def check_output(model: GraphFusionModel, batch: mg.MultimodalBatch) -> GraphFusionOutput:
+    res = model(batch, return_attention=True)
+    assert isinstance(res, GraphFusionOutput)
+    plain = model(batch)
+    assert res.out.shape == (batch.batch_size, 3) and torch.isfinite(res.out).all()
+    torch.testing.assert_close(res.out, plain)
+
+    expected = model.builder.batch(batch)
+    assert set(res.graph.edge_types) == set(expected.edge_types)
+    assert set(res.graph.node_types) == set(expected.node_types)
+    for et in expected.edge_types:
+        assert torch.equal(res.graph[et].edge_index, expected[et].edge_index), et
+        if "edge_attr" in expected[et]:
+            torch.testing.assert_close(res.graph[et].edge_attr, expected[et].edge_attr)
+    for nt in batch.modalities:
+        assert torch.equal(res.graph[nt].x, expected[nt].x)
+
+    assert len(res.attention) == model.gnn.num_layers
+    present = {et for et in model.edge_types if et in res.graph.edge_types}
+    for layer in res.attention:
+        assert present <= set(layer) <= set(model.edge_types)
+        for et, att in layer.items():
+            assert isinstance(att, EdgeAttention)
+            assert att.weight.size(0) == att.edge_index.size(1)
+            if et in present and model.conv != "gcn":
+                assert torch.equal(att.edge_index, res.graph[et].edge_index)
+
+    modes = model.readout.modes
+    if "attention" in modes:
+        assert set(res.readout) == set(model.readout.node_types)
+        for t, w in res.readout.items():
+            assert w.shape == ((res.graph[t].num_nodes if t in batch else 0),)
+    else:
+        assert res.readout == {}
+    return res
+
+
+READOUTS = ["mean", ("max", "sum"), ("attention", "fusion"), ("mean", "max", "sum", "attention", "fusion")]
+
+
+@pytest.mark.parametrize("readout", READOUTS)
+@pytest.mark.parametrize("conv", ["gcn", "gat", "gatv2"])
+def test_convs_and_readouts(conv: str, readout, batch: mg.MultimodalBatch) -> None:
+    model = build(conv=conv, readout=readout, num_layers=2)
+    assert model.conv == conv and model.gnn.conv_name == conv
+    assert model.readout.modes == ((readout,) if isinstance(readout, str) else tuple(readout))
+    check_output(model, batch)
+
+
+@pytest.mark.parametrize("conv", ["gcn", "gat"])
+def test_rich_builder(conv: str, rich_builder: mg.GraphBuilder, batch: mg.MultimodalBatch) -> None:
+    model = build(conv=conv, builder=rich_builder, readout=("mean", "attention", "fusion"))
+    assert model.edge_types == rich_builder.edge_types(IN_DIMS)
+    assert any(dim > 0 for dim in model.edge_types.values())
+    res = check_output(model, batch)
+    assert all(et in res.graph.edge_types for et in model.edge_types)
+
+
+def test_edge_attributes_reach_the_gnn(rich_builder: mg.GraphBuilder, samples) -> None:
+    # SpatialKNN on image carries the relative position as edge_attr. Scaling all positions keeps
+    # the k-NN edges (and every other input) but changes the attributes, so the output must change.
+    model = build(conv="gat", builder=rich_builder)
+    batch = mg.collate(samples)
+    out = model(batch)
+    scaled = mg.collate(
+        [
+            mg.MultimodalSample(
+                {
+                    name: mg.Modality(s[name].x, pos=s[name].pos * 0.5) if name == "image" else s[name]
+                    for name in s
+                }
+            )
+            for s in samples
+        ]
+    )
+    g1, g2 = rich_builder.batch(batch), rich_builder.batch(scaled)
+    et = ("image", "intra", "image")
+    assert torch.equal(g1[et].edge_index, g2[et].edge_index)
+    assert not torch.allclose(model(scaled), out)
+
+
+def test_default_builder_is_complete(batch: mg.MultimodalBatch) -> None:
+    model = build()
+    names = sorted(IN_DIMS)
+    assert isinstance(model.builder, mg.GraphBuilder) and model.builder.fusion_node
+    assert model.edge_types == mg.GraphBuilder.complete(names).edge_types(names)
+    assert model.node_types == names + [FUSION]
+    assert model.readout.modes == ("mean", "fusion")
+    assert model.fusion is not None and model.fusion.shape == (H,)
+    res = check_output(model, batch)
+    expected = mg.GraphBuilder.complete(names).batch(batch)
+    for et in expected.edge_types:
+        assert torch.equal(res.graph[et].edge_index, expected[et].edge_index)
+
+
+def test_no_fusion_node_default_readout_is_mean(batch: mg.MultimodalBatch) -> None:
+    builder = mg.GraphBuilder(intra={"text": mg.edges.Sequential(1)}, cross={("audio", "image"): mg.edges.Full()})
+    model = build(builder=builder)
+    assert model.readout.modes == ("mean",)
+    assert model.fusion is None and FUSION not in model.node_types
+    assert model.readout.out_dim == H * len(IN_DIMS)
+    check_output(model, batch)
+
+
+def test_graph_method(batch: mg.MultimodalBatch, rich_builder: mg.GraphBuilder) -> None:
+    model = build(builder=rich_builder)
+    g = model.graph(batch)
+    expected = rich_builder.batch(batch)
+    assert set(g.edge_types) == set(expected.edge_types)
+    for et in expected.edge_types:
+        assert torch.equal(g[et].edge_index, expected[et].edge_index)
+    with pytest.raises(ValueError, match="unknown modality 'audio'"):
+        GraphFusionModel({"image": 5, "text": 6}, hidden=H).graph(batch)
+
+
+def test_builder_with_unknown_modality() -> None:
+    with pytest.raises(ValueError, match=r"\['video'\].*not in in_dims"):
+        GraphFusionModel(IN_DIMS, hidden=H, builder=mg.GraphBuilder(intra={"video": mg.edges.Full()}))
+    with pytest.raises(ValueError, match=r"\['depth'\].*not in in_dims"):
+        GraphFusionModel(IN_DIMS, hidden=H, builder=mg.GraphBuilder(cross={("text", "depth"): mg.edges.Full()}))
+
+
+@pytest.mark.parametrize("builder", ["complete", {"text": 1}, object()])
+def test_builder_not_a_graph_builder(builder) -> None:
+    with pytest.raises(ValueError, match="builder: expected a mmgraph.GraphBuilder"):
+        GraphFusionModel(IN_DIMS, hidden=H, builder=builder)
+
+
+def test_fusion_readout_without_fusion_node(batch: mg.MultimodalBatch) -> None:
+    builder = mg.GraphBuilder(intra={"text": mg.edges.Full()}, fusion_node=False)
+    with pytest.raises(ValueError, match="readout mode 'fusion' needs a 'fusion' node type"):
+        build(builder=builder, readout=("mean", "fusion"))
+
+
+def test_registered_models_fix_conv() -> None:
+    for conv in ("gcn", "gat", "gatv2"):
+        model = mg.get_model(f"graph-{conv}", in_dims=IN_DIMS, hidden=H, out_dim=2, heads=2)
+        assert isinstance(model, GraphFusionModel) and model.conv == conv
+    with pytest.raises(ValueError, match="graph-gat fixes conv='gat'"):
+        mg.get_model("graph-gat", in_dims=IN_DIMS, conv="gcn")
+    with pytest.raises(ValueError, match="graph-gcn fixes conv='gcn'"):
+        mg.get_model("graph-gcn", in_dims=IN_DIMS, conv="gcn")
+
+
+def test_gnn_errors_propagate() -> None:
+    with pytest.raises(ValueError, match="heads: must divide hidden"):
+        GraphFusionModel(IN_DIMS, hidden=H, heads=3, conv="gat")
+    with pytest.raises(ValueError, match="conv: expected one of"):
+        GraphFusionModel(IN_DIMS, hidden=H, conv="sage")
+    with pytest.raises(ValueError, match="readout mode"):
+        GraphFusionModel(IN_DIMS, hidden=H, readout="median")
+    with pytest.raises(ValueError, match="task: expected one of"):
+        GraphFusionModel(IN_DIMS, hidden=H, task="ranking")
+
+
+@pytest.mark.parametrize("conv", ["gcn", "gat"])
+def test_missing_positioned_modality(conv: str, rich_builder: mg.GraphBuilder, samples) -> None:
+    model = build(conv=conv, builder=rich_builder, readout=("mean", "attention", "fusion"))
+    # image (needed by SpatialKNN) absent from the whole batch
+    whole = mg.collate(samples).without("image")
+    res = check_output(model, whole)
+    assert ("image", "intra", "image") not in res.graph.edge_types
+    assert ("image", "intra", "image") in res.attention[0]  # still reported, with no edges
+    assert res.attention[0][("image", "intra", "image")].weight.size(0) == 0
+    # image absent for one sample only
+    partial = mg.collate([samples[0].without("image")] + samples[1:])
+    check_output(model, partial)
+
+
+def test_norm_batch_trains(batch: mg.MultimodalBatch) -> None:
+    model = build(norm="batch", conv="gat").train()
+    out = model(batch)
+    assert torch.isfinite(out).all()
+    out.square().sum().backward()
+    assert model.fusion.grad is not None and model.fusion.grad.abs().sum() > 0
+
+
+def test_fusion_parameter_matters(batch: mg.MultimodalBatch) -> None:
+    model = build()
+    out = model(batch)
+    with torch.no_grad():
+        model.fusion.add_(1.0)
+    assert not torch.allclose(model(batch), out)
