@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.heads import TASKS
 from mmgraph.nn.encoders import masked_mean
 
-__all__ = ["check_task", "check_positive_int", "pool_modalities", "short_repr"]
-
-
-def check_task(task: str) -> str:
-    """Return ``task`` if it is one of :data:`~mmgraph.nn.heads.TASKS`, else raise a ``ValueError``."""
-    if task not in TASKS:
-        raise ValueError(f"task: expected one of {list(TASKS)}, got {task!r}")
-    return task
-
-
-def check_positive_int(value: object, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what}: expected a positive int, got {value!r}")
-    return value
+__all__ = ["pool_modalities"]
 
 
 def pool_modalities(
@@ -48,15 +34,3 @@ def pool_modalities(
             means[name] = like.new_zeros(b, like.size(-1))
             present[name] = like.new_zeros(b)
     return means, present
-
-
-def short_repr(module: nn.Module, **extra: object) -> str:
-    """``Name(in_dims={...}, hidden=..., out_dim=..., task=..., key=value, ...)``."""
-    parts = [
-        f"in_dims={dict(module.encoders.in_dims)}",  # type: ignore[union-attr]
-        f"hidden={module.hidden}",
-        f"out_dim={module.out_dim}",
-        f"task={module.task!r}",
-    ]
-    parts += [f"{k}={v!r}" for k, v in extra.items()]
-    return f"{module.__class__.__name__}({', '.join(parts)})"

@@ -7,9 +7,9 @@ from typing import Mapping, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from mmgraph.baselines._common import check_positive_int, check_task, short_repr
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.encoders import ModalityEncoders, masked_mean
+from mmgraph.nn.fusion_model import FusionModel, check_positive_int
+from mmgraph.nn.encoders import masked_mean
 from mmgraph.nn.heads import make_head
 from mmgraph.registry import register_model
 
@@ -61,7 +61,7 @@ class CrossAttentionBlock(nn.Module):
 
 
 @register_model("attention")
-class AttentionFusion(nn.Module):
+class AttentionFusion(FusionModel):
     r"""Cross-attention fusion ("text attends to image"), batched with padding masks.
 
     The query modality :math:`q` (``"text"`` by default) attends over the context: the
@@ -118,9 +118,8 @@ class AttentionFusion(nn.Module):
         num_layers: int = 1,
         heads: int = 4,
     ) -> None:
-        super().__init__()
-        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
-        names = list(self.encoders.in_dims)
+        super().__init__(in_dims, hidden, out_dim, task, dropout)
+        names = self.names
         if len(names) < 2:
             raise ValueError(
                 f"attention fusion needs at least 2 modalities (a query and a context to attend to), "
@@ -136,9 +135,6 @@ class AttentionFusion(nn.Module):
         self.names = names
         self.query = query
         self.context_names = [n for n in names if n != query]
-        self.hidden = hidden
-        self.out_dim = check_positive_int(out_dim, "out_dim")
-        self.task = check_task(task)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.heads = heads
         self.type_embedding = nn.Parameter(torch.empty(len(self.context_names), hidden))
@@ -194,5 +190,5 @@ class AttentionFusion(nn.Module):
         out = self.head(torch.cat([q_vec, c_vec], dim=-1))
         return (out, attentions) if return_attention else out
 
-    def __repr__(self) -> str:
-        return short_repr(self, query=self.query, num_layers=self.num_layers, heads=self.heads)
+    def _repr_extra(self) -> dict[str, object]:
+        return {"query": self.query, "num_layers": self.num_layers, "heads": self.heads}

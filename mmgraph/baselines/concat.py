@@ -7,9 +7,9 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from mmgraph.baselines._common import check_positive_int, check_task, pool_modalities, short_repr
+from mmgraph.baselines._common import pool_modalities
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.fusion_model import FusionModel, check_positive_int
 from mmgraph.nn.heads import make_head
 from mmgraph.registry import register_model
 
@@ -17,7 +17,7 @@ __all__ = ["ConcatFusion"]
 
 
 @register_model("concat")
-class ConcatFusion(nn.Module):
+class ConcatFusion(FusionModel):
     r"""Early fusion by concatenation.
 
     With modalities :math:`m_1 < \dots < m_M` (sorted by name), encoded elements
@@ -58,12 +58,7 @@ class ConcatFusion(nn.Module):
         dropout: float = 0.0,
         num_layers: int = 2,
     ) -> None:
-        super().__init__()
-        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
-        self.names: list[str] = list(self.encoders.in_dims)
-        self.hidden = hidden
-        self.out_dim = check_positive_int(out_dim, "out_dim")
-        self.task = check_task(task)
+        super().__init__(in_dims, hidden, out_dim, task, dropout)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         m = len(self.names)
         self.fused_dim = m * hidden + m
@@ -84,5 +79,5 @@ class ConcatFusion(nn.Module):
     def forward(self, batch: MultimodalBatch) -> Tensor:
         return self.head(self.fuse(batch))
 
-    def __repr__(self) -> str:
-        return short_repr(self, num_layers=self.num_layers)
+    def _repr_extra(self) -> dict[str, object]:
+        return {"num_layers": self.num_layers}

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmgraph.baselines._common import check_positive_int, check_task, pool_modalities, short_repr
+from mmgraph.baselines._common import pool_modalities
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.fusion_model import FusionModel, check_positive_int
 from mmgraph.nn.heads import MLP
 from mmgraph.registry import register_model
 
@@ -18,7 +18,7 @@ __all__ = ["LateFusion"]
 
 
 @register_model("late")
-class LateFusion(nn.Module):
+class LateFusion(FusionModel):
     r"""Late fusion: average the predictions of independent per-modality predictors.
 
     With encoded elements :math:`h_{m,i}`, element mask :math:`\mu_{m,i}`, presence
@@ -60,12 +60,7 @@ class LateFusion(nn.Module):
         dropout: float = 0.0,
         num_layers: int = 2,
     ) -> None:
-        super().__init__()
-        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
-        self.names: list[str] = list(self.encoders.in_dims)
-        self.hidden = hidden
-        self.out_dim = check_positive_int(out_dim, "out_dim")
-        self.task = check_task(task)
+        super().__init__(in_dims, hidden, out_dim, task, dropout)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.predictors = nn.ModuleDict(
             {name: MLP(hidden, hidden, out_dim, num_layers=num_layers, dropout=dropout) for name in self.names}
@@ -96,5 +91,5 @@ class LateFusion(nn.Module):
         out = total / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
         return F.normalize(out, dim=-1) if self.task == "embedding" else out
 
-    def __repr__(self) -> str:
-        return short_repr(self, num_layers=self.num_layers)
+    def _repr_extra(self) -> dict[str, object]:
+        return {"num_layers": self.num_layers}

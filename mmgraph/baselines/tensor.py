@@ -7,9 +7,9 @@ from typing import Mapping
 
 from torch import Tensor, nn
 
-from mmgraph.baselines._common import check_positive_int, check_task, pool_modalities, short_repr
+from mmgraph.baselines._common import pool_modalities
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.fusion_model import FusionModel, check_positive_int
 from mmgraph.nn.heads import make_head
 from mmgraph.registry import register_model
 
@@ -17,7 +17,7 @@ __all__ = ["TensorFusion"]
 
 
 @register_model("tensor")
-class TensorFusion(nn.Module):
+class TensorFusion(FusionModel):
     r"""Tensor Fusion Network: the outer product of the modality vectors, each extended by a 1.
 
     Following Zadeh et al., "Tensor Fusion Network for Multimodal Sentiment Analysis"
@@ -64,12 +64,7 @@ class TensorFusion(nn.Module):
         dropout: float = 0.0,
         rank_dim: int = 16,
     ) -> None:
-        super().__init__()
-        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
-        self.names: list[str] = list(self.encoders.in_dims)
-        self.hidden = hidden
-        self.out_dim = check_positive_int(out_dim, "out_dim")
-        self.task = check_task(task)
+        super().__init__(in_dims, hidden, out_dim, task, dropout)
         self.rank_dim = check_positive_int(rank_dim, "rank_dim")
         self.fused_dim = math.prod([rank_dim + 1] * len(self.names))
         self.reduce = nn.ModuleDict({name: nn.Linear(hidden, rank_dim) for name in self.names})
@@ -105,5 +100,5 @@ class TensorFusion(nn.Module):
     def forward(self, batch: MultimodalBatch) -> Tensor:
         return self.head(self.dropout(self.fuse(batch)))
 
-    def __repr__(self) -> str:
-        return short_repr(self, rank_dim=self.rank_dim)
+    def _repr_extra(self) -> dict[str, object]:
+        return {"rank_dim": self.rank_dim}

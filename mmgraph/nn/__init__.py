@@ -2,6 +2,7 @@
 
 from mmgraph.nn.conv import GCNLayer
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
+from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.heads import MLP, TASKS, ClassificationHead, EmbeddingHead, RegressionHead, make_head
 from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, register_conv
 from mmgraph.nn.models import GraphFusionModel, GraphFusionOutput
@@ -23,6 +24,7 @@ __all__ = [
     "EmbeddingHead",
     "make_head",
     "TASKS",
+    "FusionModel",
     "GraphFusionModel",
     "GraphFusionOutput",
 ]

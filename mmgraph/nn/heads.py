@@ -77,21 +77,12 @@ class RegressionHead(ClassificationHead):
     """
 
 
-class EmbeddingHead(nn.Module):
-    r"""L2-normalised embedding :math:`W z / \lVert W z \rVert` for retrieval (cosine similarity = dot product).
+class EmbeddingHead(ClassificationHead):
+    r"""L2-normalised embedding :math:`\mathrm{MLP}(z) / \lVert \mathrm{MLP}(z) \rVert` for retrieval (cosine = dot product).
 
     Shapes:
         - **input:** :math:`(B, F)` → **output:** :math:`(B, E)`, unit norm
     """
-
-    def __init__(
-        self, in_dim: int, out_dim: int, hidden: Optional[int] = None, dropout: float = 0.0, num_layers: int = 2
-    ) -> None:
-        super().__init__()
-        self.mlp = MLP(in_dim, hidden or in_dim, out_dim, num_layers=num_layers, dropout=dropout)
-
-    def reset_parameters(self) -> None:
-        self.mlp.reset_parameters()
 
     def forward(self, z: Tensor) -> Tensor:
         return F.normalize(self.mlp(z), dim=-1)

@@ -10,7 +10,7 @@ from torch_geometric.data import HeteroData
 
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.graph.builder import FUSION, EdgeType, GraphBuilder
-from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.heads import make_head
 from mmgraph.nn.hetero_gnn import EdgeAttention, HeteroGNN
 from mmgraph.nn.readout import Readout
@@ -36,7 +36,7 @@ class GraphFusionOutput(NamedTuple):
     readout: dict[str, Tensor]
 
 
-class GraphFusionModel(nn.Module):
+class GraphFusionModel(FusionModel):
     r"""Fuse modalities with a heterogeneous GNN over the graph a :class:`~mmgraph.GraphBuilder` builds.
 
     1. every element is encoded by its modality's encoder (:class:`~mmgraph.nn.ModalityEncoders`),
@@ -80,9 +80,8 @@ class GraphFusionModel(nn.Module):
         dropout: float = 0.0,
         norm: Optional[str] = "layer",
     ) -> None:
-        super().__init__()
-        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
-        names = list(self.encoders.in_dims)
+        super().__init__(in_dims, hidden, out_dim, task, dropout)
+        names = self.names
         if builder is None:
             builder = GraphBuilder.complete(names)
         if not isinstance(builder, GraphBuilder):
@@ -92,7 +91,7 @@ class GraphFusionModel(nn.Module):
         if unknown:
             raise ValueError(f"builder links modalities {unknown} that are not in in_dims {names}")
         self.builder = builder
-        self.hidden, self.out_dim, self.task, self.conv = hidden, out_dim, task, conv
+        self.conv = conv
         self.node_types = builder.node_types(names)
         self.edge_types = builder.edge_types(names)
         self.fusion = nn.Parameter(torch.zeros(hidden)) if builder.fusion_node else None
@@ -147,11 +146,8 @@ class GraphFusionModel(nn.Module):
         h = self.gnn(x_dict, edge_index_dict, edge_attr_dict)
         return self.head(self.readout(h, batch_dict, size))
 
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}(conv={self.conv!r}, in_dims={self.encoders.in_dims}, hidden={self.hidden}, "
-            f"out_dim={self.out_dim}, task={self.task!r})"
-        )
+    def _repr_extra(self) -> dict[str, object]:
+        return {"conv": self.conv, "layers": self.gnn.num_layers, "readout": list(self.readout.modes)}
 
 
 def _graph_model(conv: str) -> Any:

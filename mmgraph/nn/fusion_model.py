@@ -1,0 +1,69 @@
+"""The base class of every registered fusion model (graph models and baselines)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from torch import nn
+
+from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.heads import TASKS
+
+__all__ = ["FusionModel", "check_positive_int", "check_task"]
+
+
+def check_positive_int(value: object, what: str) -> int:
+    """Return ``value`` if it is a positive ``int`` (not a bool), else raise a ``ValueError`` naming ``what``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what}: expected a positive int, got {value!r}")
+    return value
+
+
+def check_task(task: str) -> str:
+    """Return ``task`` if it is one of :data:`~mmgraph.nn.heads.TASKS`, else raise a ``ValueError``."""
+    if task not in TASKS:
+        raise ValueError(f"task: expected one of {list(TASKS)}, got {task!r}")
+    return task
+
+
+class FusionModel(nn.Module):
+    r"""What every registered model shares: per-modality encoders and the ``model(batch)`` contract.
+
+    Subclasses call ``super().__init__(in_dims, hidden, out_dim, task, dropout)``, which
+    validates the arguments and creates :attr:`encoders`
+    (:class:`~mmgraph.nn.ModalityEncoders`), then implement ``forward(batch)`` returning
+    ``(B, out_dim)``. Because graph models and baselines start from the same encoders,
+    comparisons between them differ only in how modalities are fused.
+
+    Attributes:
+        encoders: The per-modality encoders.
+        names: Modality names (sorted).
+        hidden, out_dim, task: As given.
+    """
+
+    def __init__(self, in_dims: Mapping[str, int], hidden: int, out_dim: int, task: str, dropout: float) -> None:
+        super().__init__()
+        self.hidden = check_positive_int(hidden, "hidden")
+        self.out_dim = check_positive_int(out_dim, "out_dim")
+        self.task = check_task(task)
+        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
+        self.names: list[str] = list(self.encoders.in_dims)
+
+    @property
+    def in_dims(self) -> dict[str, int]:
+        """Feature dimension per modality."""
+        return dict(self.encoders.in_dims)
+
+    def num_parameters(self, trainable_only: bool = True) -> int:
+        """Number of (trainable) parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def _repr_extra(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        parts = [f"in_dims={self.in_dims}", f"hidden={self.hidden}", f"out_dim={self.out_dim}", f"task={self.task!r}"]
+        parts += [f"{k}={v!r}" for k, v in self._repr_extra().items()]
+        return f"{self.__class__.__name__}({', '.join(parts)})"
