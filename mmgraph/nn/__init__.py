@@ -1,6 +1,6 @@
 """Neural building blocks: layers, the heterogeneous GNN, encoders, readouts, heads, models."""
 
-from mmgraph.nn.conv import GCNLayer
+from mmgraph.nn.conv import GCNLayer, RelationalConv
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
 from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.heads import MLP, TASKS, ClassificationHead, EmbeddingHead, RegressionHead, make_head
@@ -10,6 +10,7 @@ from mmgraph.nn.readout import POOLINGS, Readout
 
 __all__ = [
     "GCNLayer",
+    "RelationalConv",
     "HeteroGNN",
     "EdgeAttention",
     "CONVS",

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GATv2Conv
 
 from mmgraph.nn.conv.gcn import GCNLayer
+from mmgraph.nn.conv.relational import RelationalConv
 
 __all__ = ["HeteroGNN", "EdgeAttention", "register_conv", "CONVS", "edge_key"]
 
@@ -86,10 +87,22 @@ class _GATv2(_GAT):
     cls = GATv2Conv
 
 
+class _Relational(_Conv):
+    def __init__(self, hidden: int, edge_dim: int, same: bool, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.conv = RelationalConv(hidden, hidden, edge_dim=edge_dim)
+
+    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights):  # type: ignore[override]
+        if need_weights:
+            out, gates = self.conv((x_src, x_dst), edge_index, edge_attr, return_gates=True)
+            return out, EdgeAttention(edge_index, gates)
+        return self.conv((x_src, x_dst), edge_index, edge_attr), None
+
+
 ConvFactory = Callable[[int, int, bool, int, float], _Conv]
 
 #: Convolutions available to :class:`HeteroGNN` by name: factory(hidden, edge_dim, same, heads, dropout).
-CONVS: dict[str, ConvFactory] = {"gcn": _GCN, "gat": _GAT, "gatv2": _GATv2}
+CONVS: dict[str, ConvFactory] = {"gcn": _GCN, "gat": _GAT, "gatv2": _GATv2, "relational": _Relational}
 
 
 def register_conv(name: str) -> Callable[[ConvFactory], ConvFactory]:
@@ -136,7 +149,9 @@ class HeteroGNN(nn.Module):
     - ``"gcn"``: :class:`~mmgraph.nn.GCNLayer`, :math:`\hat{A} H W` with self loops within
       a modality and :math:`D_\text{dst}^{-1/2} A D_\text{src}^{-1/2}` across modalities;
     - ``"gat"`` / ``"gatv2"``: PyG's ``GATConv`` / ``GATv2Conv`` with ``heads`` heads of
-      width ``hidden // heads``, using the edge type's ``edge_attr`` in the attention score.
+      width ``hidden // heads``, using the edge type's ``edge_attr`` in the attention score;
+    - ``"relational"``: :class:`~mmgraph.nn.RelationalConv`, gated messages computed from
+      both endpoints and the edge attributes (what a Relation Network computes per pair).
 
     Unlike PyG's ``HeteroConv``, :meth:`forward` can return the attention weights of every
     layer and edge type (``return_attention=True``).
@@ -181,7 +196,7 @@ class HeteroGNN(nn.Module):
             raise ValueError(f"norm: expected one of {list(_NORMS)}, got {norm!r}")
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers: expected a positive int, got {num_layers!r}")
-        if conv != "gcn" and (heads < 1 or hidden % heads != 0):
+        if conv in ("gat", "gatv2") and (heads < 1 or hidden % heads != 0):
             raise ValueError(f"heads: must divide hidden; got heads={heads}, hidden={hidden}")
         self.node_types = list(node_types)
         self.edge_types: dict[EdgeType, int] = dict(edge_types)

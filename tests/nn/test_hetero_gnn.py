@@ -13,7 +13,7 @@ from mmgraph.nn.conv.gcn import GCNLayer
 from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, edge_key, register_conv
 
 H = 8
-CONV_NAMES = ["gcn", "gat", "gatv2"]
+CONV_NAMES = ["gcn", "gat", "gatv2", "relational"]
 AA = ("a", "intra", "a")
 BA = ("b", "cross", "a")
 AB = ("a", "cross", "b")
@@ -168,7 +168,7 @@ def test_return_attention_structure(conv: str, num_layers: int) -> None:
             assert isinstance(a, EdgeAttention)
             assert a.edge_index.dim() == 2 and a.edge_index.size(0) == 2
             assert a.weight.dim() == 2 and a.weight.size(0) == a.edge_index.size(1)
-            assert a.weight.size(1) == (1 if conv == "gcn" else 2)
+            assert a.weight.size(1) == (1 if conv in ("gcn", "relational") else 2)
 
 
 @pytest.mark.parametrize("heads", [1, 2, 4])
@@ -220,7 +220,7 @@ def test_gcn_weights_by_hand() -> None:
 
 
 # ---------------------------------------------------------------- edge attributes
-@pytest.mark.parametrize("conv", ["gat", "gatv2"])
+@pytest.mark.parametrize("conv", ["gat", "gatv2", "relational"])
 def test_edge_attr_changes_output(conv: str) -> None:
     gnn = plain(["a", "b"], {AA: 3, BA: 2}, conv=conv)
     x = rand_x({"a": 5, "b": 4})
@@ -237,7 +237,7 @@ def test_edge_attr_changes_output(conv: str) -> None:
     torch.testing.assert_close(base, expected)
 
 
-@pytest.mark.parametrize("conv", ["gat", "gatv2"])
+@pytest.mark.parametrize("conv", ["gat", "gatv2", "relational"])
 def test_missing_edge_attr_is_zeros(conv: str) -> None:
     gnn = plain(["a", "b"], {AA: 3, BA: 2}, conv=conv)
     x = rand_x({"a": 5, "b": 4})
@@ -267,6 +267,9 @@ def test_empty_edge_sets(conv: str) -> None:
         # only the self loops (coefficient 1) of the intra type, nothing from b: x W_aa + b_aa + b_ba
         c_aa, c_ba = inner(gnn, AA), inner(gnn, BA)
         torch.testing.assert_close(out_given["a"], x["a"] @ c_aa.weight + c_aa.bias + c_ba.bias)
+    elif conv == "relational":
+        # messages exist only on edges: no edges, no output
+        torch.testing.assert_close(out_given["a"], torch.zeros(4, H))
     else:
         # no incoming edges: only the biases
         expected = inner(gnn, AA).bias + inner(gnn, BA).bias

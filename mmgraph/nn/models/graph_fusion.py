@@ -51,7 +51,7 @@ class GraphFusionModel(FusionModel):
         out_dim: Number of outputs (classes, regression targets, embedding size).
         builder: The graph builder; default :meth:`GraphBuilder.complete` over ``in_dims``
             (everything linked, with a fusion node).
-        conv: ``"gcn"``, ``"gat"`` or ``"gatv2"`` (see :data:`mmgraph.nn.CONVS`).
+        conv: ``"gcn"``, ``"gat"``, ``"gatv2"`` or ``"relational"`` (see :data:`mmgraph.nn.CONVS`).
         num_layers: Message-passing layers.
         heads: Attention heads (GAT/GATv2).
         readout: Pooling(s), see :class:`~mmgraph.nn.Readout`; default ``("mean", "fusion")``
@@ -161,5 +161,5 @@ def _graph_model(conv: str) -> Any:
     return build
 
 
-for _conv in ("gcn", "gat", "gatv2"):
+for _conv in ("gcn", "gat", "gatv2", "relational"):
     register_model(f"graph-{_conv}")(_graph_model(_conv))

@@ -1,0 +1,93 @@
+"""A relational message-passing layer: messages see both endpoints and the edge's attributes."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+
+__all__ = ["RelationalConv"]
+
+
+class RelationalConv(MessagePassing):
+    r"""Gated relational messages, in the spirit of the Relation Network's :math:`g_\theta(o_i, o_j, q)`.
+
+    For every edge :math:`j \to i` with attributes :math:`e_{ji}`:
+
+    .. math::
+        m_{ji} = \mathrm{MLP}\big([\,h_i \,\|\, h_j \,\|\, e_{ji}\,]\big), \qquad
+        g_{ji} = \sigma\big(w^\top m_{ji} + c\big), \qquad
+        h_i' = \sum_{j \in \mathcal{N}(i)} g_{ji}\, m_{ji}.
+
+    Unlike GAT, whose edge attributes only enter the attention score, the message itself
+    depends on both endpoints and on the edge (e.g. the relative position of two regions),
+    so one layer can compute pairwise relations such as "closest to" or "same shape as".
+    Conditioning on a question works through the node states (e.g. after a layer of
+    question → region edges, or via the fusion node). The gates are sigmoids, not a softmax,
+    so the sum can count (softmax-normalised attention cannot); they are returned as the
+    layer's attention weights.
+
+    Args:
+        in_dim: Width of node states (source and target).
+        out_dim: Width of messages and of the output.
+        edge_dim: Number of edge-attribute columns (``0``: none).
+        hidden: Width of the message MLP's hidden layer (default ``out_dim``).
+
+    Shapes:
+        - **input:** node states :math:`(N, F)` or a pair :math:`((N_s, F), (N_t, F))`,
+          ``edge_index`` :math:`(2, E)`, ``edge_attr`` :math:`(E, D)` when ``edge_dim > 0``
+        - **output:** :math:`(N_t, \text{out\_dim})`, and with ``return_gates=True`` also the
+          gates :math:`(E, 1)`
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, edge_dim: int = 0, hidden: Optional[int] = None) -> None:
+        super().__init__(aggr="add")
+        for name, value in (("in_dim", in_dim), ("out_dim", out_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"RelationalConv: {name} must be a positive int, got {value!r}")
+        if not isinstance(edge_dim, int) or edge_dim < 0:
+            raise ValueError(f"RelationalConv: edge_dim must be an int >= 0, got {edge_dim!r}")
+        self.in_dim, self.out_dim, self.edge_dim = in_dim, out_dim, edge_dim
+        hidden = hidden or out_dim
+        self.mlp = nn.Sequential(nn.Linear(2 * in_dim + edge_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+        self.gate = nn.Linear(out_dim, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for layer in (self.mlp[0], self.mlp[2], self.gate):
+            layer.reset_parameters()
+
+    def forward(
+        self,
+        x: Union[Tensor, Tuple[Tensor, Tensor]],
+        edge_index: Tensor,
+        edge_attr: Optional[Tensor] = None,
+        return_gates: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        x_src, x_dst = x if isinstance(x, (tuple, list)) else (x, x)
+        for name, t in (("x_src", x_src), ("x_dst", x_dst)):
+            if t.dim() != 2 or t.size(-1) != self.in_dim:
+                raise ValueError(f"RelationalConv: {name} expected shape (num_nodes, {self.in_dim}), got {tuple(t.shape)}")
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"RelationalConv: edge_index expected shape (2, E), got {tuple(edge_index.shape)}")
+        num_edges = edge_index.size(1)
+        if self.edge_dim:
+            if edge_attr is None or edge_attr.shape != (num_edges, self.edge_dim):
+                got = None if edge_attr is None else tuple(edge_attr.shape)
+                raise ValueError(f"RelationalConv: edge_attr expected shape ({num_edges}, {self.edge_dim}), got {got}")
+        else:
+            edge_attr = x_src.new_zeros(num_edges, 0)
+        src, dst = edge_index
+        msg = self.mlp(torch.cat([x_dst[dst], x_src[src], edge_attr], dim=-1))
+        gates = torch.sigmoid(self.gate(msg))
+        out = self.propagate(edge_index, msg=gates * msg, size=(x_src.size(0), x_dst.size(0)))
+        return (out, gates) if return_gates else out
+
+    def message(self, msg: Tensor) -> Tensor:
+        return msg
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, edge_dim={self.edge_dim})"
