@@ -2,7 +2,7 @@
 
 from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, collate
 from mmgraph.graph import GraphBuilder, edges
-from mmgraph import nn
+from mmgraph import datasets, nn
 from mmgraph.registry import get_model, list_models, register_model
 from mmgraph.utils import seed_everything
 
@@ -19,6 +19,7 @@ __all__ = [
     "GraphBuilder",
     "edges",
     "nn",
+    "datasets",
     "baselines",
     "get_model",
     "list_models",

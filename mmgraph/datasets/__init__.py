@@ -1,0 +1,5 @@
+"""Procedurally generated benchmark datasets (deterministic under a seed; nothing is downloaded)."""
+
+from mmgraph.datasets.sort_of_clevr import SortOfCLEVR, sort_of_clevr_splits
+
+__all__ = ["SortOfCLEVR", "sort_of_clevr_splits"]
