@@ -54,11 +54,14 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, fields
-from typing import Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from mmgraph.data.batch import MultimodalBatch
 
 __all__ = [
     "IMAGE_SIZE",
@@ -649,6 +652,39 @@ class SortOfCLEVR:
             lo, hi = int(idx.min()), int(idx.max())
             raise ValueError(f"indices: expected values in [{-n}, {n - 1}], got min {lo} max {hi}")
         return SortOfCLEVR(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def state_batch(self, questions: Union[Sequence[int], Tensor]) -> "MultimodalBatch":
+        r"""A :class:`~mmgraph.MultimodalBatch` of questions over state descriptions.
+
+        Question ``k`` of image ``i`` has the flat index ``i * Q + k``. Modalities:
+
+        - ``"objects"``: the 6 objects, ``x`` = state description (10), ``pos`` = centre in :math:`[0, 1]^2`;
+        - ``"question"``: the question's tokens, ``x`` = one-hot over :data:`VOCAB`, masked to its length.
+
+        ``y`` holds the answer ids. Built directly as padded tensors (no per-sample objects).
+
+        Args:
+            questions: Flat question indices in ``[0, num_questions)``.
+        """
+        from mmgraph.data.batch import ModalityBatch, MultimodalBatch
+
+        idx = torch.as_tensor(questions, dtype=torch.long).reshape(-1)
+        if idx.numel() == 0:
+            raise ValueError("questions: expected at least one question index, got none")
+        if int(idx.min()) < 0 or int(idx.max()) >= self.num_questions:
+            raise ValueError(
+                f"questions: expected indices in [0, {self.num_questions - 1}], "
+                f"got min {int(idx.min())} max {int(idx.max())}"
+            )
+        q = self.questions_per_image
+        image, k = idx // q, idx % q
+        tokens = self.question_tokens[image, k]
+        lengths = self.question_lengths[image, k]
+        objects = ModalityBatch(self.states[image], pos=self.positions[image], name="objects")
+        words = torch.nn.functional.one_hot(tokens, len(VOCAB)).to(torch.float32)
+        mask = torch.arange(tokens.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
+        question = ModalityBatch(words * mask.unsqueeze(-1), mask, name="question")
+        return MultimodalBatch({"objects": objects, "question": question}, y=self.answers[image, k])
 
 
 def sort_of_clevr_splits(

@@ -428,3 +428,50 @@ def test_subset_and_constructor_errors(small):
         SortOfCLEVR(**{**parts, "states": parts["states"][:3]})
     with pytest.raises(ValueError, match=r"answers: expected dtype torch.int64"):
         SortOfCLEVR(**{**parts, "answers": parts["answers"].int()})
+
+
+# ---------------------------------------------------------------- batches over state descriptions
+def test_state_batch_matches_the_dataset() -> None:
+    import mmgraph as mg
+    from mmgraph.datasets.sort_of_clevr import VOCAB, SortOfCLEVR, decode_tokens, question_text
+
+    data = SortOfCLEVR.generate(3, seed=4)
+    q = data.questions_per_image
+    idx = torch.tensor([0, q + 5, 2 * q + 19])
+    batch = data.state_batch(idx)
+    assert isinstance(batch, mg.MultimodalBatch) and batch.modalities == ["objects", "question"]
+    assert torch.equal(batch.y, data.answers.reshape(-1)[idx])
+    for row, (i, k) in enumerate([(0, 0), (1, 5), (2, 19)]):
+        assert torch.equal(batch["objects"].x[row], data.states[i])
+        assert torch.equal(batch["objects"].pos[row], data.positions[i])
+        n = int(data.question_lengths[i, k])
+        assert int(batch["question"].mask[row].sum()) == n
+        ids = batch["question"].x[row, :n].argmax(-1)
+        assert decode_tokens(ids) == decode_tokens(data.question_tokens[i, k])
+        assert batch["question"].x[row, n:].abs().sum() == 0
+    assert batch["question"].feature_dim == len(VOCAB)
+    assert question_text  # imported name used by other tests
+
+
+def test_state_batch_runs_through_a_graph_model() -> None:
+    import mmgraph as mg
+    from mmgraph.datasets.sort_of_clevr import ANSWERS, VOCAB, SortOfCLEVR
+
+    data = SortOfCLEVR.generate(2, seed=0)
+    builder = mg.GraphBuilder(
+        intra={"objects": mg.edges.Full(attr="pos"), "question": mg.edges.Sequential(1)},
+        cross={("question", "objects"): mg.edges.Full()},
+        fusion_node=True,
+    )
+    model = mg.get_model("graph-relational", in_dims={"objects": 10, "question": len(VOCAB)}, hidden=16,
+                         out_dim=len(ANSWERS), builder=builder)
+    out = model(data.state_batch(torch.arange(8)))
+    assert out.shape == (8, len(ANSWERS)) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("bad, message", [([], "at least one"), ([-1], r"got min -1"), ([40], r"\[0, 39\], got min 40")])
+def test_state_batch_errors(bad, message) -> None:
+    from mmgraph.datasets.sort_of_clevr import SortOfCLEVR
+
+    with pytest.raises(ValueError, match=message):
+        SortOfCLEVR.generate(2, seed=0).state_batch(bad)
