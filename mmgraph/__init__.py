@@ -2,7 +2,7 @@
 
 from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, collate
 from mmgraph.graph import GraphBuilder, edges
-from mmgraph import datasets, nn
+from mmgraph import datasets, nn, train
 from mmgraph.registry import get_model, list_models, register_model
 from mmgraph.utils import seed_everything
 
@@ -20,6 +20,7 @@ __all__ = [
     "edges",
     "nn",
     "datasets",
+    "train",
     "baselines",
     "get_model",
     "list_models",

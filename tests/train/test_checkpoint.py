@@ -1,0 +1,196 @@
+"""mmgraph.train checkpoints: exact round trips, metadata, optimizer state, atomic writes, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import safetensors
+import safetensors.torch
+import torch
+from torch import nn
+
+import mmgraph as mg
+import mmgraph.train as mt
+from tests.conftest import IN_DIMS
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+
+
+def assert_same_state(a: nn.Module, b: nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for name in sa:
+        assert sa[name].dtype == sb[name].dtype, name
+        assert sa[name].shape == sb[name].shape, name
+        assert torch.equal(_bits(sa[name]), _bits(sb[name])), f"{name} differs"
+
+
+def _train_a_bit(model: nn.Module, batch: mg.MultimodalBatch, steps: int = 2) -> torch.optim.Optimizer:
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        model(batch).float().pow(2).mean().backward()
+        opt.step()
+    return opt
+
+
+MODELS = [
+    ("concat", {}),
+    ("graph-gcn", {"norm": "batch"}),  # BatchNorm: running-stat buffers, int64 num_batches_tracked
+]
+
+
+@pytest.mark.parametrize("name, options", MODELS)
+def test_round_trip_is_bitwise_exact(tmp_path: Path, batch: mg.MultimodalBatch, name: str, options: dict) -> None:
+    torch.manual_seed(0)
+    model = mg.get_model(name, in_dims=IN_DIMS, hidden=8, out_dim=3, **options)
+    opt = _train_a_bit(model, batch)  # non-initial weights, buffers and optimizer moments
+    path = tmp_path / "model.safetensors"
+    meta = {"epoch": 3, "val": {"acc": 0.75}, "name": name, "tags": [1, "x"]}
+    assert mt.save_checkpoint(path, model, meta, optimizer=opt) == path
+    assert mt.optimizer_path(path).is_file()
+
+    torch.manual_seed(1)
+    other = mg.get_model(name, in_dims=IN_DIMS, hidden=8, out_dim=3, **options)
+    other_opt = torch.optim.AdamW(other.parameters(), lr=1e-3)
+    with pytest.raises(AssertionError):
+        assert_same_state(model, other)
+    loaded = mt.load_checkpoint(path, other, optimizer=other_opt)
+
+    assert loaded == meta
+    assert mt.read_metadata(path) == meta
+    assert_same_state(model, other)
+    model.eval(), other.eval()
+    with torch.no_grad():
+        assert torch.equal(_bits(model(batch)), _bits(other(batch)))
+    sa, sb = opt.state_dict(), other_opt.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    assert sa["state"].keys() == sb["state"].keys() and len(sa["state"]) > 0
+    for k in sa["state"]:
+        for key, value in sa["state"][k].items():
+            assert torch.equal(value, sb["state"][k][key]), (k, key)
+
+
+def test_metadata_is_json_in_the_safetensors_header(tmp_path: Path) -> None:
+    model = nn.Linear(3, 2)
+    path = tmp_path / "m.safetensors"
+    mt.save_checkpoint(path, model, {"epoch": 1, "val": {"mae": 0.5}})
+    with safetensors.safe_open(str(path), framework="pt") as f:
+        header = f.metadata()
+        assert sorted(f.keys()) == ["bias", "weight"]
+    assert all(isinstance(v, str) for v in header.values())
+    assert json.loads(header[mt.METADATA_KEY]) == {"epoch": 1, "val": {"mae": 0.5}}
+    mt.save_checkpoint(path, model)  # overwrite, no metadata
+    assert mt.load_checkpoint(path, nn.Linear(3, 2)) == {}
+    assert not mt.optimizer_path(path).exists()
+
+
+def test_tied_weights_are_saved_and_loaded(tmp_path: Path) -> None:
+    def tied() -> nn.Module:
+        m = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False))
+        m[1].weight = m[0].weight
+        return m
+
+    model = tied()
+    path = tmp_path / "tied.safetensors"
+    mt.save_checkpoint(path, model)
+    other = tied()
+    mt.load_checkpoint(path, other)
+    assert_same_state(model, other)
+    assert other[0].weight is other[1].weight
+
+
+def test_optimizer_path_naming(tmp_path: Path) -> None:
+    assert mt.optimizer_path(tmp_path / "best.safetensors") == tmp_path / "best.optim.pt"
+    assert mt.optimizer_path(tmp_path / "ckpt") == tmp_path / "ckpt.optim.pt"
+
+
+def test_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "model.safetensors"
+    model = nn.Linear(3, 2)
+    mt.save_checkpoint(path, model, {"epoch": 1})
+    before = path.read_bytes()
+
+    def broken_save(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:  # a partial write, then a failure
+            f.write(b"garbage")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken_save)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    with pytest.raises(OSError, match="disk full"):
+        mt.save_checkpoint(path, model, {"epoch": 2})
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["model.safetensors"]
+    monkeypatch.undo()
+    assert mt.load_checkpoint(path, nn.Linear(3, 2)) == {"epoch": 1}
+
+
+def test_failed_optimizer_write_leaves_both_files(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "last.safetensors"
+    model = nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    mt.save_checkpoint(path, model, {"epoch": 1}, optimizer=opt)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken(obj, f, *args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(RuntimeError, match="killed"):
+        mt.save_checkpoint(path, model, {"epoch": 2}, optimizer=opt)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.safetensors"
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        mt.load_checkpoint(path, nn.Linear(3, 2))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        mt.save_checkpoint(tmp_path / "no_dir" / "m.safetensors", nn.Linear(3, 2))
+
+
+def test_missing_optimizer_state(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    model = nn.Linear(3, 2)
+    mt.save_checkpoint(path, model)
+    with pytest.raises(ValueError, match="without optimizer state"):
+        mt.load_checkpoint(path, model, optimizer=torch.optim.AdamW(model.parameters()))
+    mt.save_checkpoint(path, model, optimizer=torch.optim.AdamW(model.parameters()))
+    mt.optimizer_path(path).unlink()
+    with pytest.raises(FileNotFoundError, match="m.optim.pt"):
+        mt.load_checkpoint(path, model, optimizer=torch.optim.AdamW(model.parameters()))
+
+
+def test_shape_mismatch_names_the_tensor(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    mt.save_checkpoint(path, mg.get_model("concat", in_dims=IN_DIMS, hidden=8, out_dim=3))
+    other = mg.get_model("concat", in_dims=IN_DIMS, hidden=8, out_dim=2)
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    with pytest.raises(ValueError, match=r"'head\.mlp\.3\.weight' has shape \(3, 8\), but the model expects \(2, 8\)"):
+        mt.load_checkpoint(path, other)
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in before.items())  # nothing half-loaded
+
+
+def test_strict_key_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    mt.save_checkpoint(path, nn.Sequential(nn.Linear(3, 2)))
+    bigger = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2))
+    with pytest.raises(ValueError, match=r"missing \['1\.weight', '1\.bias'\].*strict=False"):
+        mt.load_checkpoint(path, bigger)
+    mt.load_checkpoint(path, bigger, strict=False)
+
+
+def test_bad_metadata(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="JSON-serialisable"):
+        mt.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(2, 2), {"x": object()})
+    with pytest.raises(ValueError, match="metadata: expected a dict"):
+        mt.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(2, 2), ["epoch", 1])  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,233 @@
+"""mmgraph.train.fit / evaluate / predict on tiny learnable tasks."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+import mmgraph as mg
+import mmgraph.train as mt
+from tests.conftest import IN_DIMS, make_sample
+
+TIMING = ("seconds", "train_seconds")
+
+
+def class_samples(n: int, seed: int) -> list[mg.MultimodalSample]:
+    """Class ``i % 3``, readable from the text modality (feature ``y`` shifted by +3)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        y = i % 3
+        s = make_sample(g, 3, 2, 2, y=y)
+        s["text"].x[:, y] += 3.0
+        out.append(s)
+    return out
+
+
+def score_samples(n: int, seed: int, sign: float = 1.0) -> list[mg.MultimodalSample]:
+    """Sentiment-like scores in [-3, 3] readable from text feature 0; targets multiplied by ``sign``."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        score = float(torch.empty(()).uniform_(-3, 3, generator=g))
+        s = make_sample(g, 3, 2, 2, y=None)
+        s["text"].x[:, 0] = score
+        s.y = torch.tensor(sign * score)
+        out.append(s)
+    return out
+
+
+def batches(samples: list[mg.MultimodalSample], size: int = 8) -> list[mg.MultimodalBatch]:
+    return [mg.collate(samples[i : i + size]) for i in range(0, len(samples), size)]
+
+
+def concat(task: str = "classification", out_dim: int = 3, dropout: float = 0.0, seed: int = 0):
+    torch.manual_seed(seed)
+    return mg.get_model("concat", in_dims=IN_DIMS, hidden=8, out_dim=out_dim, task=task, dropout=dropout)
+
+
+@pytest.fixture(scope="module")
+def cls_data() -> dict[str, list[mg.MultimodalBatch]]:
+    return {"train": batches(class_samples(24, 0)), "val": batches(class_samples(12, 1)), "test": batches(class_samples(12, 2))}
+
+
+def without_timing(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in h.items() if k not in TIMING} for h in history]
+
+
+def test_learns_a_readable_class(cls_data) -> None:
+    model = concat()
+    r = mt.fit(model, cls_data["train"], cls_data["val"], test=cls_data["test"], epochs=15, lr=2e-2, progress=False)
+    assert isinstance(r, mt.FitResult)
+    assert r.best_val["acc"] >= 0.9 and r.test["acc"] >= 0.9
+    assert r.epochs_run == len(r.history) == 15 and not r.stopped_early
+    assert (r.monitor, r.mode) == ("acc", "max")
+    assert r.best_val["acc"] == max(h["val_acc"] for h in r.history)
+    assert r.history[r.best_epoch - 1]["val_acc"] == r.best_val["acc"]
+    assert [h["epoch"] for h in r.history] == list(range(1, 16))
+    assert r.history[-1]["train_loss"] < r.history[0]["train_loss"]
+    assert set(r.history[0]) == {"epoch", "train_loss", "val_acc", "lr", "train_seconds", "seconds"}
+    assert r.train_s_per_epoch > 0
+    assert not model.training
+
+
+def test_same_seed_same_run(tmp_path: Path) -> None:
+    """Shuffled DataLoader + dropout: both use the seeded global RNG."""
+    loader = DataLoader(class_samples(24, 0), batch_size=8, shuffle=True, collate_fn=mg.collate)
+    val = DataLoader(class_samples(12, 1), batch_size=6, collate_fn=mg.collate)
+    init = concat(dropout=0.3)
+    runs = []
+    for seed in (5, 5, 6):
+        model = copy.deepcopy(init)
+        r = mt.fit(model, loader, val, epochs=4, lr=1e-2, seed=seed, progress=False)
+        runs.append((r, model))
+    (r1, m1), (r2, m2), (r3, m3) = runs
+    assert without_timing(r1.history) == without_timing(r2.history)
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert without_timing(r1.history) != without_timing(r3.history)  # the seed matters
+
+
+def test_early_stopping_on_a_plateau(cls_data) -> None:
+    model = concat()
+    before = copy.deepcopy(model.state_dict())
+    r = mt.fit(model, cls_data["train"], cls_data["val"], epochs=10, lr=0.0, patience=1, progress=False)
+    assert r.epochs_run == 2 < 10 and r.stopped_early
+    assert r.best_epoch == 1  # equal values are no improvement
+    assert r.history[0]["val_acc"] == r.history[1]["val_acc"]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_test_metrics_come_from_the_best_val_epoch(tmp_path: Path) -> None:
+    # train on scores, validate/test on negated scores: the better the fit, the worse on val
+    train = batches(score_samples(24, 0))
+    val, test = batches(score_samples(12, 1, sign=-1.0)), batches(score_samples(12, 2, sign=-1.0))
+    model = concat(task="regression", out_dim=1)
+    r = mt.fit(model, train, val, test=test, epochs=6, lr=3e-2, checkpoint_dir=tmp_path, progress=False)
+    assert (r.monitor, r.mode) == ("mae", "min")
+    assert r.best_epoch < r.epochs_run == 6
+    assert r.best_val["mae"] == min(h["val_mae"] for h in r.history) < r.history[-1]["val_mae"]
+    # the model holds the best weights: evaluating it reproduces best_val and the test metrics
+    assert mt.evaluate(model, val) == r.best_val
+    assert mt.evaluate(model, test) == r.test
+    last = concat(task="regression", out_dim=1, seed=1)
+    assert mt.load_checkpoint(tmp_path / "last.safetensors", last)["epoch"] == 6
+    assert mt.evaluate(last, test)["mae"] != r.test["mae"]
+
+
+def test_checkpoints_are_written(tmp_path: Path, cls_data) -> None:
+    model = concat()
+    ckpt = tmp_path / "run"
+    r = mt.fit(model, cls_data["train"], cls_data["val"], epochs=4, lr=2e-2, checkpoint_dir=ckpt, seed=3,
+               progress=False)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["best.safetensors", "last.optim.pt", "last.safetensors"]
+    best = concat(seed=9)
+    meta = mt.load_checkpoint(ckpt / "best.safetensors", best)
+    assert meta["epoch"] == r.best_epoch and meta["val"] == r.best_val
+    assert (meta["monitor"], meta["mode"], meta["seed"]) == ("acc", "max", 3)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, best.state_dict()[k]), k
+    last = concat(seed=9)
+    opt = torch.optim.AdamW(last.parameters())
+    assert mt.load_checkpoint(ckpt / "last.safetensors", last, optimizer=opt)["epoch"] == 4
+    assert len(opt.state_dict()["state"]) > 0
+
+
+def test_regression_uses_l1_and_mosi_metrics() -> None:
+    train, val = batches(score_samples(20, 0)), batches(score_samples(8, 1))
+    model = concat(task="regression", out_dim=1)
+    r = mt.fit(model, train, val, epochs=1, lr=0.0, progress=False)
+    preds, targets = mt.predict(model, train)
+    assert preds.shape == (20, 1) and targets.shape == (20,)
+    assert r.history[0]["train_loss"] == pytest.approx(F.l1_loss(preds.squeeze(1), targets).item(), rel=1e-5)
+    assert set(r.best_val) == {"acc2", "f1", "acc7", "mae", "corr"}
+    assert r.best_val == mt.mosi_metrics(*mt.predict(model, val))
+
+
+def test_classification_uses_cross_entropy(cls_data) -> None:
+    model = concat()
+    r = mt.fit(model, cls_data["train"], cls_data["val"], epochs=1, lr=0.0, progress=False)
+    preds, targets = mt.predict(model, cls_data["train"])
+    assert r.history[0]["train_loss"] == pytest.approx(F.cross_entropy(preds, targets).item(), rel=1e-5)
+
+
+def test_learning_rate_schedule() -> None:
+    train, val = batches(class_samples(9, 0), size=3), batches(class_samples(3, 1))  # 3 steps per epoch
+    r = mt.fit(concat(), train, val, epochs=3, lr=0.1, warmup_epochs=1, progress=False)
+    # steps 0..8, warm-up over 3 steps, then cosine over 6: step 0 -> 1/3, step 3 -> 1, step 6 -> cos(pi/2)
+    assert [h["lr"] for h in r.history] == pytest.approx([0.1 / 3, 0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 2))])
+    r = mt.fit(concat(), train, val, epochs=3, lr=0.1, scheduler="none", progress=False)
+    assert [h["lr"] for h in r.history] == pytest.approx([0.1] * 3)
+
+
+def test_custom_loss_metrics_monitor_log_and_grad_clip(cls_data) -> None:
+    seen: list[dict] = []
+
+    def neg_error(preds: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        return {"error": float((preds.argmax(-1) != targets).float().mean()), "n": float(len(targets))}
+
+    r = mt.fit(
+        concat(), cls_data["train"], cls_data["val"], loss=lambda out, y: F.cross_entropy(out, y, label_smoothing=0.1),
+        metrics=neg_error, monitor="error", epochs=3, lr=2e-2, grad_clip=0.5, log=seen.append, progress=False,
+    )
+    assert r.mode == "min"  # inferred from the name
+    assert r.best_val["error"] == min(h["val_error"] for h in r.history)
+    assert seen == r.history
+
+
+def test_predict_and_evaluate(cls_data, batch: mg.MultimodalBatch) -> None:
+    model = concat()
+    model.train()
+    preds, targets = mt.predict(model, cls_data["val"])
+    assert preds.shape == (12, 3) and targets.tolist() == [i % 3 for i in range(12)]
+    assert model.training  # mode restored
+    assert mt.evaluate(model, cls_data["val"]) == mt.classification_metrics(preds, targets)
+    unlabeled = mg.MultimodalBatch(dict(batch.items()))
+    preds, targets = mt.predict(model, [unlabeled])
+    assert preds.shape == (4, 3) and targets is None
+    with pytest.raises(ValueError, match="no targets"):
+        mt.evaluate(model, [unlabeled])
+    with pytest.raises(ValueError, match="some batches have targets"):
+        mt.predict(model, [batch, unlabeled])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": 0}, "epochs: expected an int >= 1"),
+        ({"epochs": 2.5}, "epochs"),
+        ({"lr": -1.0}, "lr: expected a non-negative"),
+        ({"lr": float("nan")}, "lr: expected a finite"),
+        ({"scheduler": "step"}, r"scheduler: expected one of \['cosine', 'none'\]"),
+        ({"monitor": "f1"}, r"'f1' is not a validation metric; available: \['acc'\]"),
+        ({"mode": "up"}, "mode"),
+        ({"patience": 0}, "patience"),
+        ({"warmup_epochs": 5, "epochs": 2}, "warmup_epochs"),
+        ({"grad_clip": 0.0}, "grad_clip"),
+    ],
+)
+def test_bad_arguments(cls_data, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        mt.fit(concat(), cls_data["train"], cls_data["val"], progress=False, **{"epochs": 1, **kwargs})
+
+
+def test_bad_data(cls_data, batch: mg.MultimodalBatch) -> None:
+    model = concat()
+    unlabeled = mg.MultimodalBatch(dict(batch.items()))
+    with pytest.raises(ValueError, match="train: is empty"):
+        mt.fit(model, [], cls_data["val"], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="val: is empty"):
+        mt.fit(model, cls_data["train"], [], epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"train: batch 1 .* has no targets \(y is None\)"):
+        mt.fit(model, [batch, unlabeled], cls_data["val"], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        mt.fit(model, iter(cls_data["train"]), cls_data["val"], epochs=1, progress=False)
+    emb = mg.get_model("concat", in_dims=IN_DIMS, hidden=8, out_dim=4, task="embedding")
+    with pytest.raises(ValueError, match="no default loss for task 'embedding'"):
+        mt.fit(emb, cls_data["train"], cls_data["val"], epochs=1, progress=False)
