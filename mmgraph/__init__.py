@@ -1,6 +1,6 @@
 """mmgraph: graph-based multimodal fusion on PyTorch Geometric."""
 
-from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, collate
+from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, RawModality, collate
 from mmgraph.graph import GraphBuilder, edges
 from mmgraph import datasets, nn, train
 from mmgraph.registry import get_model, list_models, register_model
@@ -15,6 +15,7 @@ __all__ = [
     "ModalityBatch",
     "MultimodalBatch",
     "MultimodalSample",
+    "RawModality",
     "collate",
     "GraphBuilder",
     "edges",

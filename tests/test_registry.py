@@ -120,3 +120,32 @@ def test_learns_a_tiny_task(name: str) -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.25 * losses[0], f"{name}: loss went {losses[0]:.3f} -> {losses[-1]:.3f}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_raw_pixels_through_an_extractor(name: str) -> None:
+    """Every model accepts extractors: 3 images shared by 5 samples, encoded once, regions as a modality."""
+    g = torch.Generator().manual_seed(4)
+    images = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8, generator=g)
+    index = torch.tensor([0, 0, 1, 2, 2])
+    words = torch.randn(5, 4, 6, generator=g)
+    words[1] = words[0]
+    words[2] = words[0]
+    batch = mg.MultimodalBatch({"text": mg.ModalityBatch(words, name="text")},
+                               raw={"image": mg.RawModality(images, index, name="image")})
+    cnn = mg.nn.GridCNN(channels=(8, 8))
+    kwargs = {"builder": mg.GraphBuilder.complete(["image", "text"])} if name.startswith("graph-") else {}
+    mg.seed_everything(0)
+    model = mg.get_model(name, in_dims={"image": cnn.out_dim, "text": 6}, hidden=16, out_dim=3,
+                         extractors={"image": cnn}, **kwargs).eval()
+    out = model(batch)
+    assert out.shape == (5, 3) and torch.isfinite(out).all()
+    torch.testing.assert_close(out[0], out[1])  # same image and words: same output
+    assert not torch.allclose(out[0], out[2])  # another image
+    model.train()
+    model(batch).square().sum().backward()
+    assert cnn.net[0].weight.grad.abs().sum() > 0  # the CNN is trained end to end
+    with pytest.raises(ValueError, match=r"raw modalities \['image'\] need an extractor"):
+        mg.get_model(name, in_dims={"image": cnn.out_dim, "text": 6}, hidden=16, out_dim=3, **kwargs)(batch)
+    with pytest.raises(ValueError, match=r"extractors\['image'\] produces features of dimension 10, but in_dims\['image'\] = 7"):
+        mg.get_model(name, in_dims={"image": 7, "text": 6}, hidden=16, out_dim=3, extractors={"image": cnn}, **kwargs)

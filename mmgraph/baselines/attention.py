@@ -25,6 +25,8 @@ class CrossAttentionBlock(nn.Module):
         hidden: Width :math:`H`.
         heads: Number of attention heads (must divide ``hidden``).
         dropout: Dropout on the attention weights, the residual branches and inside FF.
+        extractors: Optional ``{modality: module}`` turning raw inputs into elements
+            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
 
     Shapes:
         - **q:** :math:`(B, L_q, H)`, **context:** :math:`(B, L_k, H)`,
@@ -114,11 +116,12 @@ class AttentionFusion(FusionModel):
         *,
         task: str = "classification",
         dropout: float = 0.0,
+        extractors: Optional[Mapping[str, nn.Module]] = None,
         query: Optional[str] = None,
         num_layers: int = 1,
         heads: int = 4,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         names = self.names
         if len(names) < 2:
             raise ValueError(
@@ -169,7 +172,7 @@ class AttentionFusion(FusionModel):
     def forward(
         self, batch: MultimodalBatch, return_attention: bool = False
     ) -> Union[Tensor, tuple[Tensor, list[Tensor]]]:
-        encoded = self.encoders(batch)  # validates the batch
+        batch, encoded = self.encode(batch)  # runs extractors, validates, encodes
         ctx, ctx_mask = self.context(batch, encoded)
         b, lk = ctx_mask.shape
         attentions: list[Tensor] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +40,8 @@ class ConcatFusion(FusionModel):
         out_dim: Output width (classes, regression targets or embedding size).
         task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
         dropout: Dropout in the encoders and after every hidden MLP layer.
+        extractors: Optional ``{modality: module}`` turning raw inputs into elements
+            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
         num_layers: Number of ``Linear`` layers of the fusion MLP (``2`` matches
             :func:`~mmgraph.nn.heads.make_head`); use it to match parameter budgets.
 
@@ -56,9 +58,10 @@ class ConcatFusion(FusionModel):
         *,
         task: str = "classification",
         dropout: float = 0.0,
+        extractors: Optional[Mapping[str, nn.Module]] = None,
         num_layers: int = 2,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         m = len(self.names)
         self.fused_dim = m * hidden + m
@@ -70,7 +73,7 @@ class ConcatFusion(FusionModel):
 
     def fuse(self, batch: MultimodalBatch) -> Tensor:
         """The concatenated vector :math:`z` of shape ``(B, M * hidden + M)`` fed to the MLP."""
-        encoded = self.encoders(batch)  # validates the batch
+        batch, encoded = self.encode(batch)  # runs extractors, validates, encodes
         like = next(iter(encoded.values()))
         means, present = pool_modalities(self.names, encoded, batch, like)
         parts = [means[n] for n in self.names] + [present[n].unsqueeze(-1) for n in self.names]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,8 @@ class LateFusion(FusionModel):
         out_dim: Output width (classes, regression targets or embedding size).
         task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
         dropout: Dropout in the encoders and after every hidden predictor layer.
+        extractors: Optional ``{modality: module}`` turning raw inputs into elements
+            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
         num_layers: Number of ``Linear`` layers of each per-modality predictor
             (``2`` matches :func:`~mmgraph.nn.heads.make_head`).
 
@@ -58,9 +60,10 @@ class LateFusion(FusionModel):
         *,
         task: str = "classification",
         dropout: float = 0.0,
+        extractors: Optional[Mapping[str, nn.Module]] = None,
         num_layers: int = 2,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.predictors = nn.ModuleDict(
             {name: MLP(hidden, hidden, out_dim, num_layers=num_layers, dropout=dropout) for name in self.names}
@@ -76,7 +79,7 @@ class LateFusion(FusionModel):
 
         Only the modalities in the batch are returned; a sample lacking one has presence ``0``.
         """
-        encoded = self.encoders(batch)  # validates the batch
+        batch, encoded = self.encode(batch)  # runs extractors, validates, encodes
         like = next(iter(encoded.values()))
         names = [n for n in self.names if n in encoded]
         means, present = pool_modalities(names, encoded, batch, like)

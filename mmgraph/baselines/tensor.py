@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Mapping, Optional
 
 from torch import Tensor, nn
 
@@ -45,6 +45,8 @@ class TensorFusion(FusionModel):
         out_dim: Output width (classes, regression targets or embedding size).
         task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
         dropout: Dropout in the encoders, on the fused tensor and in the head.
+        extractors: Optional ``{modality: module}`` turning raw inputs into elements
+            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
         rank_dim: Width :math:`r` of each modality's vector before the outer product; the
             fused size is :math:`(r+1)^M`, so keep it small.
 
@@ -62,9 +64,10 @@ class TensorFusion(FusionModel):
         *,
         task: str = "classification",
         dropout: float = 0.0,
+        extractors: Optional[Mapping[str, nn.Module]] = None,
         rank_dim: int = 16,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         self.rank_dim = check_positive_int(rank_dim, "rank_dim")
         self.fused_dim = math.prod([rank_dim + 1] * len(self.names))
         self.reduce = nn.ModuleDict({name: nn.Linear(hidden, rank_dim) for name in self.names})
@@ -79,7 +82,7 @@ class TensorFusion(FusionModel):
 
     def modality_vectors(self, batch: MultimodalBatch) -> dict[str, Tensor]:
         """The vectors :math:`z_m` of shape ``(B, rank_dim + 1)`` (last entry 1) for every modality."""
-        encoded = self.encoders(batch)  # validates the batch
+        batch, encoded = self.encode(batch)  # runs extractors, validates, encodes
         like = next(iter(encoded.values()))
         means, present = pool_modalities(self.names, encoded, batch, like)
         out: dict[str, Tensor] = {}

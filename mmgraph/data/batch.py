@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from mmgraph.data.modality import Modality
+from mmgraph.data.raw import RawModality
 from mmgraph.data.sample import MultimodalSample, check_modality_name
 
 __all__ = ["ModalityBatch", "MultimodalBatch", "collate"]
@@ -111,17 +112,30 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
     Args:
         modalities: Mapping ``name -> ModalityBatch`` (all with the same batch size).
         y: Optional targets with the batch as the first dimension.
+        raw: Optional ``{name: RawModality}`` inputs that a model's extractors turn into
+            modalities (e.g. pixels into image regions); see :meth:`mmgraph.nn.FusionModel.prepare`.
     """
 
-    def __init__(self, modalities: Mapping[str, ModalityBatch], y: Optional[Tensor] = None) -> None:
-        if not modalities:
+    def __init__(
+        self,
+        modalities: Mapping[str, ModalityBatch],
+        y: Optional[Tensor] = None,
+        raw: Optional[Mapping[str, RawModality]] = None,
+    ) -> None:
+        raw = dict(raw or {})
+        if not modalities and not raw:
             raise ValueError("a MultimodalBatch needs at least one modality, got none")
-        for name in modalities:
+        for name in list(modalities) + list(raw):
             check_modality_name(name)
+        both = sorted(set(modalities) & set(raw))
+        if both:
+            raise ValueError(f"modalities {both} are given both as elements and as raw input; give one")
         sizes = {name: mb.x.size(0) for name, mb in modalities.items()}
+        sizes.update({name: r.batch_size for name, r in raw.items()})
         if len(set(sizes.values())) != 1:
             raise ValueError(f"all modalities must have the same batch size, got {sizes}")
         self._mods: dict[str, ModalityBatch] = {k: modalities[k] for k in sorted(modalities)}
+        self.raw: dict[str, RawModality] = {k: raw[k] for k in sorted(raw)}
         self.batch_size: int = next(iter(sizes.values()))
         if y is not None and (y.dim() == 0 or y.size(0) != self.batch_size):
             raise ValueError(f"y: expected the batch size {self.batch_size} as first dimension, got {tuple(y.shape)}")
@@ -146,27 +160,40 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
 
     @property
     def device(self) -> torch.device:
-        return next(iter(self._mods.values())).x.device
+        if self._mods:
+            return next(iter(self._mods.values())).x.device
+        return next(iter(self.raw.values())).data.device
 
     def to(self, *args: Any, **kwargs: Any) -> "MultimodalBatch":
         """Move every tensor like :meth:`torch.Tensor.to` (masks and targets keep their dtype)."""
         device_args = [a for a in args if not isinstance(a, torch.dtype)]
         device_kwargs = {k: v for k, v in kwargs.items() if k != "dtype"}
         y = None if self.y is None else self.y.to(*device_args, **device_kwargs)
-        return MultimodalBatch({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y)
+        raw = {k: v.to(*args, **kwargs) for k, v in self.raw.items()}
+        return MultimodalBatch({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y, raw=raw)
 
     def without(self, *names: str) -> "MultimodalBatch":
         """Return the batch with the given modalities removed entirely (e.g. for ablations)."""
-        unknown = [n for n in names if n not in self._mods]
+        unknown = [n for n in names if n not in self._mods and n not in self.raw]
         if unknown:
-            raise ValueError(f"cannot remove {unknown}: the batch has modalities {self.modalities}")
+            have = self.modalities + list(self.raw)
+            raise ValueError(f"cannot remove {unknown}: the batch has modalities {have}")
         keep = {k: v for k, v in self._mods.items() if k not in names}
-        if not keep:
+        keep_raw = {k: v for k, v in self.raw.items() if k not in names}
+        if not keep and not keep_raw:
             raise ValueError(f"removing {list(names)} would leave no modality")
-        return MultimodalBatch(keep, y=self.y)
+        return MultimodalBatch(keep, y=self.y, raw=keep_raw)
+
+    def with_modalities(self, extra: Mapping[str, ModalityBatch]) -> "MultimodalBatch":
+        """This batch plus ``extra`` modalities, with raw inputs of the same names removed."""
+        mods = {**self._mods, **extra}
+        raw = {k: v for k, v in self.raw.items() if k not in extra}
+        return MultimodalBatch(mods, y=self.y, raw=raw)
 
     def unbatch(self) -> list[MultimodalSample]:
         """Split back into samples (the inverse of :func:`collate`)."""
+        if self.raw:
+            raise ValueError(f"cannot split raw modalities {list(self.raw)} into samples; run the model's extractors first")
         out = []
         for i in range(self.batch_size):
             mods: dict[str, Modality] = {}
@@ -185,7 +212,7 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
         return out
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self._mods.items())
+        inner = ", ".join(f"{k}={v!r}" for k, v in {**self._mods, **self.raw}.items())
         return f"MultimodalBatch(batch_size={self.batch_size}, {inner})"
 
 

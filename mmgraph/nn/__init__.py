@@ -1,6 +1,7 @@
 """Neural building blocks: layers, the heterogeneous GNN, encoders, readouts, heads, models."""
 
 from mmgraph.nn.conv import GCNLayer, RelationalConv
+from mmgraph.nn.extractors import GridCNN
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
 from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.heads import MLP, TASKS, ClassificationHead, EmbeddingHead, RegressionHead, make_head
@@ -16,6 +17,7 @@ __all__ = [
     "CONVS",
     "register_conv",
     "ModalityEncoders",
+    "GridCNN",
     "masked_mean",
     "Readout",
     "POOLINGS",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from torch import nn
+from torch import Tensor, nn
+
+from mmgraph.data.batch import MultimodalBatch
 
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.heads import TASKS
@@ -41,7 +43,15 @@ class FusionModel(nn.Module):
         hidden, out_dim, task: As given.
     """
 
-    def __init__(self, in_dims: Mapping[str, int], hidden: int, out_dim: int, task: str, dropout: float) -> None:
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        hidden: int,
+        out_dim: int,
+        task: str,
+        dropout: float,
+        extractors: Optional[Mapping[str, nn.Module]] = None,
+    ) -> None:
         super().__init__()
         self.hidden = check_positive_int(hidden, "hidden")
         self.out_dim = check_positive_int(out_dim, "out_dim")
@@ -50,6 +60,40 @@ class FusionModel(nn.Module):
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         self.encoders = ModalityEncoders(in_dims, hidden, dropout)
         self.names: list[str] = list(self.encoders.in_dims)
+        extractors = dict(extractors or {})
+        for name, extractor in extractors.items():
+            if name not in self.encoders.in_dims:
+                raise ValueError(f"extractors: modality {name!r} is not in in_dims {self.names}")
+            if not isinstance(extractor, nn.Module):
+                raise ValueError(f"extractors[{name!r}]: expected an nn.Module, got {type(extractor).__name__}")
+            out_dim_ = getattr(extractor, "out_dim", None)
+            if out_dim_ is not None and out_dim_ != self.encoders.in_dims[name]:
+                raise ValueError(
+                    f"extractors[{name!r}] produces features of dimension {out_dim_}, "
+                    f"but in_dims[{name!r}] = {self.encoders.in_dims[name]}"
+                )
+        self.extractors = nn.ModuleDict(extractors)
+
+    def prepare(self, batch: MultimodalBatch) -> MultimodalBatch:
+        """Run the extractors on the batch's raw inputs (e.g. pixels → regions); other modalities pass through."""
+        if not isinstance(batch, MultimodalBatch):
+            raise ValueError(
+                f"expected a MultimodalBatch (use mmgraph.collate([...]) to make one), got {type(batch).__name__}"
+            )
+        if not batch.raw:
+            return batch
+        missing = [name for name in batch.raw if name not in self.extractors]
+        if missing:
+            raise ValueError(
+                f"raw modalities {missing} need an extractor: build the model with extractors={{name: module}} "
+                f"(this model has extractors for {sorted(self.extractors)})"
+            )
+        return batch.with_modalities({name: self.extractors[name](raw) for name, raw in batch.raw.items()})
+
+    def encode(self, batch: MultimodalBatch) -> tuple[MultimodalBatch, dict[str, Tensor]]:
+        """``prepare`` the batch, validate it and encode every element: ``(batch, {name: (B, L, hidden)})``."""
+        batch = self.prepare(batch)
+        return batch, self.encoders(batch)
 
     @property
     def in_dims(self) -> dict[str, int]:

@@ -58,6 +58,8 @@ class GraphFusionModel(FusionModel):
             with a fusion node, else ``"mean"``.
         task: ``"classification"``, ``"regression"`` or ``"embedding"``.
         dropout: Dropout in encoders, GNN and head.
+        extractors: Optional ``{modality: module}`` turning raw inputs into elements
+            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
         norm: Normalisation in the GNN (``"layer"``, ``"batch"``, ``None``).
 
     Shapes:
@@ -78,9 +80,10 @@ class GraphFusionModel(FusionModel):
         readout: Union[str, Sequence[str], None] = None,
         task: str = "classification",
         dropout: float = 0.0,
+        extractors: Optional[Mapping[str, nn.Module]] = None,
         norm: Optional[str] = "layer",
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         names = self.names
         if builder is None:
             builder = GraphBuilder.complete(names)
@@ -115,10 +118,12 @@ class GraphFusionModel(FusionModel):
 
     def graph(self, batch: MultimodalBatch) -> HeteroData:
         """The batched heterogeneous graph the model builds for ``batch``."""
+        batch = self.prepare(batch)
         self.encoders.check(batch)
         return self.builder.batch(batch)
 
     def forward(self, batch: MultimodalBatch, return_attention: bool = False) -> Union[Tensor, GraphFusionOutput]:
+        batch = self.prepare(batch)
         graph = self.graph(batch)
         size = batch.batch_size
         x_dict: dict[str, Tensor] = {}
