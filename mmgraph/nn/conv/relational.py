@@ -81,9 +81,23 @@ class RelationalConv(MessagePassing):
         else:
             edge_attr = x_src.new_zeros(num_edges, 0)
         src, dst = edge_index
-        msg = self.mlp(torch.cat([x_dst[dst], x_src[src], edge_attr], dim=-1))
-        gates = torch.sigmoid(self.gate(msg))
-        out = self.propagate(edge_index, msg=gates * msg, size=(x_src.size(0), x_dst.size(0)))
+        # The formula, computed without a per-edge matrix product (both are linear maps):
+        #   W1 [h_i || h_j || e] = (W1_dst h)_i + (W1_src h)_j + W1_e e  -- node-level products, gathered;
+        #   sum_j g_ji (W2 u_ji + b2) = W2 (sum_j g_ji u_ji) + b2 sum_j g_ji  -- W2 after aggregation;
+        #   w^T (W2 u + b2) + c = (W2^T w)^T u + (w^T b2 + c)  -- the gate from the hidden layer.
+        lin1, lin2 = self.mlp[0], self.mlp[2]
+        w_dst, w_src, w_edge = lin1.weight.split([self.in_dim, self.in_dim, self.edge_dim], dim=1)
+        pre = (x_dst @ w_dst.t())[dst] + (x_src @ w_src.t())[src] + lin1.bias
+        if self.edge_dim:
+            pre = pre + edge_attr @ w_edge.t()
+        hidden = torch.nn.functional.gelu(pre)  # (E, hidden)
+        gate_w = lin2.weight.t() @ self.gate.weight.squeeze(0)  # (hidden,)
+        gate_b = self.gate.weight.squeeze(0) @ lin2.bias + self.gate.bias
+        gates = torch.sigmoid(hidden @ gate_w.unsqueeze(-1) + gate_b)  # (E, 1)
+        size = (x_src.size(0), x_dst.size(0))
+        agg = self.propagate(edge_index, msg=gates * hidden, size=size)  # (N_t, hidden)
+        gate_sum = self.propagate(edge_index, msg=gates, size=size)  # (N_t, 1)
+        out = agg @ lin2.weight.t() + gate_sum * lin2.bias
         return (out, gates) if return_gates else out
 
     def message(self, msg: Tensor) -> Tensor:
