@@ -99,6 +99,43 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+QUICK_DEFAULTS = {"epochs": 3, "seeds": 2, "lrs": (1e-3, 3e-3), "sweep_epochs": 1}
+FULL_DEFAULTS = {"epochs": 20, "seeds": 3, "lrs": (3e-4, 1e-3, 3e-3), "sweep_epochs": 3}
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import shlex
+
+    from mmgraph.bench.report import print_table
+    from mmgraph.bench.runner import BenchConfig, run_benchmark
+    from mmgraph.bench.tasks import make_task
+
+    options = {"input": args.input} if args.task == "sort-of-clevr" else {}
+    if args.task == "sort-of-clevr" and args.input is None:
+        options["input"] = "state"
+    task = make_task(args.task, **options)
+    defaults = QUICK_DEFAULTS if args.quick else FULL_DEFAULTS
+    cfg = BenchConfig(
+        models=args.models or list(task.default_models),
+        seeds=list(range(args.seeds if args.seeds is not None else defaults["seeds"])),
+        epochs=args.epochs if args.epochs is not None else defaults["epochs"],
+        batch_size=args.batch_size,
+        hidden=args.hidden,
+        lrs=tuple(args.lrs) if args.lrs else defaults["lrs"],
+        sweep_epochs=args.sweep_epochs if args.sweep_epochs is not None else defaults["sweep_epochs"],
+        patience=args.patience,
+        data_seed=args.data_seed,
+        quick=args.quick,
+    )
+    out = args.out or f"runs/bench/{task.name}{'-quick' if args.quick else ''}"
+    command = "mmgraph " + " ".join(shlex.quote(a) for a in args.argv)
+    results = run_benchmark(task, cfg, out, command=command, progress=not args.no_progress)
+    print()
+    print_table(results)
+    print(f"\nresults: {out}/results.json, {out}/results.md, {out}/results.png")
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
     import mmgraph as mg
 
@@ -126,6 +163,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     demo.set_defaults(func=_demo)
 
+    bench = sub.add_parser(
+        "bench",
+        help="compare graph fusion with the baselines on a benchmark task",
+        description="Train every model (graph fusion, baselines, references) for several seeds on one task with "
+        "the same data, inputs and parameter budget, each with its learning rate from a small validation sweep; "
+        "record mean ± std of the test metrics at the best validation epoch, time, throughput and memory. "
+        "Finished (model, seed) runs are kept in --out and skipped when the command is run again.",
+    )
+    bench.add_argument("task", choices=["sort-of-clevr", "sentiment"], help="the benchmark task")
+    bench.add_argument("--input", choices=["state", "pixels"], default=None,
+                       help="sort-of-clevr only: state descriptions or pixels (default: state)")
+    bench.add_argument("--models", type=lambda s: s.split(","), default=None,
+                       help="comma-separated model names (default: the task's full list)")
+    bench.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3; quick: 2)")
+    bench.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: 20; quick: 3)")
+    bench.add_argument("--quick", action="store_true", help="small data and few epochs: a smoke run in minutes")
+    bench.add_argument("--out", default=None, help="output folder (default: runs/bench/TASK[-quick])")
+    bench.add_argument("--batch-size", type=int, default=64, help="samples per batch (default: 64)")
+    bench.add_argument("--hidden", type=int, default=64,
+                       help="width of the reference graph model; others are matched to its parameter count (default: 64)")
+    bench.add_argument("--lrs", type=lambda s: [float(x) for x in s.split(",")], default=None,
+                       help="learning rates of the sweep, comma-separated (default: 3e-4,1e-3,3e-3; quick: 1e-3,3e-3)")
+    bench.add_argument("--sweep-epochs", type=int, default=None, help="epochs per sweep run (default: 3; quick: 1)")
+    bench.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: off)")
+    bench.add_argument("--data-seed", type=int, default=0, help="seed of the generated data (default: 0)")
+    bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    bench.set_defaults(func=_bench)
+
     models = sub.add_parser("models", help="list the registered models")
     models.set_defaults(func=_models)
     return parser
@@ -133,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if getattr(args, "models", None):
         import mmgraph as mg
 
@@ -142,6 +209,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(f"unknown model(s) {unknown}; registered: {mg.list_models()}")
     if getattr(args, "batch_size", 1) < 1 or getattr(args, "steps", 1) < 1:
         parser.error("--batch-size and --steps must be >= 1")
+    if args.command == "bench":
+        if args.task != "sort-of-clevr" and args.input is not None:
+            parser.error(f"--input applies to sort-of-clevr only, not {args.task}")
+        for name in ("seeds", "epochs", "sweep_epochs", "patience", "hidden"):
+            value = getattr(args, name)
+            if value is not None and value < 1:
+                parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     return int(args.func(args))
 
 

@@ -7,6 +7,7 @@ with :func:`mmgraph.get_model`.
 from mmgraph.baselines.attention import AttentionFusion
 from mmgraph.baselines.concat import ConcatFusion
 from mmgraph.baselines.late import LateFusion
+from mmgraph.baselines.relation_network import RelationNetwork
 from mmgraph.baselines.tensor import TensorFusion
 
-__all__ = ["ConcatFusion", "AttentionFusion", "LateFusion", "TensorFusion"]
+__all__ = ["ConcatFusion", "AttentionFusion", "LateFusion", "TensorFusion", "RelationNetwork"]

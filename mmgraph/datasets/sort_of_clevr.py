@@ -61,7 +61,7 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from mmgraph.data.batch import MultimodalBatch
+    from mmgraph.data.batch import ModalityBatch, MultimodalBatch
 
 __all__ = [
     "IMAGE_SIZE",
@@ -653,6 +653,47 @@ class SortOfCLEVR:
             raise ValueError(f"indices: expected values in [{-n}, {n - 1}], got min {lo} max {hi}")
         return SortOfCLEVR(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
+    def _question_index(self, questions: Union[Sequence[int], Tensor]) -> Tensor:
+        idx = torch.as_tensor(questions, dtype=torch.long).reshape(-1)
+        if idx.numel() == 0:
+            raise ValueError("questions: expected at least one question index, got none")
+        if int(idx.min()) < 0 or int(idx.max()) >= self.num_questions:
+            raise ValueError(
+                f"questions: expected indices in [0, {self.num_questions - 1}], "
+                f"got min {int(idx.min())} max {int(idx.max())}"
+            )
+        return idx
+
+    def _question_modality(self, image: Tensor, k: Tensor) -> "ModalityBatch":
+        from mmgraph.data.batch import ModalityBatch
+
+        tokens = self.question_tokens[image, k]
+        lengths = self.question_lengths[image, k]
+        words = torch.nn.functional.one_hot(tokens, len(VOCAB)).to(torch.float32)
+        mask = torch.arange(tokens.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
+        return ModalityBatch(words * mask.unsqueeze(-1), mask, name="question")
+
+    def pixel_batch(self, questions: Union[Sequence[int], Tensor]) -> "MultimodalBatch":
+        r"""A :class:`~mmgraph.MultimodalBatch` of questions over the images' pixels.
+
+        ``"image"`` is a :class:`~mmgraph.RawModality` holding each distinct image of the
+        batch once (``uint8``, :math:`(K, 3, 75, 75)`) and, per question, the index of its
+        image, so an extractor such as :class:`~mmgraph.nn.GridCNN` encodes every image
+        once however many of its questions the batch holds. ``"question"`` is as in
+        :meth:`state_batch`; ``y`` holds the answer ids.
+
+        Args:
+            questions: Flat question indices in ``[0, num_questions)``.
+        """
+        from mmgraph.data.batch import MultimodalBatch
+        from mmgraph.data.raw import RawModality
+
+        idx = self._question_index(questions)
+        image, k = idx // self.questions_per_image, idx % self.questions_per_image
+        unique, inverse = torch.unique(image, return_inverse=True)
+        raw = RawModality(self.images[unique], inverse, name="image")
+        return MultimodalBatch({"question": self._question_modality(image, k)}, y=self.answers[image, k], raw={"image": raw})
+
     def state_batch(self, questions: Union[Sequence[int], Tensor]) -> "MultimodalBatch":
         r"""A :class:`~mmgraph.MultimodalBatch` of questions over state descriptions.
 
@@ -668,22 +709,11 @@ class SortOfCLEVR:
         """
         from mmgraph.data.batch import ModalityBatch, MultimodalBatch
 
-        idx = torch.as_tensor(questions, dtype=torch.long).reshape(-1)
-        if idx.numel() == 0:
-            raise ValueError("questions: expected at least one question index, got none")
-        if int(idx.min()) < 0 or int(idx.max()) >= self.num_questions:
-            raise ValueError(
-                f"questions: expected indices in [0, {self.num_questions - 1}], "
-                f"got min {int(idx.min())} max {int(idx.max())}"
-            )
+        idx = self._question_index(questions)
         q = self.questions_per_image
         image, k = idx // q, idx % q
-        tokens = self.question_tokens[image, k]
-        lengths = self.question_lengths[image, k]
         objects = ModalityBatch(self.states[image], pos=self.positions[image], name="objects")
-        words = torch.nn.functional.one_hot(tokens, len(VOCAB)).to(torch.float32)
-        mask = torch.arange(tokens.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
-        question = ModalityBatch(words * mask.unsqueeze(-1), mask, name="question")
+        question = self._question_modality(image, k)
         return MultimodalBatch({"objects": objects, "question": question}, y=self.answers[image, k])
 
 

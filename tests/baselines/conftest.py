@@ -13,7 +13,7 @@ from mmgraph.data import Modality, MultimodalSample, collate
 #: Feature dimension of each modality used throughout the tests.
 IN_DIMS = {"audio": 3, "image": 4, "text": 6}
 HIDDEN = 8
-MODEL_NAMES = ["concat", "attention", "late", "tensor"]
+MODEL_NAMES = ["concat", "attention", "late", "tensor", "rn"]
 
 SampleFactory = Callable[..., MultimodalSample]
 

@@ -16,6 +16,7 @@ CLASSES = {
     "attention": baselines.AttentionFusion,
     "late": baselines.LateFusion,
     "tensor": baselines.TensorFusion,
+    "rn": baselines.RelationNetwork,
 }
 
 

@@ -475,3 +475,22 @@ def test_state_batch_errors(bad, message) -> None:
 
     with pytest.raises(ValueError, match=message):
         SortOfCLEVR.generate(2, seed=0).state_batch(bad)
+
+
+def test_pixel_batch_shares_images() -> None:
+    import mmgraph as mg
+    from mmgraph.datasets.sort_of_clevr import SortOfCLEVR
+
+    data = SortOfCLEVR.generate(3, seed=4)
+    q = data.questions_per_image
+    idx = torch.tensor([2 * q + 1, 0, 3, 2 * q + 7])
+    batch = data.pixel_batch(idx)
+    raw = batch.raw["image"]
+    assert raw.data.shape == (2, 3, 75, 75) and raw.data.dtype == torch.uint8  # 2 distinct images
+    for row, image in enumerate([2, 0, 0, 2]):
+        assert torch.equal(raw.data[raw.index[row]], data.images[image])
+    assert torch.equal(batch.y, data.answers.reshape(-1)[idx])
+    assert torch.equal(batch["question"].x, data.state_batch(idx)["question"].x)
+    cnn = mg.nn.GridCNN().eval()
+    regions = cnn(raw)
+    assert regions.x.shape == (4, 25, 26)

@@ -1,0 +1,259 @@
+"""Run a benchmark: every model × seed on one task, on equal terms, resumably."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from torch import nn
+
+from mmgraph.bench.machine import machine_facts
+from mmgraph.bench.results import RunRecord, RunStore, aggregate, write_results
+from mmgraph.bench.tasks.base import BenchTask
+from mmgraph.registry import get_model, list_models
+from mmgraph.utils.seed import seed_everything
+
+__all__ = ["BenchConfig", "run_benchmark", "match_budget", "build_model", "PeakMemory"]
+
+
+@dataclass
+class BenchConfig:
+    """Settings of one benchmark run (recorded in ``results.json``).
+
+    Attributes:
+        models: Registered model names.
+        seeds: Seeds; each (model, seed) is one training run.
+        epochs: Training epochs per run (early stopping may end it sooner).
+        batch_size: Samples per batch.
+        hidden: Width of the reference model; every other model's width is chosen so that
+            its parameter count is as close as possible to the reference's.
+        reference: Model whose parameter count sets the budget (default: the first graph model).
+        lrs: Learning rates of the sweep; the one with the best validation metric after
+            ``sweep_epochs`` epochs (seed 0) is used for every seed of that model.
+        sweep_epochs: Epochs per sweep run.
+        patience: Early-stopping patience in epochs (``None``: off).
+        data_seed: Seed of the generated data (the same for every model and seed).
+        quick: Small data and few epochs (a smoke run; not a result).
+    """
+
+    models: list[str]
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    epochs: int = 20
+    batch_size: int = 64
+    hidden: int = 64
+    reference: Optional[str] = None
+    lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
+    sweep_epochs: int = 3
+    patience: Optional[int] = None
+    data_seed: int = 0
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.models) - set(list_models()))
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown}; registered: {list_models()}")
+        if not self.models:
+            raise ValueError("models: expected at least one model name, got none")
+        for name in ("epochs", "batch_size", "hidden", "sweep_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if not self.seeds:
+            raise ValueError("seeds: expected at least one seed, got none")
+        if not self.lrs or any(lr <= 0 for lr in self.lrs):
+            raise ValueError(f"lrs: expected positive learning rates, got {self.lrs!r}")
+        if self.reference is None:
+            graph = [m for m in self.models if m.startswith("graph-")]
+            self.reference = graph[0] if graph else self.models[0]
+
+
+def build_model(task: BenchTask, name: str, hidden: int, seed: int = 0) -> nn.Module:
+    """Model ``name`` for ``task`` with width ``hidden``, initialised under ``seed``."""
+    seed_everything(seed)
+    return get_model(name, in_dims=task.in_dims(), hidden=hidden, out_dim=task.out_dim, task=task.task,
+                     **task.model_kwargs(name))
+
+
+def _params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def match_budget(task: BenchTask, name: str, target: int, step: int = 8, max_hidden: int = 1024) -> tuple[int, int]:
+    """The width (a multiple of ``step``) whose parameter count is closest to ``target``: ``(hidden, params)``.
+
+    Parameter counts grow with the width, so a binary search finds the crossing point.
+    """
+    cache: dict[int, int] = {}
+
+    def count(h: int) -> int:
+        if h not in cache:
+            cache[h] = _params(build_model(task, name, h))
+        return cache[h]
+
+    lo, hi = 1, max_hidden // step
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count(mid * step) < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    candidates = [h * step for h in (lo - 1, lo) if h >= 1]
+    best = min(candidates, key=lambda h: abs(count(h) - target))
+    return best, count(best)
+
+
+class PeakMemory:
+    """Peak memory of a block: CUDA's peak allocation, or on CPU the peak resident-set growth.
+
+    On CPU a thread samples the process's resident set every ``interval`` seconds; the
+    figure is the peak minus the value at the start (MB), i.e. what the block added.
+    """
+
+    def __init__(self, device: str = "cpu", interval: float = 0.05) -> None:
+        self.device, self.interval = device, interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _rss_mb() -> float:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError):  # not Linux: fall back to the process's lifetime peak
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+            return self
+        self._start = self._rss_mb()
+        self._max = self._start
+
+        def sample() -> None:
+            while not self._stop.wait(self.interval):
+                self._max = max(self._max, self._rss_mb())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.startswith("cuda"):
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+            return
+        self._stop.set()
+        self._thread.join()
+        self._max = max(self._max, self._rss_mb())
+        self.peak_mb = self._max - self._start
+
+
+def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool):
+    from mmgraph.train.fit import fit
+
+    return fit(
+        model,
+        task.batches("train", cfg.batch_size, shuffle=True, seed=seed),
+        task.batches("val", cfg.batch_size, shuffle=False),
+        monitor=task.monitor,
+        mode=task.mode,
+        epochs=epochs,
+        lr=lr,
+        patience=cfg.patience,
+        seed=seed,
+        progress=progress,
+    )
+
+
+def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: RunStore, say: Callable[[str], None],
+           progress: bool) -> float:
+    if len(cfg.lrs) == 1:
+        return cfg.lrs[0]
+    results = store.load_sweep(name)
+    if results is None:
+        results = {}
+        for lr in cfg.lrs:
+            model = build_model(task, name, hidden, seed=0)
+            fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress)
+            results[lr] = float(fit_result.best_val[task.monitor])
+            say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
+        store.save_sweep(name, results)
+    pick = max if task.mode == "max" else min
+    return float(pick(results, key=lambda lr: results[lr]))
+
+
+def run_benchmark(
+    task: BenchTask,
+    cfg: BenchConfig,
+    out_dir: str | Path,
+    command: str = "",
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every (model, seed) of ``cfg`` on ``task`` and write ``results.json``, ``results.md``, ``results.png``.
+
+    Finished (model, seed) runs are stored under ``out_dir/runs/`` as they complete and
+    skipped when the benchmark is run again with the same ``out_dir`` (resumable). Every
+    model gets the same data, inputs and graph, a width matched to the reference model's
+    parameter count, and its own learning rate from the sweep. Test metrics are computed
+    with the weights of the best validation epoch.
+
+    Returns:
+        The results dictionary (the schema of ``results.json``).
+    """
+    from mmgraph.bench.report import write_report
+
+    out = Path(out_dir)
+    store = RunStore(out)
+    task.load(cfg.quick, seed=cfg.data_seed)
+    ref_model = build_model(task, cfg.reference, cfg.hidden)
+    target = _params(ref_model)
+    say(f"{task.name}: {len(cfg.models)} models x {len(cfg.seeds)} seeds; parameter budget {target:,} "
+        f"({cfg.reference} at hidden={cfg.hidden})")
+    widths: dict[str, int] = {}
+    for name in cfg.models:
+        widths[name] = cfg.hidden if name == cfg.reference else match_budget(task, name, target)[0]
+    for name in cfg.models:
+        hidden = widths[name]
+        lr = _sweep(task, name, hidden, cfg, store, say, progress)
+        for seed in cfg.seeds:
+            if store.has(name, seed):
+                say(f"  {name} seed {seed}: done earlier, kept")
+                continue
+            model = build_model(task, name, hidden, seed=seed)
+            with PeakMemory() as mem:
+                result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress)
+                metrics = task.evaluate(model, "test", cfg.batch_size)
+                t0 = time.perf_counter()
+                from mmgraph.train.fit import predict
+
+                predict(model, task.batches("test", cfg.batch_size, shuffle=False))
+                infer_s = time.perf_counter() - t0
+            record = RunRecord(
+                model=name,
+                seed=seed,
+                lr=lr,
+                params=_params(model),
+                metrics={k: float(metrics[k]) for k in task.metric_names},
+                train_s_per_epoch=float(result.train_s_per_epoch),
+                infer_samples_per_s=task.num_samples("test") / max(infer_s, 1e-9),
+                peak_mem_mb=float(mem.peak_mb),
+                epochs_run=int(result.epochs_run),
+                best_epoch=int(result.best_epoch),
+                extra={"hidden": hidden},
+            )
+            store.save(record)
+            main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in task.metric_names[:3])
+            say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
+    records = [r for r in store.records() if r.model in cfg.models and r.seed in cfg.seeds]
+    config = {**asdict(cfg), "task": task.config(), "widths": widths, "command": command, "torch_threads": torch.get_num_threads()}
+    results = aggregate(records, task.name, config, machine_facts())
+    write_results(out, results)
+    write_report(out, results, command)
+    return results

@@ -1,0 +1,99 @@
+"""What a benchmark task provides to the runner."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from mmgraph.data.batch import MultimodalBatch
+
+__all__ = ["BenchTask", "Batches"]
+
+
+class Batches:
+    """Re-iterable batches over groups of consecutive sample indices.
+
+    Sample indices form ``num_groups`` groups of ``group_size`` consecutive indices (e.g.
+    the 20 questions of one image); every epoch the groups are shuffled (with this
+    object's own generator, so runs are reproducible) and ``groups_per_batch`` of them
+    make one batch, built by ``make(indices)``.
+    """
+
+    def __init__(
+        self,
+        make: Callable[[Tensor], MultimodalBatch],
+        num_groups: int,
+        group_size: int,
+        groups_per_batch: int,
+        shuffle: bool,
+        seed: int = 0,
+    ) -> None:
+        self.make, self.num_groups, self.group_size = make, num_groups, group_size
+        self.groups_per_batch, self.shuffle = max(1, groups_per_batch), shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return (self.num_groups + self.groups_per_batch - 1) // self.groups_per_batch
+
+    def __iter__(self) -> Iterator[MultimodalBatch]:
+        if self.shuffle:
+            order = torch.randperm(self.num_groups, generator=self.generator)
+        else:
+            order = torch.arange(self.num_groups)
+        offsets = torch.arange(self.group_size)
+        for chunk in order.split(self.groups_per_batch):
+            yield self.make((chunk.unsqueeze(1) * self.group_size + offsets).reshape(-1))
+
+
+class BenchTask:
+    """A benchmark task: data, the models' shared inputs, and its metrics.
+
+    Every model of a run gets the same data, the same ``in_dims``, the same extractors
+    (a fresh copy each) and, for graph models, the same graph builder; only the fusion
+    differs. Subclasses implement the methods below.
+
+    Attributes:
+        name: Task name used by ``mmgraph bench`` and in ``results.json``.
+        task: ``"classification"`` or ``"regression"`` (selects loss and head).
+        out_dim: Number of model outputs.
+        monitor, mode: Validation metric used for model selection and the lr sweep.
+        metric_names: Test metrics reported in ``results.json``.
+        default_models: Models run when ``--models`` is not given.
+    """
+
+    name: str = ""
+    task: str = "classification"
+    out_dim: int = 1
+    monitor: str = "acc"
+    mode: str = "max"
+    metric_names: tuple[str, ...] = ()
+    default_models: tuple[str, ...] = ()
+
+    def load(self, quick: bool, seed: int = 0) -> None:
+        """Generate the train/val/test splits (deterministic under ``seed``)."""
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """The task's settings, recorded in ``results.json``."""
+        raise NotImplementedError
+
+    def in_dims(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def model_kwargs(self, name: str) -> dict[str, Any]:
+        """Options every model ``name`` gets besides the budget: builder, extractors, ..."""
+        raise NotImplementedError
+
+    def batches(self, split: str, batch_size: int, shuffle: bool, seed: int = 0) -> Batches:
+        """A re-iterable sequence of batches of ``split`` (``"train"``, ``"val"``, ``"test"``)."""
+        raise NotImplementedError
+
+    def num_samples(self, split: str) -> int:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str, batch_size: int) -> dict[str, float]:
+        """All test metrics of ``model`` on ``split`` (eval mode)."""
+        raise NotImplementedError
