@@ -47,3 +47,34 @@ def test_demo_data_matches_demo_builder() -> None:
     graph = demo_builder()(samples[0])
     assert set(graph.node_types) == {"text", "image", "audio", "fusion"}
     assert demo_samples(2, seed=1)[1]["image"].x.equal(samples[1]["image"].x)
+
+
+def test_bench_quick_end_to_end(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from mmgraph.bench.tasks import SortOfCLEVRTask
+
+    monkeypatch.setattr(SortOfCLEVRTask, "QUICK", (2, 1, 1))
+    argv = ["bench", "sort-of-clevr", "--quick", "--models", "concat,graph-gcn", "--seeds", "1", "--epochs", "1",
+            "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "task: sort-of-clevr-state" in out and "graph-gcn" in out and "acc_relational" in out
+    import json
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["command"] == "mmgraph " + " ".join(argv)
+    assert results["config"]["quick"] is True and results["config"]["hidden"] == 32
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "sentiment", "--input", "pixels"], "--input applies to sort-of-clevr only"),
+        (["bench", "sort-of-clevr", "--seeds", "0"], "--seeds must be >= 1"),
+        (["bench", "sort-of-clevr", "--models", "graph-gat,nope"], "unknown model"),
+        (["bench", "vqa"], "invalid choice"),
+    ],
+)
+def test_bench_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 from mmgraph.bench.report import markdown_table, print_table, write_report
 from mmgraph.bench.results import RunRecord, RunStore, aggregate, read_results, write_results
-from mmgraph.bench.runner import BenchConfig, PeakMemory, build_model, match_budget, run_benchmark
+from mmgraph.bench.runner import BenchConfig, build_model, match_budget, run_benchmark, training_memory_mb
 from mmgraph.bench.tasks import TASKS, BenchTask, SentimentTask, SortOfCLEVRTask, make_task
 
 __all__ = [
@@ -10,7 +10,7 @@ __all__ = [
     "run_benchmark",
     "build_model",
     "match_budget",
-    "PeakMemory",
+    "training_memory_mb",
     "BenchTask",
     "SortOfCLEVRTask",
     "SentimentTask",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,9 +14,10 @@ from mmgraph.bench.machine import machine_facts
 from mmgraph.bench.results import RunRecord, RunStore, aggregate, write_results
 from mmgraph.bench.tasks.base import BenchTask
 from mmgraph.registry import get_model, list_models
+from mmgraph.train.fit import default_loss, fit, predict
 from mmgraph.utils.seed import seed_everything
 
-__all__ = ["BenchConfig", "run_benchmark", "match_budget", "build_model", "PeakMemory"]
+__all__ = ["BenchConfig", "run_benchmark", "match_budget", "build_model", "training_memory_mb"]
 
 
 @dataclass
@@ -107,56 +106,38 @@ def match_budget(task: BenchTask, name: str, target: int, step: int = 8, max_hid
     return best, count(best)
 
 
-class PeakMemory:
-    """Peak memory of a block: CUDA's peak allocation, or on CPU the peak resident-set growth.
+def training_memory_mb(model: nn.Module, batch: Any, loss_fn: Callable[[Any, Any], Any]) -> float:
+    """Memory one training step of ``model`` needs on ``batch``, in MiB.
 
-    On CPU a thread samples the process's resident set every ``interval`` seconds; the
-    figure is the peak minus the value at the start (MB), i.e. what the block added.
+    On CUDA: the peak allocation of a forward and backward pass (``max_memory_allocated``).
+    On CPU, where the process's resident set is shared by every run and reused by the
+    allocator, it is computed: the distinct storages autograd saves for the backward pass
+    (recorded with saved-tensor hooks) plus parameters, gradients and AdamW's two moment
+    buffers (4 × parameter bytes).
     """
+    device = next(model.parameters()).device
+    model.train()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        loss_fn(model(batch), batch.y).backward()
+        model.zero_grad(set_to_none=True)
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    storages: dict[int, int] = {}
 
-    def __init__(self, device: str = "cpu", interval: float = 0.05) -> None:
-        self.device, self.interval = device, interval
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
 
-    @staticmethod
-    def _rss_mb() -> float:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except (OSError, ValueError):  # not Linux: fall back to the process's lifetime peak
-            import resource
-
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    def __enter__(self) -> "PeakMemory":
-        if self.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-            return self
-        self._start = self._rss_mb()
-        self._max = self._start
-
-        def sample() -> None:
-            while not self._stop.wait(self.interval):
-                self._max = max(self._max, self._rss_mb())
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.device.startswith("cuda"):
-            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
-            return
-        self._stop.set()
-        self._thread.join()
-        self._max = max(self._max, self._rss_mb())
-        self.peak_mb = self._max - self._start
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = loss_fn(model(batch), batch.y)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    return (sum(storages.values()) + 4 * param_bytes) / 2**20
 
 
 def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool):
-    from mmgraph.train.fit import fit
-
     return fit(
         model,
         task.batches("train", cfg.batch_size, shuffle=True, seed=seed),
@@ -227,14 +208,13 @@ def run_benchmark(
                 say(f"  {name} seed {seed}: done earlier, kept")
                 continue
             model = build_model(task, name, hidden, seed=seed)
-            with PeakMemory() as mem:
-                result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress)
-                metrics = task.evaluate(model, "test", cfg.batch_size)
-                t0 = time.perf_counter()
-                from mmgraph.train.fit import predict
-
-                predict(model, task.batches("test", cfg.batch_size, shuffle=False))
-                infer_s = time.perf_counter() - t0
+            first = next(iter(task.batches("train", cfg.batch_size, shuffle=False)))
+            memory = training_memory_mb(build_model(task, name, hidden, seed=seed), first, default_loss(task.task))
+            result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress)
+            metrics = task.evaluate(model, "test", cfg.batch_size)
+            t0 = time.perf_counter()
+            predict(model, task.batches("test", cfg.batch_size, shuffle=False))
+            infer_s = time.perf_counter() - t0
             record = RunRecord(
                 model=name,
                 seed=seed,
@@ -243,7 +223,7 @@ def run_benchmark(
                 metrics={k: float(metrics[k]) for k in task.metric_names},
                 train_s_per_epoch=float(result.train_s_per_epoch),
                 infer_samples_per_s=task.num_samples("test") / max(infer_s, 1e-9),
-                peak_mem_mb=float(mem.peak_mb),
+                peak_mem_mb=float(memory),
                 epochs_run=int(result.epochs_run),
                 best_epoch=int(result.best_epoch),
                 extra={"hidden": hidden},

@@ -620,7 +620,7 @@ class SortOfCLEVR:
             question_tokens=torch.from_numpy(np.ascontiguousarray(tokens)),
             question_lengths=torch.from_numpy(np.ascontiguousarray(lengths)),
             answers=torch.from_numpy(answers),
-            relational=torch.from_numpy(np.ascontiguousarray(relational)),
+            relational=torch.from_numpy(np.array(relational, dtype=bool, copy=True)),
         )
 
     def subset(self, indices: Union[Sequence[int], np.ndarray, Tensor]) -> "SortOfCLEVR":

@@ -33,7 +33,7 @@ class SortOfCLEVRTask(BenchTask):
 
     Args:
         input: ``"state"`` or ``"pixels"``.
-        sizes: ``(train, val, test)`` images; default 9,800 / 1,000 / 200 (quick: 200 / 50 / 50).
+        sizes: ``(train, val, test)`` images; default 9,800 / 1,000 / 200 (quick: 100 / 25 / 50).
     """
 
     task = "classification"
@@ -46,7 +46,7 @@ class SortOfCLEVRTask(BenchTask):
     )
 
     FULL = (9800, 1000, 200)
-    QUICK = (200, 50, 50)
+    QUICK = (100, 25, 50)
 
     def __init__(self, input: str = "state", sizes: Optional[tuple[int, int, int]] = None) -> None:
         if input not in INPUTS:

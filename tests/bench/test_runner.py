@@ -1,0 +1,85 @@
+"""The benchmark runner: budgets, sweeps, resumable runs, results files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmgraph.bench.runner import BenchConfig, build_model, match_budget, run_benchmark, training_memory_mb
+from mmgraph.bench.tasks import SortOfCLEVRTask
+from mmgraph.train.fit import default_loss
+
+
+def _task() -> SortOfCLEVRTask:
+    task = SortOfCLEVRTask("state", sizes=(3, 2, 2))
+    task.load(quick=True)
+    return task
+
+
+def _params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", ["concat", "attention", "graph-gcn"])
+def test_match_budget_is_closest_multiple_of_step(name: str) -> None:
+    task = _task()
+    target = _params(build_model(task, "graph-relational", 32))
+    hidden, params = match_budget(task, name, target)
+    assert params == _params(build_model(task, name, hidden))
+    for other in (hidden - 8, hidden + 8):
+        if other >= 8:
+            assert abs(params - target) <= abs(_params(build_model(task, name, other)) - target)
+
+
+def test_training_memory_counts_saved_activations() -> None:
+    task = _task()
+    batch = next(iter(task.batches("train", 8, shuffle=False)))
+    bigger = next(iter(task.batches("train", 32, shuffle=False)))
+    model = build_model(task, "concat", 16)
+    small, large = (training_memory_mb(model, b, default_loss("classification")) for b in (batch, bigger))
+    params_mb = 4 * _params(model) * 4 / 2**20
+    assert params_mb < small < large  # activations grow with the batch
+    assert all(p.grad is None for p in model.parameters())  # leaves no gradients behind
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        BenchConfig(models=["nope"])
+    with pytest.raises(ValueError, match="epochs: expected a positive int, got 0"):
+        BenchConfig(models=["concat"], epochs=0)
+    with pytest.raises(ValueError, match="lrs: expected positive"):
+        BenchConfig(models=["concat"], lrs=(0.0,))
+    assert BenchConfig(models=["concat", "graph-gat"]).reference == "graph-gat"
+
+
+def test_run_writes_results_and_resumes(tmp_path: Path) -> None:
+    task = SortOfCLEVRTask("state", sizes=(3, 2, 2))
+    cfg = BenchConfig(models=["graph-gcn", "concat"], seeds=[0, 1], epochs=1, batch_size=32, hidden=8,
+                      lrs=(1e-3, 3e-3), sweep_epochs=1, quick=True)
+    lines: list[str] = []
+    results = run_benchmark(task, cfg, tmp_path, command="mmgraph bench test", progress=False, say=lines.append)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results))
+    assert set(results["models"]) == {"graph-gcn", "concat"}
+    for entry in results["models"].values():
+        assert set(entry["metrics"]) == {"acc", "acc_relational", "acc_nonrelational"}
+        assert len(entry["metrics"]["acc"]["runs"]) == 2
+        assert entry["params"] > 0 and entry["train_s_per_epoch"] > 0 and entry["infer_samples_per_s"] > 0
+    assert results["config"]["command"] == "mmgraph bench test"
+    assert (tmp_path / "results.md").exists() and (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert sum("sweep" in line for line in lines) == 4  # 2 models x 2 learning rates
+    # a second run keeps every finished (model, seed) and the sweeps
+    again: list[str] = []
+    results2 = run_benchmark(task, cfg, tmp_path, command="mmgraph bench test", progress=False, say=again.append)
+    assert sum("done earlier" in line for line in again) == 4 and not any("sweep" in line for line in again)
+    assert results2["models"] == results["models"]
+
+
+def test_runs_are_deterministic(tmp_path: Path) -> None:
+    cfg = BenchConfig(models=["concat"], seeds=[0], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)
+    a = run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path / "a", progress=False, say=lambda s: None)
+    b = run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path / "b", progress=False, say=lambda s: None)
+    assert a["models"]["concat"]["metrics"] == b["models"]["concat"]["metrics"]
