@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
 
 from torch import Tensor
 
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.encoders import masked_mean
 
-__all__ = ["pool_modalities"]
+__all__ = ["pool_modalities", "choose_query"]
 
 
 def pool_modalities(
@@ -34,3 +34,21 @@ def pool_modalities(
             means[name] = like.new_zeros(b, like.size(-1))
             present[name] = like.new_zeros(b)
     return means, present
+
+
+def choose_query(names: list[str], query: Optional[str], model: str, others: str) -> str:
+    """The query modality of a query/context model (``"text"``, else ``"question"``, else the first name).
+
+    Raises:
+        ValueError: with fewer than 2 modalities, or a ``query`` that is not one of ``names``.
+    """
+    if len(names) < 2:
+        raise ValueError(
+            f"{model} needs at least 2 modalities (a query and {others}), "
+            f"got in_dims with only {names}; use a single-modality model instead"
+        )
+    if query is None:
+        query = "text" if "text" in names else "question" if "question" in names else names[0]
+    if query not in names:
+        raise ValueError(f"query: expected one of the modalities {names}, got {query!r}")
+    return query

@@ -7,6 +7,7 @@ from typing import Mapping, Optional, Union
 import torch
 from torch import Tensor, nn
 
+from mmgraph.baselines._common import choose_query
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.fusion_model import FusionModel, check_positive_int
 from mmgraph.nn.encoders import masked_mean
@@ -123,15 +124,7 @@ class AttentionFusion(FusionModel):
     ) -> None:
         super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         names = self.names
-        if len(names) < 2:
-            raise ValueError(
-                f"attention fusion needs at least 2 modalities (a query and a context to attend to), "
-                f"got in_dims with only {names}; use a single-modality model instead"
-            )
-        if query is None:
-            query = "text" if "text" in names else names[0]
-        if query not in names:
-            raise ValueError(f"query: expected one of the modalities {names}, got {query!r}")
+        query = choose_query(names, query, "attention fusion", "a context to attend to")
         check_positive_int(heads, "heads")
         if hidden % heads != 0:
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")

@@ -7,6 +7,7 @@ from typing import Mapping, Optional
 import torch
 from torch import Tensor, nn
 
+from mmgraph.baselines._common import choose_query
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.encoders import masked_mean
 from mmgraph.nn.fusion_model import FusionModel, check_positive_int
@@ -89,15 +90,7 @@ class RelationNetwork(FusionModel):
     ) -> None:
         super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         names = self.names
-        if len(names) < 2:
-            raise ValueError(
-                f"relation network needs at least 2 modalities (a query and objects to relate), "
-                f"got in_dims with only {names}; use a single-modality model instead"
-            )
-        if query is None:
-            query = "text" if "text" in names else "question" if "question" in names else names[0]
-        if query not in names:
-            raise ValueError(f"query: expected one of the modalities {names}, got {query!r}")
+        query = choose_query(names, query, "relation network", "objects to relate")
         self.query = query
         self.object_names = [n for n in names if n != query]
         self.g_layers = check_positive_int(g_layers, "g_layers")

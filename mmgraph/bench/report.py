@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, Sequence, TextIO
 
-from mmgraph.bench.results import PathLike, _atomic_write_bytes, _atomic_write_text, validate_results
+from mmgraph.bench.results import PathLike, validate_results
+from mmgraph.utils.io import atomic_write, atomic_write_text
 
 __all__ = [
     "lower_is_better",
@@ -366,7 +367,7 @@ def plot_results(results: Mapping[str, Any], path: PathLike, metrics: Optional[S
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     return path
 
 
@@ -438,5 +439,5 @@ def write_report(
     lines += ["", "## Results", "", note, "", markdown_table(results, metrics, header=False).rstrip("\n"), ""]
     lines += [f"![{results['task']} results]({plot.name})", ""]
     md = out_dir / REPORT_FILE
-    _atomic_write_text(md, "\n".join(lines))
+    atomic_write_text(md, "\n".join(lines))
     return ReportPaths(md, plot)

@@ -30,10 +30,11 @@ import math
 import numbers
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
+
+from mmgraph.utils.io import atomic_write, atomic_write_text
 
 __all__ = [
     "RunRecord",
@@ -60,52 +61,6 @@ _STAT_KEYS = ("mean", "std", "runs")
 
 
 # --------------------------------------------------------------------------- atomic writes
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platform dependent
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - platform dependent
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(tmp)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
-
-    On any error the temporary file is removed and ``path`` is left as it was.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-
-    _atomic_write_bytes(path, write)
 
 
 def _dump_json(obj: Any, what: str) -> str:
@@ -293,7 +248,7 @@ class RunStore:
         path = self.path(record.model, record.seed)
         text = _dump_json(record.to_dict(), f"run {record.model!r} seed {record.seed}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(path, text)
+        atomic_write_text(path, text)
         return path
 
     def _load_file(self, path: Path) -> RunRecord:
@@ -369,7 +324,7 @@ class RunStore:
         # as [lr, value] pairs: JSON object keys are strings, and floats keep their exact value this way
         text = _dump_json({"model": model, "results": [list(p) for p in pairs]}, f"sweep of {model!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(path, text)
+        atomic_write_text(path, text)
         return path
 
     def load_sweep(self, model: str) -> Optional[dict[float, float]]:
@@ -544,7 +499,7 @@ def write_results(out_dir: PathLike, results: Mapping[str, Any]) -> Path:
     path = Path(out_dir) / RESULTS_FILE
     text = _dump_json(results, "results")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, text)
+    atomic_write_text(path, text)
     return path
 
 

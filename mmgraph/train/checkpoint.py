@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -12,6 +11,8 @@ import safetensors
 import safetensors.torch  # called as ``safetensors.torch.save_file`` so that tests can patch it
 import torch
 from torch import Tensor, nn
+
+from mmgraph.utils.io import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "optimizer_path", "METADATA_KEY"]
 
@@ -31,42 +32,6 @@ def optimizer_path(path: PathLike) -> Path:
     path = Path(path)
     stem = path.stem if path.suffix == ".safetensors" else path.name
     return path.with_name(stem + ".optim.pt")
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platform dependent
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - platform dependent
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
-
-    On any error the temporary file is removed and ``path`` is left as it was.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
 
 
 def _tensors_for_saving(model: nn.Module) -> dict[str, Tensor]:
@@ -133,9 +98,9 @@ def save_checkpoint(
     if optimizer is not None:
         opt_file = optimizer_path(path)
         state = optimizer.state_dict()
-        _atomic_write(opt_file, lambda tmp: torch.save(state, tmp))
+        atomic_write(opt_file, lambda tmp: torch.save(state, tmp))
         header[_OPTIMIZER_KEY] = opt_file.name
-    _atomic_write(path, lambda tmp: safetensors.torch.save_file(tensors, tmp, metadata=header))
+    atomic_write(path, lambda tmp: safetensors.torch.save_file(tensors, tmp, metadata=header))
     return path
 
 
