@@ -1,6 +1,6 @@
 """Neural building blocks: layers, the heterogeneous GNN, encoders, readouts, heads, models."""
 
-from mmgraph.nn.conv import GCNLayer, RelationalConv
+from mmgraph.nn.conv import GCNLayer, RelationalConv, TypedRelationalConv
 from mmgraph.nn.extractors import GridCNN
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
 from mmgraph.nn.fusion_model import FusionModel
@@ -12,6 +12,7 @@ from mmgraph.nn.readout import POOLINGS, Readout
 __all__ = [
     "GCNLayer",
     "RelationalConv",
+    "TypedRelationalConv",
     "HeteroGNN",
     "EdgeAttention",
     "CONVS",

@@ -40,7 +40,7 @@ class SentimentTask(BenchTask):
     monitor = "mae"
     mode = "min"
     metric_names = ("acc2", "f1", "acc7", "mae", "corr") + tuple(f"acc2_without_{m}" for m in sorted(MODALITIES))
-    default_models = ("graph-relational", "graph-gat", "graph-gatv2", "graph-gcn", "attention", "concat", "late", "tensor")
+    default_models = ("graph-relational", "graph-typed", "graph-gat", "graph-gatv2", "graph-gcn", "attention", "concat", "late", "tensor")
 
     FULL = (1284, 229, 686)
     QUICK = (300, 100, 100)

@@ -42,7 +42,7 @@ class SortOfCLEVRTask(BenchTask):
     mode = "max"
     metric_names = ("acc", "acc_relational", "acc_nonrelational")
     default_models = (
-        "graph-relational", "graph-gat", "graph-gatv2", "graph-gcn", "rn", "attention", "concat", "late", "tensor",
+        "graph-relational", "graph-typed", "graph-gat", "graph-gatv2", "graph-gcn", "rn", "attention", "concat", "late", "tensor",
     )
 
     FULL = (9800, 1000, 200)

@@ -51,7 +51,8 @@ class GraphFusionModel(FusionModel):
         out_dim: Number of outputs (classes, regression targets, embedding size).
         builder: The graph builder; default :meth:`GraphBuilder.complete` over ``in_dims``
             (everything linked, with a fusion node).
-        conv: ``"gcn"``, ``"gat"``, ``"gatv2"`` or ``"relational"`` (see :data:`mmgraph.nn.CONVS`).
+        conv: ``"gcn"``, ``"gat"``, ``"gatv2"``, ``"relational"`` (see :data:`mmgraph.nn.CONVS`) or
+            ``"typed-relational"`` (one convolution over all edge types per layer).
         num_layers: Message-passing layers.
         heads: Attention heads (GAT/GATv2).
         readout: Pooling(s), see :class:`~mmgraph.nn.Readout`; default ``("mean", "fusion")``
@@ -155,16 +156,17 @@ class GraphFusionModel(FusionModel):
         return {"conv": self.conv, "layers": self.gnn.num_layers, "readout": list(self.readout.modes)}
 
 
-def _graph_model(conv: str) -> Any:
+def _graph_model(conv: str, name: str) -> Any:
     def build(in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, **kwargs: Any) -> GraphFusionModel:
         if "conv" in kwargs:
-            raise ValueError(f"graph-{conv} fixes conv={conv!r}; use GraphFusionModel directly for another conv")
+            raise ValueError(f"{name} fixes conv={conv!r}; use GraphFusionModel directly for another conv")
         return GraphFusionModel(in_dims, hidden, out_dim, conv=conv, **kwargs)
 
-    build.__name__ = f"graph_{conv}"
+    build.__name__ = name.replace("-", "_")
     build.__doc__ = f"Graph fusion with ``conv={conv!r}``; options as :class:`GraphFusionModel`."
     return build
 
 
-for _conv in ("gcn", "gat", "gatv2", "relational"):
-    register_model(f"graph-{_conv}")(_graph_model(_conv))
+for _name, _conv in (("graph-gcn", "gcn"), ("graph-gat", "gat"), ("graph-gatv2", "gatv2"),
+                     ("graph-relational", "relational"), ("graph-typed", "typed-relational")):
+    register_model(_name)(_graph_model(_conv, _name))

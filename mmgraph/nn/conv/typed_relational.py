@@ -1,0 +1,105 @@
+"""One relational message-passing layer over all edge types of a heterogeneous graph at once."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+
+__all__ = ["TypedRelationalConv"]
+
+
+class TypedRelationalConv(MessagePassing):
+    r"""Gated relational messages over every edge type in one call, the type given by an embedding.
+
+    All node types share one index space and all edge types one edge list; edge
+    :math:`j \to i` of type :math:`r` with attributes :math:`e_{ji}` (zero-padded to
+    ``edge_dim``) carries
+
+    .. math::
+        u_{ji} = \mathrm{GELU}\big(W_d h_i + W_s h_j + W_e e_{ji} + t_r\big), \quad
+        m_{ji} = W_2 u_{ji} + b_2, \quad
+        g_{ji} = \sigma(w^\top m_{ji} + c), \quad
+        h_i' = \sum_{j} g_{ji}\, m_{ji},
+
+    where :math:`t_r` is a learned embedding of the edge type. This is
+    :class:`~mmgraph.nn.RelationalConv` with weights shared across edge types and the type
+    as an input, so a whole heterogeneous layer is a handful of tensor operations instead
+    of one convolution per edge type — much faster for graphs with many small edge types.
+    It is computed without per-edge matrix products (node-level projections are gathered;
+    :math:`W_2` is applied after aggregation).
+
+    Args:
+        in_dim: Width of node states.
+        out_dim: Width of messages and of the output.
+        num_types: Number of edge types.
+        edge_dim: Width of the (zero-padded) edge attributes (``0``: none).
+        hidden: Width of :math:`u` (default ``out_dim``).
+
+    Shapes:
+        - **input:** ``x`` :math:`(N, F)`, ``edge_index`` :math:`(2, E)`, ``edge_type`` :math:`(E,)`,
+          ``edge_attr`` :math:`(E, D)` when ``edge_dim > 0``
+        - **output:** :math:`(N, \text{out\_dim})`; with ``return_gates=True`` also :math:`(E, 1)`
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, num_types: int, edge_dim: int = 0, hidden: Optional[int] = None) -> None:
+        super().__init__(aggr="add")
+        for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("num_types", num_types)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TypedRelationalConv: {name} must be a positive int, got {value!r}")
+        if not isinstance(edge_dim, int) or edge_dim < 0:
+            raise ValueError(f"TypedRelationalConv: edge_dim must be an int >= 0, got {edge_dim!r}")
+        hidden = hidden or out_dim
+        self.in_dim, self.out_dim, self.num_types, self.edge_dim, self.hidden = in_dim, out_dim, num_types, edge_dim, hidden
+        self.lin_dst = nn.Linear(in_dim, hidden, bias=False)
+        self.lin_src = nn.Linear(in_dim, hidden, bias=False)
+        self.lin_edge = nn.Linear(edge_dim, hidden, bias=False) if edge_dim else None
+        self.type_emb = nn.Embedding(num_types, hidden)
+        self.lin2 = nn.Linear(hidden, out_dim)
+        self.gate = nn.Linear(out_dim, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for layer in (self.lin_dst, self.lin_src, self.lin_edge, self.lin2, self.gate):
+            if layer is not None:
+                layer.reset_parameters()
+        nn.init.normal_(self.type_emb.weight, std=0.1)
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor,
+        edge_attr: Optional[Tensor] = None,
+        return_gates: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        if x.dim() != 2 or x.size(-1) != self.in_dim:
+            raise ValueError(f"TypedRelationalConv: x expected shape (num_nodes, {self.in_dim}), got {tuple(x.shape)}")
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"TypedRelationalConv: edge_index expected shape (2, E), got {tuple(edge_index.shape)}")
+        num_edges = edge_index.size(1)
+        if edge_type.shape != (num_edges,):
+            raise ValueError(f"TypedRelationalConv: edge_type expected shape ({num_edges},), got {tuple(edge_type.shape)}")
+        if self.edge_dim and (edge_attr is None or edge_attr.shape != (num_edges, self.edge_dim)):
+            got = None if edge_attr is None else tuple(edge_attr.shape)
+            raise ValueError(f"TypedRelationalConv: edge_attr expected shape ({num_edges}, {self.edge_dim}), got {got}")
+        src, dst = edge_index
+        pre = self.lin_dst(x)[dst] + self.lin_src(x)[src] + self.type_emb(edge_type)
+        if self.lin_edge is not None:
+            pre = pre + self.lin_edge(edge_attr)
+        u = F.gelu(pre)
+        w = self.gate.weight.squeeze(0)
+        gates = torch.sigmoid(u @ (self.lin2.weight.t() @ w).unsqueeze(-1) + (w @ self.lin2.bias + self.gate.bias))
+        agg = self.propagate(edge_index, msg=torch.cat([gates * u, gates], dim=-1), size=(x.size(0), x.size(0)))
+        out = agg[:, : self.hidden] @ self.lin2.weight.t() + agg[:, self.hidden :] * self.lin2.bias
+        return (out, gates) if return_gates else out
+
+    def message(self, msg: Tensor) -> Tensor:
+        return msg
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, num_types={self.num_types}, edge_dim={self.edge_dim})"
