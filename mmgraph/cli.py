@@ -133,7 +133,11 @@ def _bench(args: argparse.Namespace) -> int:
     )
     out = args.out or f"runs/bench/{task.name}{'-quick' if args.quick else ''}"
     command = "mmgraph " + " ".join(shlex.quote(a) for a in args.argv)
-    results = run_benchmark(task, cfg, out, command=command, progress=not args.no_progress)
+    try:
+        results = run_benchmark(task, cfg, out, command=command, progress=not args.no_progress)
+    except ValueError as exc:  # e.g. --out holds runs made with other settings
+        print(f"mmgraph bench: error: {exc}", file=sys.stderr)
+        return 2
     print()
     print_table(results)
     print(f"\nresults: {out}/results.json, {out}/results.md, {out}/results.png")

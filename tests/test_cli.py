@@ -78,3 +78,14 @@ def test_bench_bad_arguments(argv: list[str], message: str, capsys: pytest.Captu
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_bench_refuses_to_mix_settings(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from mmgraph.bench.tasks import SortOfCLEVRTask
+
+    monkeypatch.setattr(SortOfCLEVRTask, "QUICK", (2, 1, 1))
+    base = ["bench", "sort-of-clevr", "--quick", "--models", "concat", "--seeds", "1", "--out", str(tmp_path), "--no-progress"]
+    assert main(base + ["--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(base + ["--epochs", "2"]) == 2
+    assert "holds runs made with other settings (epochs: 1 there, 2 now)" in capsys.readouterr().err

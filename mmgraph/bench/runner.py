@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from mmgraph.bench.results import RunRecord, RunStore, aggregate, write_results
 from mmgraph.bench.tasks.base import BenchTask
 from mmgraph.registry import get_model, list_models
 from mmgraph.train.fit import default_loss, fit, predict
+from mmgraph.utils.io import atomic_write_text
 from mmgraph.utils.seed import seed_everything
 
 __all__ = ["BenchConfig", "run_benchmark", "match_budget", "build_model", "training_memory_mb"]
@@ -169,6 +171,32 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
     return float(pick(results, key=lambda lr: results[lr]))
 
 
+SETTINGS_FILE = "settings.json"
+
+
+def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig) -> None:
+    """Record the settings that finished runs depend on; refuse to mix runs made with other settings.
+
+    Models and seeds may change between invocations (that is how a benchmark is resumed
+    or extended); everything else must match the first invocation in ``out``.
+    """
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("models", "seeds")}
+    settings = json.loads(json.dumps({"task": task.name, **settings}))  # tuples -> lists, as stored
+    path = out / SETTINGS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text())
+        diff = sorted(k for k in set(stored) | set(settings) if stored.get(k) != settings.get(k))
+        if diff:
+            details = ", ".join(f"{k}: {stored.get(k)!r} there, {settings.get(k)!r} now" for k in diff)
+            raise ValueError(
+                f"{out} holds runs made with other settings ({details}); "
+                "use another --out, or delete that folder to start over"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(settings, indent=2) + "\n")
+
+
 def run_benchmark(
     task: BenchTask,
     cfg: BenchConfig,
@@ -192,6 +220,7 @@ def run_benchmark(
 
     out = Path(out_dir)
     store = RunStore(out)
+    _check_settings(out, task, cfg)
     task.load(cfg.quick, seed=cfg.data_seed)
     ref_model = build_model(task, cfg.reference, cfg.hidden)
     target = _params(ref_model)

@@ -83,3 +83,15 @@ def test_runs_are_deterministic(tmp_path: Path) -> None:
     a = run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path / "a", progress=False, say=lambda s: None)
     b = run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path / "b", progress=False, say=lambda s: None)
     assert a["models"]["concat"]["metrics"] == b["models"]["concat"]["metrics"]
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
+    task = SortOfCLEVRTask("state", sizes=(2, 1, 1))
+    cfg = BenchConfig(models=["concat"], seeds=[0], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)
+    run_benchmark(task, cfg, tmp_path, progress=False, say=lambda s: None)
+    more = BenchConfig(models=["concat", "late"], seeds=[0, 1], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,),
+                       quick=True)
+    run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), more, tmp_path, progress=False, say=lambda s: None)
+    changed = BenchConfig(models=["concat"], seeds=[0], epochs=2, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)
+    with pytest.raises(ValueError, match=r"holds runs made with other settings \(epochs: 1 there, 2 now\)"):
+        run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), changed, tmp_path, progress=False, say=lambda s: None)
