@@ -2,11 +2,9 @@
 
 from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, RawModality, collate
 from mmgraph.graph import GraphBuilder, edges
-from mmgraph import datasets, nn, train
+from mmgraph import baselines, datasets, nn, train  # importing baselines and nn registers their models
 from mmgraph.registry import get_model, list_models, register_model
 from mmgraph.utils import seed_everything
-
-from mmgraph import baselines  # noqa: E402  (registers the baseline models)
 
 __version__ = "0.1.0"
 
