@@ -125,7 +125,8 @@ class GraphFusionModel(FusionModel):
 
     def forward(self, batch: MultimodalBatch, return_attention: bool = False) -> Union[Tensor, GraphFusionOutput]:
         batch = self.prepare(batch)
-        graph = self.graph(batch)
+        self.encoders.check(batch)
+        graph = self.builder.batch(batch)
         size = batch.batch_size
         x_dict: dict[str, Tensor] = {}
         batch_dict: dict[str, Tensor] = {}
