@@ -1,7 +1,7 @@
 """Train one graph-fusion variant on Sort-of-CLEVR state descriptions and print the learning curve.
 
 Usage: python benchmarks/probes/graph_variant.py VARIANT [--images 9800] [--epochs 3] [--lr 1e-3]
-       [--batch-size 64] [--layers 3] [--conv relational]
+       [--batch-size 64] [--layers 3] [--conv relational] [--condition question]
 
 VARIANT: "tokens-objects" (every question token linked to every object, as in `mmgraph bench`)
 or "via-fusion" (tokens reach the objects only through the fusion node).
@@ -31,7 +31,10 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--conv", default="relational")
     parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--condition", default=None, help="modality conditioning every message (relational convs)")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("state", sizes=(args.images, 100, 100))
     task.load(quick=False)
     e = mg.edges
@@ -40,7 +43,8 @@ def main() -> None:
                               fusion_node=True)
     mg.seed_everything(0)
     model = mg.nn.GraphFusionModel({"objects": 10, "question": len(VOCAB)}, args.hidden, len(ANSWERS),
-                                   builder=builder, conv=args.conv, num_layers=args.layers)
+                                   builder=builder, conv=args.conv, num_layers=args.layers,
+                                   condition=args.condition)
     print(f"{args.variant}: {model.num_parameters():,} parameters", flush=True)
     t0 = time.time()
     fit(model, task.batches("train", args.batch_size, True), task.batches("val", 256, False), epochs=args.epochs,

@@ -13,7 +13,7 @@ from mmgraph.nn.conv.gcn import GCNLayer
 from mmgraph.nn.conv.relational import RelationalConv
 from mmgraph.nn.conv.typed_relational import TypedRelationalConv
 
-__all__ = ["HeteroGNN", "EdgeAttention", "register_conv", "CONVS", "TYPED", "edge_key"]
+__all__ = ["HeteroGNN", "EdgeAttention", "register_conv", "CONVS", "TYPED", "CONDITIONABLE", "edge_key"]
 
 EdgeType = tuple[str, str, str]
 
@@ -40,7 +40,13 @@ class _Conv(nn.Module):
     """Uniform wrapper: ``(x_src, x_dst, edge_index, edge_attr) -> (out, EdgeAttention | None)``."""
 
     def forward(
-        self, x_src: Tensor, x_dst: Tensor, edge_index: Tensor, edge_attr: Optional[Tensor], need_weights: bool
+        self,
+        x_src: Tensor,
+        x_dst: Tensor,
+        edge_index: Tensor,
+        edge_attr: Optional[Tensor],
+        need_weights: bool,
+        context: Optional[Tensor] = None,
     ) -> tuple[Tensor, Optional[EdgeAttention]]:
         raise NotImplementedError
 
@@ -51,7 +57,7 @@ class _GCN(_Conv):
         self.conv = GCNLayer(hidden, hidden, act=None, add_self_loops=same)
         self.same = same
 
-    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights):  # type: ignore[override]
+    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights, context=None):  # type: ignore[override]
         x = x_src if self.same else (x_src, x_dst)
         out = self.conv(x, edge_index)
         weights = None
@@ -77,7 +83,7 @@ class _GAT(_Conv):
             edge_dim=edge_dim or None,
         )
 
-    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights):  # type: ignore[override]
+    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights, context=None):  # type: ignore[override]
         if need_weights:
             out, (ei, alpha) = self.conv((x_src, x_dst), edge_index, edge_attr=edge_attr, return_attention_weights=True)
             return out, EdgeAttention(ei, alpha)
@@ -89,15 +95,23 @@ class _GATv2(_GAT):
 
 
 class _Relational(_Conv):
-    def __init__(self, hidden: int, edge_dim: int, same: bool, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.conv = RelationalConv(hidden, hidden, edge_dim=edge_dim)
+    softmax = False
 
-    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights):  # type: ignore[override]
+    def __init__(
+        self, hidden: int, edge_dim: int, same: bool, heads: int, dropout: float, context_dim: int = 0
+    ) -> None:
+        super().__init__()
+        self.conv = RelationalConv(hidden, hidden, edge_dim=edge_dim, context_dim=context_dim, softmax=self.softmax)
+
+    def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights, context=None):  # type: ignore[override]
         if need_weights:
-            out, gates = self.conv((x_src, x_dst), edge_index, edge_attr, return_gates=True)
+            out, gates = self.conv((x_src, x_dst), edge_index, edge_attr, return_gates=True, context=context)
             return out, EdgeAttention(edge_index, gates)
-        return self.conv((x_src, x_dst), edge_index, edge_attr), None
+        return self.conv((x_src, x_dst), edge_index, edge_attr, context=context), None
+
+
+class _RelationalSoftmax(_Relational):
+    softmax = True
 
 
 ConvFactory = Callable[[int, int, bool, int, float], _Conv]
@@ -106,7 +120,12 @@ ConvFactory = Callable[[int, int, bool, int, float], _Conv]
 #: ``conv`` name of the fused stack: one :class:`~mmgraph.nn.TypedRelationalConv` per layer over all edge types.
 TYPED = "typed-relational"
 
-CONVS: dict[str, ConvFactory] = {"gcn": _GCN, "gat": _GAT, "gatv2": _GATv2, "relational": _Relational}
+CONVS: dict[str, ConvFactory] = {
+    "gcn": _GCN, "gat": _GAT, "gatv2": _GATv2, "relational": _Relational, "relational-softmax": _RelationalSoftmax,
+}
+
+#: Convolutions that accept a per-node context (``condition=`` of :class:`HeteroGNN`).
+CONDITIONABLE = ("relational", "relational-softmax", TYPED)
 
 
 def register_conv(name: str) -> Callable[[ConvFactory], ConvFactory]:
@@ -156,9 +175,16 @@ class HeteroGNN(nn.Module):
       width ``hidden // heads``, using the edge type's ``edge_attr`` in the attention score;
     - ``"relational"``: :class:`~mmgraph.nn.RelationalConv`, gated messages computed from
       both endpoints and the edge attributes (what a Relation Network computes per pair);
+    - ``"relational-softmax"``: the same with ``softmax=True`` (gates plus a softmax
+      attention that can select one neighbour);
     - ``"typed-relational"``: one :class:`~mmgraph.nn.TypedRelationalConv` per layer over all
       edge types at once (shared weights, a learned embedding per edge type): the same kind
       of messages at a fraction of the cost when there are many edge types.
+
+    With ``condition=t`` (relational convolutions only), every message of every layer also
+    sees the mean state of the graph's nodes of type ``t`` (e.g. ``"question"``), recomputed
+    at each layer: the messages are :math:`g(h_i, h_j, e_{ji}, \bar h_t)`, what a Relation
+    Network's :math:`g_\theta(o_i, o_j, q)` computes, on any graph.
 
     Unlike PyG's ``HeteroConv``, :meth:`forward` can return the attention weights of every
     layer and edge type (``return_attention=True``).
@@ -175,6 +201,9 @@ class HeteroGNN(nn.Module):
         norm: ``"layer"``, ``"batch"`` or ``None``.
         residual: Add each layer's input to its output.
         act: Activation :math:`\sigma`.
+        condition: Node type whose per-graph mean conditions every message (``None``: off);
+            needs ``conv="relational"`` or ``"typed-relational"`` and ``batch_dict`` in
+            :meth:`forward`.
 
     Shapes:
         - **input:** ``x_dict[t]``: :math:`(N_t, H)`; ``edge_index_dict[r]``: :math:`(2, E_r)`;
@@ -195,6 +224,7 @@ class HeteroGNN(nn.Module):
         norm: Optional[str] = "layer",
         residual: bool = True,
         act: Callable[[Tensor], Tensor] = F.gelu,
+        condition: Optional[str] = None,
     ) -> None:
         super().__init__()
         if conv not in CONVS and conv != TYPED:
@@ -206,6 +236,13 @@ class HeteroGNN(nn.Module):
         if conv in ("gat", "gatv2") and (heads < 1 or hidden % heads != 0):
             raise ValueError(f"heads: must divide hidden; got heads={heads}, hidden={hidden}")
         self.node_types = list(node_types)
+        if condition is not None:
+            if conv not in CONDITIONABLE:
+                raise ValueError(f"condition: only conv in {list(CONDITIONABLE)} can be conditioned, got conv={conv!r}")
+            if condition not in self.node_types:
+                raise ValueError(f"condition: expected a node type in {self.node_types}, got {condition!r}")
+        self.condition = condition
+        ctx_dim = hidden if condition is not None else 0
         self.edge_types: dict[EdgeType, int] = dict(edge_types)
         for etype in self.edge_types:
             if etype[0] not in self.node_types or etype[2] not in self.node_types:
@@ -216,14 +253,18 @@ class HeteroGNN(nn.Module):
         if conv == TYPED:  # one convolution over all edge types per layer
             self.max_edge_dim = max(self.edge_types.values(), default=0)
             self.convs = nn.ModuleList(
-                TypedRelationalConv(hidden, hidden, max(1, len(self.edge_types)), self.max_edge_dim)
+                TypedRelationalConv(hidden, hidden, max(1, len(self.edge_types)), self.max_edge_dim, context_dim=ctx_dim)
                 for _ in range(num_layers)
             )
         else:
             factory = CONVS[conv]
+            extra = {"context_dim": ctx_dim} if ctx_dim else {}
             self.convs = nn.ModuleList(
                 nn.ModuleDict(
-                    {edge_key(et): factory(hidden, dim, et[0] == et[2], heads, dropout) for et, dim in self.edge_types.items()}
+                    {
+                        edge_key(et): factory(hidden, dim, et[0] == et[2], heads, dropout, **extra)
+                        for et, dim in self.edge_types.items()
+                    }
                 )
                 for _ in range(num_layers)
             )
@@ -243,18 +284,34 @@ class HeteroGNN(nn.Module):
         edge_index_dict: Mapping[EdgeType, Tensor],
         edge_attr_dict: Optional[Mapping[EdgeType, Tensor]] = None,
         return_attention: bool = False,
+        batch_dict: Optional[Mapping[str, Tensor]] = None,
+        num_graphs: Optional[int] = None,
     ) -> Union[dict[str, Tensor], tuple[dict[str, Tensor], list[dict[EdgeType, EdgeAttention]]]]:
+        """Run every layer; ``batch_dict`` (graph index of every node, per type) and ``num_graphs``
+        are needed only with ``condition``."""
         for t in self.node_types:
             if t not in x_dict:
                 raise ValueError(f"x_dict: missing node type {t!r} (pass an empty (0, {self.hidden}) tensor for none)")
             if x_dict[t].dim() != 2 or x_dict[t].size(-1) != self.hidden:
                 raise ValueError(f"x_dict[{t!r}]: expected shape (num_nodes, {self.hidden}), got {tuple(x_dict[t].shape)}")
         edge_attr_dict = edge_attr_dict or {}
+        if self.condition is not None:
+            if batch_dict is None or num_graphs is None:
+                raise ValueError(f"HeteroGNN(condition={self.condition!r}) needs batch_dict and num_graphs in forward")
+            missing = [t for t in self.node_types if t not in batch_dict]
+            if missing:
+                raise ValueError(f"batch_dict: missing node type(s) {missing}")
+            for t in self.node_types:
+                if batch_dict[t].shape != (x_dict[t].size(0),):
+                    raise ValueError(
+                        f"batch_dict[{t!r}]: expected shape ({x_dict[t].size(0)},), got {tuple(batch_dict[t].shape)}"
+                    )
         if self.conv_name == TYPED:
-            return self._forward_typed(dict(x_dict), edge_index_dict, edge_attr_dict, return_attention)
+            return self._forward_typed(dict(x_dict), edge_index_dict, edge_attr_dict, return_attention, batch_dict, num_graphs)
         h = dict(x_dict)
         attention: list[dict[EdgeType, EdgeAttention]] = []
         for layer in range(self.num_layers):
+            context = self._context(h, batch_dict, num_graphs)
             msgs: dict[str, Tensor] = {}
             layer_att: dict[EdgeType, EdgeAttention] = {}
             for et, dim in self.edge_types.items():
@@ -265,13 +322,31 @@ class HeteroGNN(nn.Module):
                 attr = edge_attr_dict.get(et) if dim else None
                 if dim and attr is None:
                     attr = h[dst].new_zeros(edge_index.size(1), dim)
-                out, att = self.convs[layer][edge_key(et)](h[src], h[dst], edge_index, attr, return_attention)
+                conv = self.convs[layer][edge_key(et)]
+                if context is None:  # registered convs need not know about contexts
+                    out, att = conv(h[src], h[dst], edge_index, attr, return_attention)
+                else:
+                    out, att = conv(h[src], h[dst], edge_index, attr, return_attention, context=context[dst])
                 msgs[dst] = out if dst not in msgs else msgs[dst] + out
                 if att is not None:
                     layer_att[et] = att
             h = self._update(layer, h, msgs)
             attention.append(layer_att)
         return (h, attention) if return_attention else h
+
+    def _context(
+        self, h: Mapping[str, Tensor], batch_dict: Optional[Mapping[str, Tensor]], num_graphs: Optional[int]
+    ) -> Optional[dict[str, Tensor]]:
+        """``{node_type: (N_t, hidden)}``: the mean state of the conditioning type in each node's graph."""
+        if self.condition is None:
+            return None
+        assert batch_dict is not None and num_graphs is not None
+        cond = h[self.condition]
+        index = batch_dict[self.condition]
+        total = cond.new_zeros(num_graphs, self.hidden).index_add_(0, index, cond)
+        count = cond.new_zeros(num_graphs).index_add_(0, index, cond.new_ones(index.size(0))).clamp_min(1)
+        mean = total / count.unsqueeze(-1)  # graphs without such nodes get zeros
+        return {t: mean[batch_dict[t]] for t in self.node_types}
 
     def _update(self, layer: int, h: dict[str, Tensor], msgs: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``h + Dropout(act(Norm(m)))`` for every node type that received messages."""
@@ -289,6 +364,8 @@ class HeteroGNN(nn.Module):
         edge_index_dict: Mapping[EdgeType, Tensor],
         edge_attr_dict: Mapping[EdgeType, Tensor],
         return_attention: bool,
+        batch_dict: Optional[Mapping[str, Tensor]] = None,
+        num_graphs: Optional[int] = None,
     ) -> Union[dict[str, Tensor], tuple[dict[str, Tensor], list[dict[EdgeType, EdgeAttention]]]]:
         """All node types in one index space, all edge types in one edge list: one convolution per layer."""
         sizes = [h[t].size(0) for t in self.node_types]
@@ -314,7 +391,9 @@ class HeteroGNN(nn.Module):
         attention: list[dict[EdgeType, EdgeAttention]] = []
         for layer in range(self.num_layers):
             x = torch.cat([h[t] for t in self.node_types])
-            out, gates = self.convs[layer](x, edge_index, edge_type, edge_attr, return_gates=True)
+            context = self._context(h, batch_dict, num_graphs)
+            ctx = None if context is None else torch.cat([context[t] for t in self.node_types])
+            out, gates = self.convs[layer](x, edge_index, edge_type, edge_attr, return_gates=True, context=ctx)
             per_type = dict(zip(self.node_types, out.split(sizes)))
             h = self._update(layer, h, {t: per_type[t] for t in self.receivers})
             if return_attention:
@@ -326,5 +405,6 @@ class HeteroGNN(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(conv={self.conv_name!r}, hidden={self.hidden}, "
-            f"num_layers={self.num_layers}, edge_types={len(self.edge_types)})"
+            f"num_layers={self.num_layers}, edge_types={len(self.edge_types)}"
+            + (f", condition={self.condition!r})" if self.condition is not None else ")")
         )

@@ -13,7 +13,7 @@ from mmgraph.nn.conv.gcn import GCNLayer
 from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, edge_key, register_conv
 
 H = 8
-CONV_NAMES = ["gcn", "gat", "gatv2", "relational"]
+CONV_NAMES = ["gcn", "gat", "gatv2", "relational", "relational-softmax"]
 AA = ("a", "intra", "a")
 BA = ("b", "cross", "a")
 AB = ("a", "cross", "b")
@@ -267,7 +267,7 @@ def test_empty_edge_sets(conv: str) -> None:
         # only the self loops (coefficient 1) of the intra type, nothing from b: x W_aa + b_aa + b_ba
         c_aa, c_ba = inner(gnn, AA), inner(gnn, BA)
         torch.testing.assert_close(out_given["a"], x["a"] @ c_aa.weight + c_aa.bias + c_ba.bias)
-    elif conv == "relational":
+    elif conv.startswith("relational"):
         # messages exist only on edges: no edges, no output
         torch.testing.assert_close(out_given["a"], torch.zeros(4, H))
     else:
@@ -347,6 +347,63 @@ def test_forward_errors() -> None:
         gnn({"a": torch.randn(4, 5), "b": x["b"]}, {})
     with pytest.raises(ValueError, match=r"x_dict\['b'\]: expected shape"):
         gnn({"a": x["a"], "b": torch.randn(3 * H)}, {})
+
+
+# ---------------------------------------------------------------- conditioning on a node type
+@pytest.mark.parametrize("conv", ["relational", "relational-softmax"])
+def test_condition_passes_the_per_graph_mean_as_context(conv: str) -> None:
+    """One layer with condition="b": every a-a message sees the mean of b in its graph."""
+    gnn = plain(["a", "b"], {AA: 0}, conv=conv, condition="b")
+    randomize_biases(gnn)
+    x = rand_x({"a": 5, "b": 5})
+    ei = torch.tensor([[0, 1, 2, 3, 4, 3], [1, 0, 0, 4, 3, 4]])  # graph 0: a0-a2, graph 1: a3-a4
+    batch = {"a": torch.tensor([0, 0, 0, 1, 1]), "b": torch.tensor([0, 1, 1, 1, 0])}
+    out = gnn(x, {AA: ei}, batch_dict=batch, num_graphs=2)
+    means = torch.stack([x["b"][[0, 4]].mean(0), x["b"][[1, 2, 3]].mean(0)])
+    want = inner(gnn, AA)((x["a"], x["a"]), ei, context=means[batch["a"]])
+    torch.testing.assert_close(out["a"], want)
+    # the context matters: other b states, other output
+    x2 = dict(x, b=x["b"] + 1.0)
+    assert not torch.allclose(gnn(x2, {AA: ei}, batch_dict=batch, num_graphs=2)["a"], out["a"])
+
+
+def test_condition_graph_without_conditioning_nodes_gets_zeros() -> None:
+    gnn = plain(["a", "b"], {AA: 0}, conv="relational", condition="b")
+    x = rand_x({"a": 2, "b": 1})
+    ei = torch.tensor([[0, 1], [1, 0]])
+    batch = {"a": torch.tensor([0, 1]), "b": torch.tensor([0])}
+    out = gnn(x, {AA: ei}, batch_dict=batch, num_graphs=2)
+    context = torch.stack([x["b"][0], torch.zeros(H)])
+    torch.testing.assert_close(out["a"], inner(gnn, AA)((x["a"], x["a"]), ei, context=context))
+
+
+def test_typed_condition_matches_typed_conv_with_context() -> None:
+    gnn = plain(["a", "b"], {AA: 0}, conv="typed-relational", condition="b")
+    x = rand_x({"a": 3, "b": 2})
+    ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    batch = {"a": torch.tensor([0, 0, 1]), "b": torch.tensor([1, 0])}
+    out = gnn(x, {AA: ei}, batch_dict=batch, num_graphs=2)
+    ctx = torch.cat([x["b"][[1, 1, 0]], x["b"][[0, 1]]])  # per node, types in order a, b
+    full, _ = gnn.convs[0](torch.cat([x["a"], x["b"]]), ei, torch.zeros(3, dtype=torch.long), return_gates=True,
+                           context=ctx)
+    torch.testing.assert_close(out["a"], full[:3])
+
+
+def test_condition_errors() -> None:
+    with pytest.raises(ValueError, match=r"only conv in .* can be conditioned, got conv='gat'"):
+        HeteroGNN(["a", "b"], {AA: 0}, H, conv="gat", condition="b")
+    with pytest.raises(ValueError, match=r"condition: expected a node type in \['a', 'b'\], got 'c'"):
+        HeteroGNN(["a", "b"], {AA: 0}, H, conv="relational", condition="c")
+    gnn = plain(["a", "b"], {AA: 0}, conv="relational", condition="b")
+    x = rand_x({"a": 2, "b": 1})
+    with pytest.raises(ValueError, match="needs batch_dict and num_graphs"):
+        gnn(x, {AA: torch.tensor([[0], [1]])})
+    with pytest.raises(ValueError, match=r"batch_dict\['b'\]: expected shape \(1,\), got \(3,\)"):
+        gnn(x, {AA: torch.tensor([[0], [1]])}, batch_dict={"a": torch.zeros(2, dtype=torch.long),
+                                                           "b": torch.zeros(3, dtype=torch.long)}, num_graphs=1)
+    with pytest.raises(ValueError, match=r"batch_dict: missing node type\(s\) \['b'\]"):
+        gnn(x, {AA: torch.tensor([[0], [1]])}, batch_dict={"a": torch.zeros(2, dtype=torch.long)}, num_graphs=1)
+    assert "condition='b'" in repr(gnn)
 
 
 # ---------------------------------------------------------------- registering convolutions

@@ -7,6 +7,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import softmax as pyg_softmax
 
 __all__ = ["RelationalConv"]
 
@@ -17,48 +18,73 @@ class RelationalConv(MessagePassing):
     For every edge :math:`j \to i` with attributes :math:`e_{ji}`:
 
     .. math::
-        m_{ji} = \mathrm{MLP}\big([\,h_i \,\|\, h_j \,\|\, e_{ji}\,]\big), \qquad
+        m_{ji} = \mathrm{MLP}\big([\,h_i \,\|\, h_j \,\|\, e_{ji} \,\|\, c_i\,]\big), \qquad
         g_{ji} = \sigma\big(w^\top m_{ji} + c\big), \qquad
         h_i' = \sum_{j \in \mathcal{N}(i)} g_{ji}\, m_{ji}.
+
+    With ``softmax=True`` every message is weighted by its gate plus a softmax attention
+    over the target's incoming edges, :math:`\alpha_{ji} = \mathrm{softmax}_j(a^\top m_{ji} + b)`,
+    so :math:`h_i' = \sum_j (g_{ji} + \alpha_{ji})\, m_{ji}`: the gates count, the softmax
+    selects one neighbour by a learned score (e.g. the closest or furthest object), which a
+    sum of independent gates cannot do.
 
     Unlike GAT, whose edge attributes only enter the attention score, the message itself
     depends on both endpoints and on the edge (e.g. the relative position of two regions),
     so one layer can compute pairwise relations such as "closest to" or "same shape as".
-    Conditioning on a question works through the node states (e.g. after a layer of
-    question → region edges, or via the fusion node). The gates are sigmoids, not a softmax,
+    The optional context :math:`c_i` (``context_dim > 0``) conditions every message on a
+    vector given per target node, typically a summary of the question of the target's
+    graph: with it the layer computes what the RN's :math:`g_\theta(o_i, o_j, q)` computes.
+    The gates are sigmoids, not a softmax,
     so the sum can count (softmax-normalised attention cannot); they are returned as the
-    layer's attention weights.
+    layer's attention weights (with ``softmax=True``, a second column holds :math:`\alpha`).
 
     Args:
         in_dim: Width of node states (source and target).
         out_dim: Width of messages and of the output.
         edge_dim: Number of edge-attribute columns (``0``: none).
         hidden: Width of the message MLP's hidden layer (default ``out_dim``).
+        context_dim: Width of the per-target context :math:`c_i` (``0``: no context).
+        softmax: Add the softmax-attention weights :math:`\alpha` to the gates.
 
     Shapes:
         - **input:** node states :math:`(N, F)` or a pair :math:`((N_s, F), (N_t, F))`,
-          ``edge_index`` :math:`(2, E)`, ``edge_attr`` :math:`(E, D)` when ``edge_dim > 0``
+          ``edge_index`` :math:`(2, E)`, ``edge_attr`` :math:`(E, D)` when ``edge_dim > 0``,
+          ``context`` :math:`(N_t, C)` when ``context_dim > 0``
         - **output:** :math:`(N_t, \text{out\_dim})`, and with ``return_gates=True`` also the
-          gates :math:`(E, 1)`
+          gates :math:`(E, 1)` (:math:`(E, 2)`: gates and :math:`\alpha`, with ``softmax=True``)
     """
 
-    def __init__(self, in_dim: int, out_dim: int, edge_dim: int = 0, hidden: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        edge_dim: int = 0,
+        hidden: Optional[int] = None,
+        context_dim: int = 0,
+        softmax: bool = False,
+    ) -> None:
         super().__init__(aggr="add")
         for name, value in (("in_dim", in_dim), ("out_dim", out_dim)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"RelationalConv: {name} must be a positive int, got {value!r}")
-        if not isinstance(edge_dim, int) or edge_dim < 0:
-            raise ValueError(f"RelationalConv: edge_dim must be an int >= 0, got {edge_dim!r}")
-        self.in_dim, self.out_dim, self.edge_dim = in_dim, out_dim, edge_dim
+        for name, value in (("edge_dim", edge_dim), ("context_dim", context_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"RelationalConv: {name} must be an int >= 0, got {value!r}")
+        self.in_dim, self.out_dim, self.edge_dim, self.context_dim = in_dim, out_dim, edge_dim, context_dim
         hidden = hidden or out_dim
-        self.mlp = nn.Sequential(nn.Linear(2 * in_dim + edge_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * in_dim + edge_dim + context_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim)
+        )
         self.gate = nn.Linear(out_dim, 1)
+        self.softmax = bool(softmax)
+        self.score = nn.Linear(out_dim, 1) if softmax else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        for layer in (self.mlp[0], self.mlp[2], self.gate):
-            layer.reset_parameters()
+        for layer in (self.mlp[0], self.mlp[2], self.gate, self.score):
+            if layer is not None:
+                layer.reset_parameters()
 
     def forward(
         self,
@@ -66,6 +92,7 @@ class RelationalConv(MessagePassing):
         edge_index: Tensor,
         edge_attr: Optional[Tensor] = None,
         return_gates: bool = False,
+        context: Optional[Tensor] = None,
     ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         x_src, x_dst = x if isinstance(x, (tuple, list)) else (x, x)
         for name, t in (("x_src", x_src), ("x_dst", x_dst)):
@@ -80,28 +107,45 @@ class RelationalConv(MessagePassing):
                 raise ValueError(f"RelationalConv: edge_attr expected shape ({num_edges}, {self.edge_dim}), got {got}")
         else:
             edge_attr = x_src.new_zeros(num_edges, 0)
+        if self.context_dim and (context is None or context.shape != (x_dst.size(0), self.context_dim)):
+            got = None if context is None else tuple(context.shape)
+            raise ValueError(f"RelationalConv: context expected shape ({x_dst.size(0)}, {self.context_dim}), got {got}")
+        if not self.context_dim and context is not None:
+            raise ValueError("RelationalConv: got a context but context_dim=0; construct it with context_dim > 0")
         src, dst = edge_index
         # The formula, computed without a per-edge matrix product (both are linear maps):
         #   W1 [h_i || h_j || e] = (W1_dst h)_i + (W1_src h)_j + W1_e e  -- node-level products, gathered;
         #   sum_j g_ji (W2 u_ji + b2) = W2 (sum_j g_ji u_ji) + b2 sum_j g_ji  -- W2 after aggregation;
         #   w^T (W2 u + b2) + c = (W2^T w)^T u + (w^T b2 + c)  -- the gate from the hidden layer.
         lin1, lin2 = self.mlp[0], self.mlp[2]
-        w_dst, w_src, w_edge = lin1.weight.split([self.in_dim, self.in_dim, self.edge_dim], dim=1)
-        pre = (x_dst @ w_dst.t())[dst] + (x_src @ w_src.t())[src] + lin1.bias
+        w_dst, w_src, w_edge, w_ctx = lin1.weight.split([self.in_dim, self.in_dim, self.edge_dim, self.context_dim], dim=1)
+        node_dst = x_dst @ w_dst.t()
+        if context is not None:  # the context is per target node: fold it into the target's projection
+            node_dst = node_dst + context @ w_ctx.t()
+        pre = node_dst.index_select(0, dst) + (x_src @ w_src.t()).index_select(0, src) + lin1.bias
         if self.edge_dim:
             pre = pre + edge_attr @ w_edge.t()
         hidden = torch.nn.functional.gelu(pre)  # (E, hidden)
         gate_w = lin2.weight.t() @ self.gate.weight.squeeze(0)  # (hidden,)
         gate_b = self.gate.weight.squeeze(0) @ lin2.bias + self.gate.bias
         gates = torch.sigmoid(hidden @ gate_w.unsqueeze(-1) + gate_b)  # (E, 1)
+        weight = gates
+        if self.score is not None:  # the same folding for the attention score
+            score_w = lin2.weight.t() @ self.score.weight.squeeze(0)
+            score_b = self.score.weight.squeeze(0) @ lin2.bias + self.score.bias
+            alpha = pyg_softmax(hidden @ score_w.unsqueeze(-1) + score_b, dst, num_nodes=x_dst.size(0))  # (E, 1)
+            weight = gates + alpha
+            gates = torch.cat([gates, alpha], dim=-1)
         size = (x_src.size(0), x_dst.size(0))
-        agg = self.propagate(edge_index, msg=gates * hidden, size=size)  # (N_t, hidden)
-        gate_sum = self.propagate(edge_index, msg=gates, size=size)  # (N_t, 1)
-        out = agg @ lin2.weight.t() + gate_sum * lin2.bias
+        both = self.propagate(edge_index, msg=torch.cat([weight * hidden, weight], dim=-1), size=size)
+        agg, weight_sum = both.split([hidden.size(-1), 1], dim=-1)  # (N_t, hidden), (N_t, 1)
+        out = agg @ lin2.weight.t() + weight_sum * lin2.bias
         return (out, gates) if return_gates else out
 
     def message(self, msg: Tensor) -> Tensor:
         return msg
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, edge_dim={self.edge_dim})"
+        ctx = f", context_dim={self.context_dim}" if self.context_dim else ""
+        ctx += ", softmax=True" if self.softmax else ""
+        return f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, edge_dim={self.edge_dim}{ctx})"

@@ -62,6 +62,8 @@ class GraphFusionModel(FusionModel):
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
         norm: Normalisation in the GNN (``"layer"``, ``"batch"``, ``None``).
+        condition: A modality whose per-graph mean state conditions every message of a
+            relational GNN (see :class:`~mmgraph.nn.HeteroGNN`), e.g. ``"question"`` for VQA.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` (modalities ⊆ ``in_dims``)
@@ -83,9 +85,12 @@ class GraphFusionModel(FusionModel):
         dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
         norm: Optional[str] = "layer",
+        condition: Optional[str] = None,
     ) -> None:
         super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         names = self.names
+        if condition is not None and condition not in names:
+            raise ValueError(f"condition: expected a modality in {names}, got {condition!r}")
         if builder is None:
             builder = GraphBuilder.complete(names)
         if not isinstance(builder, GraphBuilder):
@@ -101,7 +106,7 @@ class GraphFusionModel(FusionModel):
         self.fusion = nn.Parameter(torch.zeros(hidden)) if builder.fusion_node else None
         self.gnn = HeteroGNN(
             self.node_types, self.edge_types, hidden, num_layers=num_layers, conv=conv, heads=heads,
-            dropout=dropout, norm=norm,
+            dropout=dropout, norm=norm, condition=condition,
         )
         if readout is None:
             readout = ("mean", "fusion") if builder.fusion_node else "mean"
@@ -146,15 +151,19 @@ class GraphFusionModel(FusionModel):
         edge_attr_dict = {
             et: graph[et].edge_attr for et in self.edge_types if et in graph.edge_types and "edge_attr" in graph[et]
         }
+        graphs = {"batch_dict": batch_dict, "num_graphs": size}
         if return_attention:
-            h, attention = self.gnn(x_dict, edge_index_dict, edge_attr_dict, return_attention=True)
+            h, attention = self.gnn(x_dict, edge_index_dict, edge_attr_dict, return_attention=True, **graphs)
             pooled, weights = self.readout(h, batch_dict, size, return_weights=True)
             return GraphFusionOutput(self.head(pooled), graph, attention, weights)
-        h = self.gnn(x_dict, edge_index_dict, edge_attr_dict)
+        h = self.gnn(x_dict, edge_index_dict, edge_attr_dict, **graphs)
         return self.head(self.readout(h, batch_dict, size))
 
     def _repr_extra(self) -> dict[str, object]:
-        return {"conv": self.conv, "layers": self.gnn.num_layers, "readout": list(self.readout.modes)}
+        extra: dict[str, object] = {"conv": self.conv, "layers": self.gnn.num_layers, "readout": list(self.readout.modes)}
+        if self.gnn.condition is not None:
+            extra["condition"] = self.gnn.condition
+        return extra
 
 
 def _graph_model(conv: str, name: str) -> Any:

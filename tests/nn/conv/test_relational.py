@@ -8,36 +8,71 @@ import torch
 from mmgraph.nn import RelationalConv
 
 
-def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr):
+def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, context=None):
     """A per-edge Python loop of the docstring's formula."""
     out = torch.zeros(x_dst.size(0), conv.out_dim, dtype=x_src.dtype)
-    gates = []
+    messages, gates, scores = [], [], []
     for e in range(edge_index.size(1)):
         j, i = int(edge_index[0, e]), int(edge_index[1, e])
         parts = [x_dst[i], x_src[j]] + ([edge_attr[e]] if edge_attr is not None else [])
+        parts += [context[i]] if context is not None else []
         m = conv.mlp(torch.cat(parts))
-        g = torch.sigmoid(conv.gate(m))
-        out[i] += g * m
-        gates.append(g)
-    return out, torch.stack(gates) if gates else torch.zeros(0, 1)
+        messages.append(m)
+        gates.append(torch.sigmoid(conv.gate(m)))
+        if conv.score is not None:
+            scores.append(conv.score(m))
+    alphas = []
+    for e in range(edge_index.size(1)):
+        i = int(edge_index[1, e])
+        weight = gates[e]
+        if conv.score is not None:  # softmax over the target's incoming edges
+            same = [k for k in range(edge_index.size(1)) if int(edge_index[1, k]) == i]
+            alpha = torch.exp(scores[e]) / sum(torch.exp(scores[k]) for k in same)
+            alphas.append(alpha)
+            weight = weight + alpha
+        out[i] += weight * messages[e]
+    weights = [torch.cat([g, a]) for g, a in zip(gates, alphas)] if alphas else gates
+    return out, torch.stack(weights) if weights else torch.zeros(0, 1)
 
 
 @pytest.mark.parametrize("edge_dim", [0, 3])
 @pytest.mark.parametrize("bipartite", [False, True])
-def test_matches_per_edge_loop(edge_dim: int, bipartite: bool) -> None:
+@pytest.mark.parametrize("context_dim", [0, 2])
+@pytest.mark.parametrize("softmax", [False, True])
+def test_matches_per_edge_loop(edge_dim: int, bipartite: bool, context_dim: int, softmax: bool) -> None:
     torch.manual_seed(0)
-    conv = RelationalConv(4, 5, edge_dim=edge_dim)
+    conv = RelationalConv(4, 5, edge_dim=edge_dim, context_dim=context_dim, softmax=softmax)
     x_src = torch.randn(6, 4)
     x_dst = torch.randn(3, 4) if bipartite else x_src
     n_dst = x_dst.size(0)
     edge_index = torch.tensor([[0, 1, 2, 5, 4, 1], [0, 0, 1, 2, n_dst - 1, 2]])
     edge_attr = torch.randn(6, edge_dim) if edge_dim else None
+    context = torch.randn(n_dst, context_dim) if context_dim else None
     x = (x_src, x_dst) if bipartite else x_src
-    out, gates = conv(x, edge_index, edge_attr, return_gates=True)
-    ref_out, ref_gates = _reference(conv, x_src, x_dst, edge_index, edge_attr)
+    out, gates = conv(x, edge_index, edge_attr, return_gates=True, context=context)
+    ref_out, ref_gates = _reference(conv, x_src, x_dst, edge_index, edge_attr, context)
     torch.testing.assert_close(out, ref_out)
     torch.testing.assert_close(gates, ref_gates)
-    assert ((gates > 0) & (gates < 1)).all()
+    assert gates.shape == (6, 2 if softmax else 1)
+    assert ((gates[:, 0] > 0) & (gates[:, 0] < 1)).all()
+
+
+def test_softmax_weights_sum_to_one_per_target() -> None:
+    torch.manual_seed(0)
+    conv = RelationalConv(3, 3, softmax=True)
+    edge_index = torch.tensor([[1, 2, 3, 0, 2], [0, 0, 0, 1, 1]])
+    _, weights = conv(torch.randn(4, 3), edge_index, return_gates=True)
+    sums = torch.zeros(4).index_add_(0, edge_index[1], weights[:, 1])
+    torch.testing.assert_close(sums, torch.tensor([1.0, 1.0, 0.0, 0.0]))
+
+
+def test_context_changes_messages() -> None:
+    torch.manual_seed(0)
+    conv = RelationalConv(3, 3, context_dim=2)
+    x, ei = torch.randn(3, 3), torch.tensor([[1, 2], [0, 0]])
+    a = conv(x, ei, context=torch.zeros(3, 2))
+    b = conv(x, ei, context=torch.ones(3, 2))
+    assert not torch.allclose(a[0], b[0])
 
 
 def test_messages_depend_on_edge_attributes_and_sums_count() -> None:
@@ -61,6 +96,9 @@ def test_gradients_and_repr() -> None:
     conv(x, torch.tensor([[0, 1], [1, 2]]), ea).sum().backward()
     assert x.grad.abs().sum() > 0 and ea.grad.abs().sum() > 0
     assert repr(conv) == "RelationalConv(3, 4, edge_dim=2)"
+    assert repr(RelationalConv(3, 4, context_dim=5, softmax=True)) == (
+        "RelationalConv(3, 4, edge_dim=0, context_dim=5, softmax=True)"
+    )
 
 
 def test_errors() -> None:
@@ -76,3 +114,12 @@ def test_errors() -> None:
         conv(torch.randn(2, 2), ei)
     with pytest.raises(ValueError, match=r"edge_index expected shape \(2, E\), got \(3, 1\)"):
         conv(torch.randn(2, 2), torch.zeros(3, 1, dtype=torch.long), torch.zeros(1, 1))
+    with pytest.raises(ValueError, match="context_dim must be an int >= 0, got -2"):
+        RelationalConv(2, 4, context_dim=-2)
+    with pytest.raises(ValueError, match="got a context but context_dim=0"):
+        conv(torch.randn(2, 2), ei, torch.zeros(1, 1), context=torch.zeros(2, 3))
+    with_ctx = RelationalConv(2, 4, context_dim=3)
+    with pytest.raises(ValueError, match=r"context expected shape \(2, 3\), got None"):
+        with_ctx(torch.randn(2, 2), ei)
+    with pytest.raises(ValueError, match=r"context expected shape \(2, 3\), got \(1, 3\)"):
+        with_ctx(torch.randn(2, 2), ei, context=torch.zeros(1, 3))

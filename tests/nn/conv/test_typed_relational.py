@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmgraph.nn import HeteroGNN, TypedRelationalConv
 
 
-def _reference(conv: TypedRelationalConv, x, edge_index, edge_type, edge_attr):
+def _reference(conv: TypedRelationalConv, x, edge_index, edge_type, edge_attr, context=None):
     out = torch.zeros(x.size(0), conv.out_dim)
     gates = []
     for e in range(edge_index.size(1)):
@@ -17,6 +17,8 @@ def _reference(conv: TypedRelationalConv, x, edge_index, edge_type, edge_attr):
         pre = conv.lin_dst(x[i]) + conv.lin_src(x[j]) + conv.type_emb.weight[r]
         if conv.lin_edge is not None:
             pre = pre + conv.lin_edge(edge_attr[e])
+        if context is not None:
+            pre = pre + conv.lin_ctx(context[i])
         m = conv.lin2(F.gelu(pre))
         g = torch.sigmoid(conv.gate(m))
         out[i] += g * m
@@ -25,15 +27,17 @@ def _reference(conv: TypedRelationalConv, x, edge_index, edge_type, edge_attr):
 
 
 @pytest.mark.parametrize("edge_dim", [0, 2])
-def test_matches_per_edge_loop(edge_dim: int) -> None:
+@pytest.mark.parametrize("context_dim", [0, 3])
+def test_matches_per_edge_loop(edge_dim: int, context_dim: int) -> None:
     torch.manual_seed(0)
-    conv = TypedRelationalConv(4, 5, num_types=3, edge_dim=edge_dim)
+    conv = TypedRelationalConv(4, 5, num_types=3, edge_dim=edge_dim, context_dim=context_dim)
     x = torch.randn(6, 4)
     edge_index = torch.tensor([[0, 1, 2, 5, 4, 1, 3], [0, 0, 1, 2, 3, 2, 5]])
     edge_type = torch.tensor([0, 1, 2, 0, 1, 2, 2])
     edge_attr = torch.randn(7, edge_dim) if edge_dim else None
-    out, gates = conv(x, edge_index, edge_type, edge_attr, return_gates=True)
-    ref_out, ref_gates = _reference(conv, x, edge_index, edge_type, edge_attr)
+    context = torch.randn(6, context_dim) if context_dim else None
+    out, gates = conv(x, edge_index, edge_type, edge_attr, return_gates=True, context=context)
+    ref_out, ref_gates = _reference(conv, x, edge_index, edge_type, edge_attr, context)
     torch.testing.assert_close(out, ref_out)
     torch.testing.assert_close(gates, ref_gates)
 
@@ -57,6 +61,14 @@ def test_errors_and_repr() -> None:
     with pytest.raises(ValueError, match=r"x expected shape \(num_nodes, 2\), got \(2, 3\)"):
         conv(torch.randn(2, 3), ei, torch.tensor([0]), torch.zeros(1, 1))
     assert repr(conv) == "TypedRelationalConv(2, 2, num_types=2, edge_dim=1)"
+    with pytest.raises(ValueError, match="context_dim must be an int >= 0, got -1"):
+        TypedRelationalConv(2, 2, num_types=2, context_dim=-1)
+    with pytest.raises(ValueError, match="got a context but context_dim=0"):
+        conv(torch.randn(2, 2), ei, torch.tensor([0]), torch.zeros(1, 1), context=torch.zeros(2, 1))
+    with_ctx = TypedRelationalConv(2, 2, num_types=2, context_dim=4)
+    with pytest.raises(ValueError, match=r"context expected shape \(2, 4\), got None"):
+        with_ctx(torch.randn(2, 2), ei, torch.tensor([0]))
+    assert repr(with_ctx) == "TypedRelationalConv(2, 2, num_types=2, edge_dim=0, context_dim=4)"
 
 
 def test_hetero_stack_fuses_all_edge_types() -> None:
