@@ -95,7 +95,7 @@ class _GATv2(_GAT):
 
 
 class _Relational(_Conv):
-    softmax = False
+    softmax = True
 
     def __init__(
         self, hidden: int, edge_dim: int, same: bool, heads: int, dropout: float, context_dim: int = 0
@@ -110,8 +110,8 @@ class _Relational(_Conv):
         return self.conv((x_src, x_dst), edge_index, edge_attr, context=context), None
 
 
-class _RelationalSoftmax(_Relational):
-    softmax = True
+class _RelationalGated(_Relational):
+    softmax = False
 
 
 ConvFactory = Callable[[int, int, bool, int, float], _Conv]
@@ -121,11 +121,11 @@ ConvFactory = Callable[[int, int, bool, int, float], _Conv]
 TYPED = "typed-relational"
 
 CONVS: dict[str, ConvFactory] = {
-    "gcn": _GCN, "gat": _GAT, "gatv2": _GATv2, "relational": _Relational, "relational-softmax": _RelationalSoftmax,
+    "gcn": _GCN, "gat": _GAT, "gatv2": _GATv2, "relational": _Relational, "relational-gated": _RelationalGated,
 }
 
 #: Convolutions that accept a per-node context (``condition=`` of :class:`HeteroGNN`).
-CONDITIONABLE = ("relational", "relational-softmax", TYPED)
+CONDITIONABLE = ("relational", "relational-gated", TYPED)
 
 
 def register_conv(name: str) -> Callable[[ConvFactory], ConvFactory]:
@@ -173,10 +173,10 @@ class HeteroGNN(nn.Module):
       a modality and :math:`D_\text{dst}^{-1/2} A D_\text{src}^{-1/2}` across modalities;
     - ``"gat"`` / ``"gatv2"``: PyG's ``GATConv`` / ``GATv2Conv`` with ``heads`` heads of
       width ``hidden // heads``, using the edge type's ``edge_attr`` in the attention score;
-    - ``"relational"``: :class:`~mmgraph.nn.RelationalConv`, gated messages computed from
-      both endpoints and the edge attributes (what a Relation Network computes per pair);
-    - ``"relational-softmax"``: the same with ``softmax=True`` (gates plus a softmax
-      attention that can select one neighbour);
+    - ``"relational"``: :class:`~mmgraph.nn.RelationalConv`, messages computed from both
+      endpoints and the edge attributes (what a Relation Network computes per pair), each
+      weighted by a sigmoid gate (to count) plus a softmax attention (to select);
+    - ``"relational-gated"``: the same with gates only (``softmax=False``);
     - ``"typed-relational"``: one :class:`~mmgraph.nn.TypedRelationalConv` per layer over all
       edge types at once (shared weights, a learned embedding per edge type): the same kind
       of messages at a fraction of the cost when there are many edge types.

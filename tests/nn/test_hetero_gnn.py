@@ -13,7 +13,7 @@ from mmgraph.nn.conv.gcn import GCNLayer
 from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, edge_key, register_conv
 
 H = 8
-CONV_NAMES = ["gcn", "gat", "gatv2", "relational", "relational-softmax"]
+CONV_NAMES = ["gcn", "gat", "gatv2", "relational", "relational-gated"]
 AA = ("a", "intra", "a")
 BA = ("b", "cross", "a")
 AB = ("a", "cross", "b")
@@ -168,7 +168,7 @@ def test_return_attention_structure(conv: str, num_layers: int) -> None:
             assert isinstance(a, EdgeAttention)
             assert a.edge_index.dim() == 2 and a.edge_index.size(0) == 2
             assert a.weight.dim() == 2 and a.weight.size(0) == a.edge_index.size(1)
-            assert a.weight.size(1) == (1 if conv in ("gcn", "relational") else 2)
+            assert a.weight.size(1) == (1 if conv in ("gcn", "relational-gated") else 2)  # heads; gate + softmax
 
 
 @pytest.mark.parametrize("heads", [1, 2, 4])
@@ -350,7 +350,7 @@ def test_forward_errors() -> None:
 
 
 # ---------------------------------------------------------------- conditioning on a node type
-@pytest.mark.parametrize("conv", ["relational", "relational-softmax"])
+@pytest.mark.parametrize("conv", ["relational", "relational-gated"])
 def test_condition_passes_the_per_graph_mean_as_context(conv: str) -> None:
     """One layer with condition="b": every a-a message sees the mean of b in its graph."""
     gnn = plain(["a", "b"], {AA: 0}, conv=conv, condition="b")

@@ -22,7 +22,7 @@ class RelationalConv(MessagePassing):
         g_{ji} = \sigma\big(w^\top m_{ji} + c\big), \qquad
         h_i' = \sum_{j \in \mathcal{N}(i)} g_{ji}\, m_{ji}.
 
-    With ``softmax=True`` every message is weighted by its gate plus a softmax attention
+    With ``softmax=True`` (the default) every message is weighted by its gate plus a softmax attention
     over the target's incoming edges, :math:`\alpha_{ji} = \mathrm{softmax}_j(a^\top m_{ji} + b)`,
     so :math:`h_i' = \sum_j (g_{ji} + \alpha_{ji})\, m_{ji}`: the gates count, the softmax
     selects one neighbour by a learned score (e.g. the closest or furthest object), which a
@@ -44,7 +44,8 @@ class RelationalConv(MessagePassing):
         edge_dim: Number of edge-attribute columns (``0``: none).
         hidden: Width of the message MLP's hidden layer (default ``out_dim``).
         context_dim: Width of the per-target context :math:`c_i` (``0``: no context).
-        softmax: Add the softmax-attention weights :math:`\alpha` to the gates.
+        softmax: Add the softmax-attention weights :math:`\alpha` to the gates (``False``:
+            gates only).
 
     Shapes:
         - **input:** node states :math:`(N, F)` or a pair :math:`((N_s, F), (N_t, F))`,
@@ -61,7 +62,7 @@ class RelationalConv(MessagePassing):
         edge_dim: int = 0,
         hidden: Optional[int] = None,
         context_dim: int = 0,
-        softmax: bool = False,
+        softmax: bool = True,
     ) -> None:
         super().__init__(aggr="add")
         for name, value in (("in_dim", in_dim), ("out_dim", out_dim)):
@@ -147,5 +148,5 @@ class RelationalConv(MessagePassing):
 
     def __repr__(self) -> str:
         ctx = f", context_dim={self.context_dim}" if self.context_dim else ""
-        ctx += ", softmax=True" if self.softmax else ""
+        ctx += "" if self.softmax else ", softmax=False"
         return f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, edge_dim={self.edge_dim}{ctx})"

@@ -77,7 +77,7 @@ def test_context_changes_messages() -> None:
 
 def test_messages_depend_on_edge_attributes_and_sums_count() -> None:
     torch.manual_seed(0)
-    conv = RelationalConv(2, 2, edge_dim=1)
+    conv = RelationalConv(2, 2, edge_dim=1, softmax=False)
     x = torch.ones(4, 2)
     ei = torch.tensor([[1, 2, 3], [0, 0, 0]])
     a = conv(x, ei, torch.zeros(3, 1))
@@ -96,8 +96,8 @@ def test_gradients_and_repr() -> None:
     conv(x, torch.tensor([[0, 1], [1, 2]]), ea).sum().backward()
     assert x.grad.abs().sum() > 0 and ea.grad.abs().sum() > 0
     assert repr(conv) == "RelationalConv(3, 4, edge_dim=2)"
-    assert repr(RelationalConv(3, 4, context_dim=5, softmax=True)) == (
-        "RelationalConv(3, 4, edge_dim=0, context_dim=5, softmax=True)"
+    assert repr(RelationalConv(3, 4, context_dim=5, softmax=False)) == (
+        "RelationalConv(3, 4, edge_dim=0, context_dim=5, softmax=False)"
     )
 
 
