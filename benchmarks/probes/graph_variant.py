@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--condition", default=None, help="modality conditioning every message (relational convs)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--norm", default="layer", help='"layer", "batch" or "none"')
+    parser.add_argument("--norm-first", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("state", sizes=(args.images, 100, 100))
@@ -44,7 +46,8 @@ def main() -> None:
     mg.seed_everything(0)
     model = mg.nn.GraphFusionModel({"objects": 10, "question": len(VOCAB)}, args.hidden, len(ANSWERS),
                                    builder=builder, conv=args.conv, num_layers=args.layers,
-                                   condition=args.condition)
+                                   condition=args.condition, norm=None if args.norm == "none" else args.norm,
+                                   norm_first=args.norm_first)
     print(f"{args.variant}: {model.num_parameters():,} parameters", flush=True)
     t0 = time.time()
     fit(model, task.batches("train", args.batch_size, True), task.batches("val", 256, False), epochs=args.epochs,

@@ -167,7 +167,10 @@ class HeteroGNN(nn.Module):
         h_v \leftarrow h_v + \mathrm{Dropout}\big(\sigma(\mathrm{Norm}_t(m_v))\big)
 
     (without the residual term if ``residual=False``). Node types that receive no edge type
-    keep their state. ``conv`` chooses the convolution of every edge type:
+    keep their state. With ``norm_first=True`` the normalisation moves to the inputs
+    (pre-norm, as in pre-LN Transformers): the convolutions see :math:`\mathrm{Norm}_s(H_s)`
+    and :math:`h_v \leftarrow h_v + \mathrm{Dropout}(\sigma(m_v))`, so the size of a summed
+    message survives (a post-norm rescales it away, which hides counts). ``conv`` chooses the convolution of every edge type:
 
     - ``"gcn"``: :class:`~mmgraph.nn.GCNLayer`, :math:`\hat{A} H W` with self loops within
       a modality and :math:`D_\text{dst}^{-1/2} A D_\text{src}^{-1/2}` across modalities;
@@ -201,6 +204,7 @@ class HeteroGNN(nn.Module):
         norm: ``"layer"``, ``"batch"`` or ``None``.
         residual: Add each layer's input to its output.
         act: Activation :math:`\sigma`.
+        norm_first: Normalise each layer's inputs instead of its messages (pre-norm).
         condition: Node type whose per-graph mean conditions every message (``None``: off);
             needs ``conv="relational"`` or ``"typed-relational"`` and ``batch_dict`` in
             :meth:`forward`.
@@ -225,6 +229,7 @@ class HeteroGNN(nn.Module):
         residual: bool = True,
         act: Callable[[Tensor], Tensor] = F.gelu,
         condition: Optional[str] = None,
+        norm_first: bool = False,
     ) -> None:
         super().__init__()
         if conv not in CONVS and conv != TYPED:
@@ -269,8 +274,10 @@ class HeteroGNN(nn.Module):
                 for _ in range(num_layers)
             )
         self.receivers = sorted({et[2] for et in self.edge_types}, key=self.node_types.index)
+        self.norm_first = bool(norm_first)
+        normed = self.node_types if self.norm_first else self.receivers
         self.norms = nn.ModuleList(
-            nn.ModuleDict({t: _make_norm(norm, hidden) for t in self.receivers}) for _ in range(num_layers)
+            nn.ModuleDict({t: _make_norm(norm, hidden) for t in normed}) for _ in range(num_layers)
         )
 
     def reset_parameters(self) -> None:
@@ -311,7 +318,8 @@ class HeteroGNN(nn.Module):
         h = dict(x_dict)
         attention: list[dict[EdgeType, EdgeAttention]] = []
         for layer in range(self.num_layers):
-            context = self._context(h, batch_dict, num_graphs)
+            x = self._inputs(layer, h)
+            context = self._context(x, batch_dict, num_graphs)
             msgs: dict[str, Tensor] = {}
             layer_att: dict[EdgeType, EdgeAttention] = {}
             for et, dim in self.edge_types.items():
@@ -324,9 +332,9 @@ class HeteroGNN(nn.Module):
                     attr = h[dst].new_zeros(edge_index.size(1), dim)
                 conv = self.convs[layer][edge_key(et)]
                 if context is None:  # registered convs need not know about contexts
-                    out, att = conv(h[src], h[dst], edge_index, attr, return_attention)
+                    out, att = conv(x[src], x[dst], edge_index, attr, return_attention)
                 else:
-                    out, att = conv(h[src], h[dst], edge_index, attr, return_attention, context=context[dst])
+                    out, att = conv(x[src], x[dst], edge_index, attr, return_attention, context=context[dst])
                 msgs[dst] = out if dst not in msgs else msgs[dst] + out
                 if att is not None:
                     layer_att[et] = att
@@ -348,13 +356,19 @@ class HeteroGNN(nn.Module):
         mean = total / count.unsqueeze(-1)  # graphs without such nodes get zeros
         return {t: mean[batch_dict[t]] for t in self.node_types}
 
+    def _inputs(self, layer: int, h: dict[str, Tensor]) -> dict[str, Tensor]:
+        """What the convolutions of ``layer`` see: ``Norm(h)`` with pre-norm, else ``h``."""
+        if not self.norm_first:
+            return h
+        return {t: self.norms[layer][t](x) if x.size(0) else x for t, x in h.items()}
+
     def _update(self, layer: int, h: dict[str, Tensor], msgs: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """``h + Dropout(act(Norm(m)))`` for every node type that received messages."""
+        """``h + Dropout(act(Norm(m)))`` (pre-norm: ``h + Dropout(act(m))``) for every type that received messages."""
         new_h = dict(h)
         for t, m in msgs.items():
             if m.size(0) == 0:  # no node of this type in the batch
                 continue
-            upd = self.dropout(self.act(self.norms[layer][t](m)))
+            upd = self.dropout(self.act(m if self.norm_first else self.norms[layer][t](m)))
             new_h[t] = h[t] + upd if self.residual else upd
         return new_h
 
@@ -390,8 +404,9 @@ class HeteroGNN(nn.Module):
         counts = [ei.size(1) for ei in local]
         attention: list[dict[EdgeType, EdgeAttention]] = []
         for layer in range(self.num_layers):
-            x = torch.cat([h[t] for t in self.node_types])
-            context = self._context(h, batch_dict, num_graphs)
+            inputs = self._inputs(layer, h)
+            x = torch.cat([inputs[t] for t in self.node_types])
+            context = self._context(inputs, batch_dict, num_graphs)
             ctx = None if context is None else torch.cat([context[t] for t in self.node_types])
             out, gates = self.convs[layer](x, edge_index, edge_type, edge_attr, return_gates=True, context=ctx)
             per_type = dict(zip(self.node_types, out.split(sizes)))

@@ -130,6 +130,33 @@ def test_residual_adds_the_input(conv: str, norm) -> None:
     assert not torch.allclose(out_res["a"], out_nores["a"])
 
 
+@pytest.mark.parametrize("conv", ["gcn", "relational"])
+def test_norm_first_normalises_inputs_not_messages(conv: str) -> None:
+    x = rand_x({"a": 5, "b": 3})
+    edges = {AA: rand_edges(5, 5, 8), BA: rand_edges(3, 5, 6, seed=2)}
+    gnn = plain(["a", "b"], {AA: 0, BA: 0}, conv=conv, norm="layer", norm_first=True, residual=True)
+    randomize_biases(gnn)
+    with torch.no_grad():  # non-trivial affine parameters in the norms
+        for p in gnn.norms.parameters():
+            p.mul_(1.5).add_(0.1)
+    out = gnn(x, edges)
+    xn = {t: gnn.norms[0][t](x[t]) for t in x}  # every node type is normalised, b too
+    want = x["a"] + apply_inner(gnn, AA, xn, edges[AA]) + apply_inner(gnn, BA, xn, edges[BA])
+    torch.testing.assert_close(out["a"], want)
+    torch.testing.assert_close(out["b"], x["b"])  # b receives nothing: unchanged
+
+
+def test_norm_first_keeps_the_size_of_summed_messages() -> None:
+    """Post-norm maps k identical messages to the same state for every k; pre-norm does not."""
+    for norm_first, differ in ((False, False), (True, True)):
+        gnn = plain(["a", "b"], {BA: 0}, conv="gcn", norm="layer", norm_first=norm_first, residual=False)
+        x = {"a": torch.zeros(2, H), "b": torch.ones(3, H) + torch.arange(H) / H}
+        one = torch.tensor([[0], [0]])
+        three = torch.tensor([[0, 1, 2], [1, 1, 1]])
+        out1, out3 = gnn(x, {BA: one})["a"][0], gnn(x, {BA: three})["a"][1]
+        assert torch.allclose(out1, out3, atol=1e-5) != differ
+
+
 @pytest.mark.parametrize("residual", [True, False])
 @pytest.mark.parametrize("conv", CONV_NAMES)
 def test_node_type_without_incoming_edges_keeps_state(conv: str, residual: bool) -> None:

@@ -62,6 +62,7 @@ class GraphFusionModel(FusionModel):
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
         norm: Normalisation in the GNN (``"layer"``, ``"batch"``, ``None``).
+        norm_first: Pre-norm GNN layers (see :class:`~mmgraph.nn.HeteroGNN`).
         condition: A modality whose per-graph mean state conditions every message of a
             relational GNN (see :class:`~mmgraph.nn.HeteroGNN`), e.g. ``"question"`` for VQA.
 
@@ -86,6 +87,7 @@ class GraphFusionModel(FusionModel):
         extractors: Optional[Mapping[str, nn.Module]] = None,
         norm: Optional[str] = "layer",
         condition: Optional[str] = None,
+        norm_first: bool = False,
     ) -> None:
         super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         names = self.names
@@ -106,7 +108,7 @@ class GraphFusionModel(FusionModel):
         self.fusion = nn.Parameter(torch.zeros(hidden)) if builder.fusion_node else None
         self.gnn = HeteroGNN(
             self.node_types, self.edge_types, hidden, num_layers=num_layers, conv=conv, heads=heads,
-            dropout=dropout, norm=norm, condition=condition,
+            dropout=dropout, norm=norm, condition=condition, norm_first=norm_first,
         )
         if readout is None:
             readout = ("mean", "fusion") if builder.fusion_node else "mean"
