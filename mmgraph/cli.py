@@ -99,12 +99,6 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``--quick``: a smoke run of the whole pipeline in about two minutes on 2 cores (small data,
-#: narrow models, one learning rate instead of the sweep). Its figures are not results.
-QUICK_DEFAULTS = {"epochs": 3, "seeds": 2, "lrs": (3e-3,), "sweep_epochs": 1, "hidden": 32, "batch_size": 128}
-FULL_DEFAULTS = {"epochs": 20, "seeds": 3, "lrs": (3e-4, 1e-3, 3e-3), "sweep_epochs": 3, "hidden": 64, "batch_size": 64}
-
-
 def _bench(args: argparse.Namespace) -> int:
     import shlex
 
@@ -118,7 +112,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     task = make_task(args.task, **options)
-    defaults = QUICK_DEFAULTS if args.quick else FULL_DEFAULTS
+    defaults = task.settings(args.quick)
     cfg = BenchConfig(
         models=args.models or list(task.default_models),
         seeds=list(range(args.seeds if args.seeds is not None else defaults["seeds"])),
@@ -152,6 +146,25 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_epilog() -> str:
+    """The default settings of every task, full and quick, for ``mmgraph bench --help``."""
+    from mmgraph.bench.tasks import make_task
+
+    lines = ["default settings (full run / --quick):"]
+    for name in ("sort-of-clevr", "sentiment"):
+        task = make_task(name)
+        full, quick = task.settings(quick=False), task.settings(quick=True)
+        parts = [f"{k.replace('_', '-')} {_fmt(full[k])} / {_fmt(quick[k])}" for k in full]
+        lines.append(f"  {name}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(f"{v:g}" for v in value)
+    return str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmgraph", description="Graph-based multimodal fusion toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the same data, inputs and parameter budget, each with its learning rate from a small validation sweep; "
         "record mean ± std of the test metrics at the best validation epoch, time, throughput and memory. "
         "Finished (model, seed) runs are kept in --out and skipped when the command is run again.",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench.add_argument("task", choices=["sort-of-clevr", "sentiment"], help="the benchmark task")
     bench.add_argument("--input", choices=["state", "pixels"], default=None,
@@ -185,17 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", type=lambda s: s.split(","), default=None,
                        help="comma-separated model names (default: the task's full list)")
     bench.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3; quick: 2)")
-    bench.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: 20; quick: 3)")
+    bench.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the task's)")
     bench.add_argument("--quick", action="store_true", help="small data and few epochs: a smoke run in minutes")
     bench.add_argument("--out", default=None, help="output folder (default: runs/bench/TASK[-quick])")
-    bench.add_argument("--batch-size", type=int, default=None, help="samples per batch (default: 64; quick: 128)")
+    bench.add_argument("--batch-size", type=int, default=None, help="samples per batch (default: the task's)")
     bench.add_argument("--hidden", type=int, default=None,
                        help="width of the reference graph model; the others get the width that matches its "
                        "parameter count (default: 64; quick: 32)")
     bench.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     bench.add_argument("--lrs", type=lambda s: [float(x) for x in s.split(",")], default=None,
-                       help="learning rates of the sweep, comma-separated (default: 3e-4,1e-3,3e-3; quick: 1e-3,3e-3)")
-    bench.add_argument("--sweep-epochs", type=int, default=None, help="epochs per sweep run (default: 3; quick: 1)")
+                       help="learning rates of the sweep, comma-separated (default: the task's; quick: 3e-3 only)")
+    bench.add_argument("--sweep-epochs", type=int, default=None, help="epochs per sweep run (default: the task's; quick: 1)")
     bench.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: off)")
     bench.add_argument("--data-seed", type=int, default=0, help="seed of the generated data (default: 0)")
     bench.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -54,6 +54,19 @@ def main() -> None:
         lr=args.lr, progress=False, log=lambda d: print({k: round(v, 3) if isinstance(v, float) else v
                                                          for k, v in d.items()}, flush=True))
     print(args.variant, task.evaluate(model, "test", 256), f"{time.time() - t0:.0f}s")
+    # accuracy per question subtype (bits 6-7: non-relational/relational, 8-10: subtype)
+    from mmgraph.train.fit import predict
+
+    test = task.data["test"]
+    preds, targets = predict(model, task.batches("test", 256, shuffle=False))
+    correct = (preds.argmax(-1) == targets).reshape(test.answers.shape)
+    bits = test.question_bits
+    kinds = {(False, 0): "shape", (False, 1): "left?", (False, 2): "top?",
+             (True, 0): "closest", (True, 1): "furthest", (True, 2): "count"}
+    for (rel, sub), label in kinds.items():
+        mask = (bits[..., 7] == 1) if rel else (bits[..., 6] == 1)
+        mask = mask & (bits[..., 8 + sub] == 1)
+        print(f"  {label:9s} {correct[mask].float().mean().item():.3f} ({int(mask.sum())} questions)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,15 @@ from torch import Tensor, nn
 
 from mmgraph.data.batch import MultimodalBatch
 
-__all__ = ["BenchTask", "Batches"]
+__all__ = ["BenchTask", "Batches", "FULL_SETTINGS", "QUICK_SETTINGS"]
+
+#: Defaults of a full run, unless the task overrides them (:attr:`BenchTask.full_settings`).
+FULL_SETTINGS: dict[str, Any] = {
+    "epochs": 20, "seeds": 3, "lrs": (3e-4, 1e-3, 3e-3), "sweep_epochs": 3, "hidden": 64, "batch_size": 64,
+}
+#: ``--quick``: a smoke run of the whole pipeline in about two minutes on 2 cores (small data,
+#: narrow models, one learning rate instead of the sweep). Its figures are not results.
+QUICK_SETTINGS: dict[str, Any] = {"epochs": 3, "seeds": 2, "lrs": (3e-3,), "sweep_epochs": 1, "hidden": 32, "batch_size": 128}
 
 
 class Batches:
@@ -61,6 +69,9 @@ class BenchTask:
         monitor, mode: Validation metric used for model selection and the lr sweep.
         metric_names: Test metrics reported in ``results.json``.
         default_models: Models run when ``--models`` is not given.
+        full_settings: The task's defaults for a full run (``epochs``, ``seeds``, ``lrs``,
+            ``sweep_epochs``, ``hidden``, ``batch_size``), over :data:`FULL_SETTINGS`.
+        quick_settings: The same for ``--quick``, over :data:`QUICK_SETTINGS`.
     """
 
     name: str = ""
@@ -70,6 +81,13 @@ class BenchTask:
     mode: str = "max"
     metric_names: tuple[str, ...] = ()
     default_models: tuple[str, ...] = ()
+    full_settings: dict[str, Any] = {}
+    quick_settings: dict[str, Any] = {}
+
+    def settings(self, quick: bool) -> dict[str, Any]:
+        """Default run settings: :data:`QUICK_SETTINGS`/:data:`FULL_SETTINGS` updated by the task's own."""
+        base = QUICK_SETTINGS if quick else FULL_SETTINGS
+        return {**base, **(self.quick_settings if quick else self.full_settings)}
 
     def load(self, quick: bool, seed: int = 0) -> None:
         """Generate the train/val/test splits (deterministic under ``seed``)."""

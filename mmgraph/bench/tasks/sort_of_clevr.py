@@ -16,6 +16,9 @@ __all__ = ["SortOfCLEVRTask", "INPUTS"]
 
 INPUTS = ("state", "pixels")
 
+#: Graph models whose messages are conditioned on the question.
+CONDITIONED = ("graph-relational", "graph-typed")
+
 
 class SortOfCLEVRTask(BenchTask):
     r"""Answer Sort-of-CLEVR questions; report overall, relational and non-relational accuracy.
@@ -27,9 +30,11 @@ class SortOfCLEVRTask(BenchTask):
     ``pos``; each image is encoded once per batch, and a batch holds all 20 questions of
     its images).
 
-    Graph models get the same graph: complete graph over objects/regions with relative
-    positions as edge attributes, token sequence edges, every token linked to every
-    object/region, and a fusion node.
+    Graph models get the same graph: a complete graph over objects/regions with relative
+    positions and distances as edge attributes, token sequence edges, and a fusion node
+    linked to every node (the question reaches the objects through it). Relational graph
+    models (``graph-relational``, ``graph-typed``) also condition every message on the
+    question (``condition="question"``), as the RN conditions :math:`g_\theta` on it.
 
     Args:
         input: ``"state"`` or ``"pixels"``.
@@ -77,7 +82,6 @@ class SortOfCLEVRTask(BenchTask):
     def builder(self) -> GraphBuilder:
         return GraphBuilder(
             intra={self._objects: edges.Full(attr="pos"), "question": edges.Sequential(window=1)},
-            cross={("question", self._objects): edges.Full()},
             fusion_node=True,
         )
 
@@ -85,6 +89,8 @@ class SortOfCLEVRTask(BenchTask):
         kwargs: dict[str, Any] = {}
         if name.startswith("graph-"):
             kwargs["builder"] = self.builder()
+        if name in CONDITIONED:
+            kwargs["condition"] = "question"
         if name in ("attention", "rn"):
             kwargs["query"] = "question"
         if self.input == "pixels":

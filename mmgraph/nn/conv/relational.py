@@ -12,6 +12,14 @@ from torch_geometric.utils import softmax as pyg_softmax
 __all__ = ["RelationalConv"]
 
 
+class _Stacked:
+    """The gate and score layers as one ``(2, out_dim)`` weight and ``(2,)`` bias: one matmul for both."""
+
+    def __init__(self, *layers: nn.Linear) -> None:
+        self.weight = torch.cat([layer.weight for layer in layers])
+        self.bias = torch.cat([layer.bias for layer in layers])
+
+
 class RelationalConv(MessagePassing):
     r"""Gated relational messages, in the spirit of the Relation Network's :math:`g_\theta(o_i, o_j, q)`.
 
@@ -23,7 +31,8 @@ class RelationalConv(MessagePassing):
         h_i' = \sum_{j \in \mathcal{N}(i)} g_{ji}\, m_{ji}.
 
     With ``softmax=True`` (the default) every message is weighted by its gate plus a softmax attention
-    over the target's incoming edges, :math:`\alpha_{ji} = \mathrm{softmax}_j(a^\top m_{ji} + b)`,
+    over the target's incoming edges, :math:`\alpha_{ji} = \mathrm{softmax}_j\big(\tau (a^\top m_{ji} + b)\big)`
+    with a learned temperature :math:`\tau = e^{s}` (:math:`s` starts at 0),
     so :math:`h_i' = \sum_j (g_{ji} + \alpha_{ji})\, m_{ji}`: the gates count, the softmax
     selects one neighbour by a learned score (e.g. the closest or furthest object), which a
     sum of independent gates cannot do.
@@ -79,6 +88,9 @@ class RelationalConv(MessagePassing):
         self.gate = nn.Linear(out_dim, 1)
         self.softmax = bool(softmax)
         self.score = nn.Linear(out_dim, 1) if softmax else None
+        # log of a learned temperature of the softmax scores: selecting the closest of several
+        # near neighbours needs sharp scores, which a scalar on a log scale reaches quickly
+        self.log_scale = nn.Parameter(torch.zeros(())) if softmax else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -86,6 +98,8 @@ class RelationalConv(MessagePassing):
         for layer in (self.mlp[0], self.mlp[2], self.gate, self.score):
             if layer is not None:
                 layer.reset_parameters()
+        if self.log_scale is not None:
+            nn.init.zeros_(self.log_scale)
 
     def forward(
         self,
@@ -117,7 +131,7 @@ class RelationalConv(MessagePassing):
         # The formula, computed without a per-edge matrix product (both are linear maps):
         #   W1 [h_i || h_j || e] = (W1_dst h)_i + (W1_src h)_j + W1_e e  -- node-level products, gathered;
         #   sum_j g_ji (W2 u_ji + b2) = W2 (sum_j g_ji u_ji) + b2 sum_j g_ji  -- W2 after aggregation;
-        #   w^T (W2 u + b2) + c = (W2^T w)^T u + (w^T b2 + c)  -- the gate from the hidden layer.
+        #   w^T (W2 u + b2) + c = (W2^T w)^T u + (w^T b2 + c)  -- gate (and score) from the hidden layer.
         lin1, lin2 = self.mlp[0], self.mlp[2]
         w_dst, w_src, w_edge, w_ctx = lin1.weight.split([self.in_dim, self.in_dim, self.edge_dim, self.context_dim], dim=1)
         node_dst = x_dst @ w_dst.t()
@@ -127,14 +141,12 @@ class RelationalConv(MessagePassing):
         if self.edge_dim:
             pre = pre + edge_attr @ w_edge.t()
         hidden = torch.nn.functional.gelu(pre)  # (E, hidden)
-        gate_w = lin2.weight.t() @ self.gate.weight.squeeze(0)  # (hidden,)
-        gate_b = self.gate.weight.squeeze(0) @ lin2.bias + self.gate.bias
-        gates = torch.sigmoid(hidden @ gate_w.unsqueeze(-1) + gate_b)  # (E, 1)
+        heads = self.gate if self.score is None else _Stacked(self.gate, self.score)
+        logits = hidden @ (lin2.weight.t() @ heads.weight.t()) + (heads.weight @ lin2.bias + heads.bias)  # (E, 1|2)
+        gates = torch.sigmoid(logits[:, :1])
         weight = gates
-        if self.score is not None:  # the same folding for the attention score
-            score_w = lin2.weight.t() @ self.score.weight.squeeze(0)
-            score_b = self.score.weight.squeeze(0) @ lin2.bias + self.score.bias
-            alpha = pyg_softmax(hidden @ score_w.unsqueeze(-1) + score_b, dst, num_nodes=x_dst.size(0))  # (E, 1)
+        if self.score is not None:  # softmax of the score over each target's incoming edges
+            alpha = pyg_softmax(logits[:, 1:] * self.log_scale.exp(), dst, num_nodes=x_dst.size(0))  # (E, 1)
             weight = gates + alpha
             gates = torch.cat([gates, alpha], dim=-1)
         size = (x_src.size(0), x_dst.size(0))

@@ -62,7 +62,8 @@ class GraphFusionModel(FusionModel):
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
         norm: Normalisation in the GNN (``"layer"``, ``"batch"``, ``None``).
-        norm_first: Pre-norm GNN layers (see :class:`~mmgraph.nn.HeteroGNN`).
+        norm_first: Pre-norm GNN layers (default), which keep the size of summed messages
+            (counts); ``False``: post-norm (see :class:`~mmgraph.nn.HeteroGNN`).
         condition: A modality whose per-graph mean state conditions every message of a
             relational GNN (see :class:`~mmgraph.nn.HeteroGNN`), e.g. ``"question"`` for VQA.
 
@@ -87,7 +88,7 @@ class GraphFusionModel(FusionModel):
         extractors: Optional[Mapping[str, nn.Module]] = None,
         norm: Optional[str] = "layer",
         condition: Optional[str] = None,
-        norm_first: bool = False,
+        norm_first: bool = True,
     ) -> None:
         super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
         names = self.names

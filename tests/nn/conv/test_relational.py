@@ -20,7 +20,7 @@ def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, contex
         messages.append(m)
         gates.append(torch.sigmoid(conv.gate(m)))
         if conv.score is not None:
-            scores.append(conv.score(m))
+            scores.append(conv.score(m) * conv.log_scale.exp())
     alphas = []
     for e in range(edge_index.size(1)):
         i = int(edge_index[1, e])
@@ -42,6 +42,9 @@ def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, contex
 def test_matches_per_edge_loop(edge_dim: int, bipartite: bool, context_dim: int, softmax: bool) -> None:
     torch.manual_seed(0)
     conv = RelationalConv(4, 5, edge_dim=edge_dim, context_dim=context_dim, softmax=softmax)
+    if softmax:
+        with torch.no_grad():
+            conv.log_scale.fill_(0.7)  # a temperature other than 1
     x_src = torch.randn(6, 4)
     x_dst = torch.randn(3, 4) if bipartite else x_src
     n_dst = x_dst.size(0)
