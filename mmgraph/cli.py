@@ -115,6 +115,7 @@ def _bench(args: argparse.Namespace) -> int:
     defaults = task.settings(args.quick)
     cfg = BenchConfig(
         models=args.models or list(task.default_models),
+        reference=task.default_models[0],  # the same budget whichever subset of models runs
         seeds=list(range(args.seeds if args.seeds is not None else defaults["seeds"])),
         epochs=args.epochs if args.epochs is not None else defaults["epochs"],
         batch_size=args.batch_size if args.batch_size is not None else defaults["batch_size"],

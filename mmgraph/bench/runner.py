@@ -33,7 +33,9 @@ class BenchConfig:
         batch_size: Samples per batch.
         hidden: Width of the reference model; every other model's width is chosen so that
             its parameter count is as close as possible to the reference's.
-        reference: Model whose parameter count sets the budget (default: the first graph model).
+        reference: Model whose parameter count sets the budget (default: the first graph model;
+            ``mmgraph bench`` passes the task's first default model, so that runs of any
+            subset of models share one budget). It need not be among ``models``.
         lrs: Learning rates of the sweep; the one with the best validation metric after
             ``sweep_epochs`` epochs (seed 0) is used for every seed of that model.
         sweep_epochs: Epochs per sweep run.
@@ -55,7 +57,7 @@ class BenchConfig:
     quick: bool = False
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.models) - set(list_models()))
+        unknown = sorted((set(self.models) | ({self.reference} if self.reference else set())) - set(list_models()))
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; registered: {list_models()}")
         if not self.models:

@@ -95,3 +95,23 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     changed = BenchConfig(models=["concat"], seeds=[0], epochs=2, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)
     with pytest.raises(ValueError, match=r"holds runs made with other settings \(epochs: 1 there, 2 now\)"):
         run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), changed, tmp_path, progress=False, say=lambda s: None)
+
+
+def test_subsets_of_models_share_the_reference_budget(tmp_path: Path) -> None:
+    """Two invocations with disjoint models (e.g. two processes) and one reference: one budget, one folder."""
+    common = dict(seeds=[0], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True, reference="graph-gcn")
+    first = BenchConfig(models=["concat"], **common)
+    second = BenchConfig(models=["late", "graph-gcn"], **common)
+    run = lambda cfg: run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path, progress=False,  # noqa: E731
+                                    say=lambda s: None)
+    a, b = run(first), run(second)
+    target = b["models"]["graph-gcn"]["params"]
+    assert a["config"]["widths"]["concat"] == match_budget(_task(), "concat", target)[0]
+    both = run(BenchConfig(models=["concat", "late", "graph-gcn"], **common))
+    assert set(both["models"]) == {"concat", "late", "graph-gcn"}
+    assert both["models"]["concat"] == a["models"]["concat"]
+
+
+def test_unknown_reference_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"unknown model\(s\) \['nope'\]"):
+        BenchConfig(models=["concat"], reference="nope")
