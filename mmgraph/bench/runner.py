@@ -174,19 +174,27 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
 
 
 SETTINGS_FILE = "settings.json"
+BUDGET_KEY = "budget"
 
 
-def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig) -> None:
+def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig, budget: Callable[[], int]) -> int:
     """Record the settings that finished runs depend on; refuse to mix runs made with other settings.
 
     Models and seeds may change between invocations (that is how a benchmark is resumed
-    or extended); everything else must match the first invocation in ``out``.
+    or extended); everything else must match the first invocation in ``out``. The parameter
+    budget is computed (``budget()``) at the first invocation and stored with the settings,
+    so that every later invocation matches widths to the same number even if the reference
+    model has changed since (its own count is reported either way).
+
+    Returns:
+        The parameter budget of ``out``.
     """
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("models", "seeds")}
     settings = json.loads(json.dumps({"task": task.name, **settings}))  # tuples -> lists, as stored
     path = out / SETTINGS_FILE
     if path.exists():
         stored = json.loads(path.read_text())
+        target = stored.pop(BUDGET_KEY, None)
         diff = sorted(k for k in set(stored) | set(settings) if stored.get(k) != settings.get(k))
         if diff:
             details = ", ".join(f"{k}: {stored.get(k)!r} there, {settings.get(k)!r} now" for k in diff)
@@ -194,9 +202,12 @@ def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig) -> None:
                 f"{out} holds runs made with other settings ({details}); "
                 "use another --out, or delete that folder to start over"
             )
-        return
+        if target is not None:
+            return int(target)
+    target = budget()
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(settings, indent=2) + "\n")
+    atomic_write_text(path, json.dumps({**settings, BUDGET_KEY: target}, indent=2) + "\n")
+    return target
 
 
 def run_benchmark(
@@ -222,12 +233,13 @@ def run_benchmark(
 
     out = Path(out_dir)
     store = RunStore(out)
-    _check_settings(out, task, cfg)
     task.load(cfg.quick, seed=cfg.data_seed)
-    ref_model = build_model(task, cfg.reference, cfg.hidden)
-    target = _params(ref_model)
+    assert cfg.reference is not None
+    reference_params = _params(build_model(task, cfg.reference, cfg.hidden))
+    target = _check_settings(out, task, cfg, lambda: reference_params)
+    note = "" if target == reference_params else f"; {cfg.reference} has {reference_params:,} now"
     say(f"{task.name}: {len(cfg.models)} models x {len(cfg.seeds)} seeds; parameter budget {target:,} "
-        f"({cfg.reference} at hidden={cfg.hidden})")
+        f"({cfg.reference} at hidden={cfg.hidden}{note})")
     widths: dict[str, int] = {}
     for name in cfg.models:
         widths[name] = cfg.hidden if name == cfg.reference else match_budget(task, name, target)[0]
@@ -263,7 +275,8 @@ def run_benchmark(
             main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in task.metric_names[:3])
             say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
     records = [r for r in store.records() if r.model in cfg.models and r.seed in cfg.seeds]
-    config = {**asdict(cfg), "task": task.config(), "widths": widths, "command": command, "torch_threads": torch.get_num_threads()}
+    config = {**asdict(cfg), "task": task.config(), "widths": widths, "budget": target, "command": command,
+              "torch_threads": torch.get_num_threads()}
     results = aggregate(records, task.name, config, machine_facts())
     write_results(out, results)
     write_report(out, results, command)

@@ -115,3 +115,24 @@ def test_subsets_of_models_share_the_reference_budget(tmp_path: Path) -> None:
 def test_unknown_reference_is_refused() -> None:
     with pytest.raises(ValueError, match=r"unknown model\(s\) \['nope'\]"):
         BenchConfig(models=["concat"], reference="nope")
+
+
+def test_budget_is_pinned_by_the_first_invocation(tmp_path: Path) -> None:
+    cfg = BenchConfig(models=["concat"], seeds=[0], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True,
+                      reference="graph-gcn")
+    run = lambda: run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path, progress=False,  # noqa: E731
+                                say=lines.append)
+    lines: list[str] = []
+    first = run()
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings["budget"] == first["config"]["budget"] == _params(build_model(_task(), "graph-gcn", 8))
+    # the reference changes later (here: the stored budget is edited): widths follow the stored budget
+    settings["budget"] = 3 * settings["budget"]
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    (tmp_path / "runs" / "concat__seed0.json").unlink()
+    lines.clear()
+    second = run()
+    assert second["config"]["budget"] == settings["budget"]
+    assert second["config"]["widths"]["concat"] == match_budget(_task(), "concat", settings["budget"])[0]
+    assert second["config"]["widths"]["concat"] > first["config"]["widths"]["concat"]
+    assert "graph-gcn has" in lines[0]  # the reference's own count is reported

@@ -31,8 +31,11 @@ class RelationalConv(MessagePassing):
         h_i' = \sum_{j \in \mathcal{N}(i)} g_{ji}\, m_{ji}.
 
     With ``softmax=True`` (the default) every message is weighted by its gate plus a softmax attention
-    over the target's incoming edges, :math:`\alpha_{ji} = \mathrm{softmax}_j\big(\tau (a^\top m_{ji} + b)\big)`
-    with a learned temperature :math:`\tau = e^{s}` (:math:`s` starts at 0),
+    over the target's incoming edges,
+    :math:`\alpha_{ji} = \mathrm{softmax}_j\big(\tau (a^\top m_{ji} + b + e_{ji}^\top V [h_i \| c_i] + v)\big)`
+    with a learned temperature :math:`\tau = e^{s}` (:math:`s` starts at 0); the bilinear
+    term lets the target (and its context) weigh the edge attributes directly, e.g. score
+    neighbours by minus or plus their distance depending on the question,
     so :math:`h_i' = \sum_j (g_{ji} + \alpha_{ji})\, m_{ji}`: the gates count, the softmax
     selects one neighbour by a learned score (e.g. the closest or furthest object), which a
     sum of independent gates cannot do.
@@ -91,11 +94,13 @@ class RelationalConv(MessagePassing):
         # log of a learned temperature of the softmax scores: selecting the closest of several
         # near neighbours needs sharp scores, which a scalar on a log scale reaches quickly
         self.log_scale = nn.Parameter(torch.zeros(())) if softmax else None
+        # the target (and its context) weighs the edge attributes directly in the score
+        self.score_edge = nn.Linear(in_dim + context_dim, edge_dim) if softmax and edge_dim else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        for layer in (self.mlp[0], self.mlp[2], self.gate, self.score):
+        for layer in (self.mlp[0], self.mlp[2], self.gate, self.score, self.score_edge):
             if layer is not None:
                 layer.reset_parameters()
         if self.log_scale is not None:
@@ -146,7 +151,11 @@ class RelationalConv(MessagePassing):
         gates = torch.sigmoid(logits[:, :1])
         weight = gates
         if self.score is not None:  # softmax of the score over each target's incoming edges
-            alpha = pyg_softmax(logits[:, 1:] * self.log_scale.exp(), dst, num_nodes=x_dst.size(0))  # (E, 1)
+            score = logits[:, 1:]
+            if self.score_edge is not None:  # + e_ji^T V [h_i || c_i]: geometry weighed by the target
+                query = x_dst if context is None else torch.cat([x_dst, context], dim=-1)
+                score = score + (edge_attr * self.score_edge(query).index_select(0, dst)).sum(-1, keepdim=True)
+            alpha = pyg_softmax(score * self.log_scale.exp(), dst, num_nodes=x_dst.size(0))  # (E, 1)
             weight = gates + alpha
             gates = torch.cat([gates, alpha], dim=-1)
         size = (x_src.size(0), x_dst.size(0))

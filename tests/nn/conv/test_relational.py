@@ -20,7 +20,11 @@ def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, contex
         messages.append(m)
         gates.append(torch.sigmoid(conv.gate(m)))
         if conv.score is not None:
-            scores.append(conv.score(m) * conv.log_scale.exp())
+            score = conv.score(m)
+            if edge_attr is not None:
+                query = torch.cat([x_dst[i]] + ([context[i]] if context is not None else []))
+                score = score + edge_attr[e] @ conv.score_edge(query)
+            scores.append(score * conv.log_scale.exp())
     alphas = []
     for e in range(edge_index.size(1)):
         i = int(edge_index[1, e])
