@@ -17,7 +17,7 @@ __all__ = ["SortOfCLEVRTask", "INPUTS"]
 INPUTS = ("state", "pixels")
 
 #: Graph models whose messages are conditioned on the question.
-CONDITIONED = ("graph-relational", "graph-typed")
+CONDITIONED = ("graph-relational",)
 
 
 class SortOfCLEVRTask(BenchTask):
@@ -33,7 +33,7 @@ class SortOfCLEVRTask(BenchTask):
     Graph models get the same graph: a complete graph over objects/regions with relative
     positions and distances as edge attributes, token sequence edges, and a fusion node
     linked to every node (the question reaches the objects through it). Relational graph
-    models (``graph-relational``, ``graph-typed``) also condition every message on the
+    models (``graph-relational``) also condition every message on the
     question (``condition="question"``), as the RN conditions :math:`g_\theta` on it.
 
     Args:
@@ -47,7 +47,7 @@ class SortOfCLEVRTask(BenchTask):
     mode = "max"
     metric_names = ("acc", "acc_relational", "acc_nonrelational")
     default_models = (
-        "graph-relational", "graph-gat", "graph-gatv2", "graph-gcn", "graph-typed", "rn", "attention", "concat", "late", "tensor",
+        "graph-relational", "graph-gat", "graph-gatv2", "graph-gcn", "rn", "attention", "concat", "late", "tensor",
     )
 
     # 196,000 training questions: larger batches (same for every model) keep a run of the

@@ -181,5 +181,5 @@ def _graph_model(conv: str, name: str) -> Any:
 
 
 for _name, _conv in (("graph-gcn", "gcn"), ("graph-gat", "gat"), ("graph-gatv2", "gatv2"),
-                     ("graph-relational", "relational"), ("graph-typed", "typed-relational")):
+                     ("graph-relational", "relational")):
     register_model(_name)(_graph_model(_conv, _name))
