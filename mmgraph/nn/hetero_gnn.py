@@ -98,10 +98,19 @@ class _Relational(_Conv):
     softmax = True
 
     def __init__(
-        self, hidden: int, edge_dim: int, same: bool, heads: int, dropout: float, context_dim: int = 0
+        self,
+        hidden: int,
+        edge_dim: int,
+        same: bool,
+        heads: int,
+        dropout: float,
+        context_dim: int = 0,
+        select_heads: int = 1,
     ) -> None:
         super().__init__()
-        self.conv = RelationalConv(hidden, hidden, edge_dim=edge_dim, context_dim=context_dim, softmax=self.softmax)
+        self.conv = RelationalConv(
+            hidden, hidden, edge_dim=edge_dim, context_dim=context_dim, softmax=self.softmax, heads=select_heads
+        )
 
     def forward(self, x_src, x_dst, edge_index, edge_attr, need_weights, context=None):  # type: ignore[override]
         if need_weights:
@@ -205,6 +214,8 @@ class HeteroGNN(nn.Module):
         residual: Add each layer's input to its output.
         act: Activation :math:`\sigma`.
         norm_first: Normalise each layer's inputs instead of its messages (pre-norm).
+        select_heads: Softmax heads of ``conv="relational"`` (see :class:`~mmgraph.nn.RelationalConv`;
+            ``heads`` is for GAT/GATv2).
         condition: Node type whose per-graph mean conditions every message (``None``: off);
             needs ``conv="relational"`` or ``"typed-relational"`` and ``batch_dict`` in
             :meth:`forward`.
@@ -230,6 +241,7 @@ class HeteroGNN(nn.Module):
         act: Callable[[Tensor], Tensor] = F.gelu,
         condition: Optional[str] = None,
         norm_first: bool = False,
+        select_heads: int = 1,
     ) -> None:
         super().__init__()
         if conv not in CONVS and conv != TYPED:
@@ -263,7 +275,11 @@ class HeteroGNN(nn.Module):
             )
         else:
             factory = CONVS[conv]
-            extra = {"context_dim": ctx_dim} if ctx_dim else {}
+            extra: dict[str, int] = {"context_dim": ctx_dim} if ctx_dim else {}
+            if select_heads != 1:
+                if conv != "relational":
+                    raise ValueError(f"select_heads: only conv='relational' has softmax heads, got conv={conv!r}")
+                extra["select_heads"] = select_heads
             self.convs = nn.ModuleList(
                 nn.ModuleDict(
                     {

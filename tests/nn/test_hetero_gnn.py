@@ -495,3 +495,13 @@ def test_reset_parameters_changes_weights() -> None:
     gnn.reset_parameters()
     after = gnn.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_select_heads_reach_the_relational_conv() -> None:
+    gnn = plain(["a"], {AA: 2}, conv="relational", select_heads=2)
+    x = rand_x({"a": 4})
+    ei = rand_edges(4, 4, 6)
+    _, att = gnn(x, {AA: ei}, {AA: torch.randn(6, 2)}, return_attention=True)
+    assert inner(gnn, AA).heads == 2 and att[0][AA].weight.shape == (6, 3)  # gate + 2 softmax heads
+    with pytest.raises(ValueError, match="select_heads: only conv='relational' has softmax heads, got conv='gat'"):
+        HeteroGNN(["a"], {AA: 0}, H, conv="gat", select_heads=2)

@@ -58,13 +58,18 @@ class RelationalConv(MessagePassing):
         context_dim: Width of the per-target context :math:`c_i` (``0``: no context).
         softmax: Add the softmax-attention weights :math:`\alpha` to the gates (``False``:
             gates only).
+        heads: Softmax heads :math:`K` (must divide ``hidden``): head :math:`k` has its own
+            score, temperature and bilinear term and weights the :math:`k`-th block of the
+            hidden layer :math:`u`, i.e. :math:`m_{ji} = W_2 (w_{ji} \otimes u_{ji}) + \bar w_{ji} b_2`
+            with :math:`w_{ji,k} = g_{ji} + \alpha_{ji,k}` and :math:`\bar w` their mean, so one
+            layer can select several neighbours at once (e.g. the closest and the furthest).
 
     Shapes:
         - **input:** node states :math:`(N, F)` or a pair :math:`((N_s, F), (N_t, F))`,
           ``edge_index`` :math:`(2, E)`, ``edge_attr`` :math:`(E, D)` when ``edge_dim > 0``,
           ``context`` :math:`(N_t, C)` when ``context_dim > 0``
         - **output:** :math:`(N_t, \text{out\_dim})`, and with ``return_gates=True`` also the
-          gates :math:`(E, 1)` (:math:`(E, 2)`: gates and :math:`\alpha`, with ``softmax=True``)
+          gates :math:`(E, 1)` (:math:`(E, 1 + K)`: gates and :math:`\alpha`, with ``softmax=True``)
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class RelationalConv(MessagePassing):
         hidden: Optional[int] = None,
         context_dim: int = 0,
         softmax: bool = True,
+        heads: int = 1,
     ) -> None:
         super().__init__(aggr="add")
         for name, value in (("in_dim", in_dim), ("out_dim", out_dim)):
@@ -85,17 +91,22 @@ class RelationalConv(MessagePassing):
                 raise ValueError(f"RelationalConv: {name} must be an int >= 0, got {value!r}")
         self.in_dim, self.out_dim, self.edge_dim, self.context_dim = in_dim, out_dim, edge_dim, context_dim
         hidden = hidden or out_dim
+        if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1 or hidden % heads:
+            raise ValueError(f"RelationalConv: heads must be a positive int dividing hidden ({hidden}), got {heads!r}")
+        if heads > 1 and not softmax:
+            raise ValueError("RelationalConv: heads > 1 needs softmax=True (the heads are softmax selections)")
+        self.heads = heads
         self.mlp = nn.Sequential(
             nn.Linear(2 * in_dim + edge_dim + context_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim)
         )
         self.gate = nn.Linear(out_dim, 1)
         self.softmax = bool(softmax)
-        self.score = nn.Linear(out_dim, 1) if softmax else None
+        self.score = nn.Linear(out_dim, heads) if softmax else None
         # log of a learned temperature of the softmax scores: selecting the closest of several
         # near neighbours needs sharp scores, which a scalar on a log scale reaches quickly
-        self.log_scale = nn.Parameter(torch.zeros(())) if softmax else None
+        self.log_scale = nn.Parameter(torch.zeros(heads)) if softmax else None
         # the target (and its context) weighs the edge attributes directly in the score
-        self.score_edge = nn.Linear(in_dim + context_dim, edge_dim) if softmax and edge_dim else None
+        self.score_edge = nn.Linear(in_dim + context_dim, heads * edge_dim) if softmax and edge_dim else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -147,19 +158,23 @@ class RelationalConv(MessagePassing):
             pre = pre + edge_attr @ w_edge.t()
         hidden = torch.nn.functional.gelu(pre)  # (E, hidden)
         heads = self.gate if self.score is None else _Stacked(self.gate, self.score)
-        logits = hidden @ (lin2.weight.t() @ heads.weight.t()) + (heads.weight @ lin2.bias + heads.bias)  # (E, 1|2)
+        logits = hidden @ (lin2.weight.t() @ heads.weight.t()) + (heads.weight @ lin2.bias + heads.bias)  # (E, 1+K)
         gates = torch.sigmoid(logits[:, :1])
         weight = gates
         if self.score is not None:  # softmax of the score over each target's incoming edges
-            score = logits[:, 1:]
-            if self.score_edge is not None:  # + e_ji^T V [h_i || c_i]: geometry weighed by the target
+            score = logits[:, 1:]  # (E, K)
+            if self.score_edge is not None:  # + e_ji^T V_k [h_i || c_i]: geometry weighed by the target
                 query = x_dst if context is None else torch.cat([x_dst, context], dim=-1)
-                score = score + (edge_attr * self.score_edge(query).index_select(0, dst)).sum(-1, keepdim=True)
-            alpha = pyg_softmax(score * self.log_scale.exp(), dst, num_nodes=x_dst.size(0))  # (E, 1)
-            weight = gates + alpha
+                bilinear = self.score_edge(query).index_select(0, dst).view(num_edges, self.heads, self.edge_dim)
+                score = score + (edge_attr.unsqueeze(1) * bilinear).sum(-1)
+            alpha = pyg_softmax(score * self.log_scale.exp(), dst, num_nodes=x_dst.size(0))  # (E, K)
+            weight = gates + alpha  # (E, K)
             gates = torch.cat([gates, alpha], dim=-1)
         size = (x_src.size(0), x_dst.size(0))
-        both = self.propagate(edge_index, msg=torch.cat([weight * hidden, weight], dim=-1), size=size)
+        k = weight.size(-1)
+        block = hidden.size(-1) // k
+        weighted = (hidden.view(num_edges, k, block) * weight.unsqueeze(-1)).view(num_edges, k * block)  # block k * w_k
+        both = self.propagate(edge_index, msg=torch.cat([weighted, weight.mean(-1, keepdim=True)], dim=-1), size=size)
         agg, weight_sum = both.split([hidden.size(-1), 1], dim=-1)  # (N_t, hidden), (N_t, 1)
         out = agg @ lin2.weight.t() + weight_sum * lin2.bias
         return (out, gates) if return_gates else out
@@ -170,4 +185,5 @@ class RelationalConv(MessagePassing):
     def __repr__(self) -> str:
         ctx = f", context_dim={self.context_dim}" if self.context_dim else ""
         ctx += "" if self.softmax else ", softmax=False"
+        ctx += f", heads={self.heads}" if self.heads > 1 else ""
         return f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, edge_dim={self.edge_dim}{ctx})"

@@ -11,19 +11,21 @@ from mmgraph.nn import RelationalConv
 def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, context=None):
     """A per-edge Python loop of the docstring's formula."""
     out = torch.zeros(x_dst.size(0), conv.out_dim, dtype=x_src.dtype)
-    messages, gates, scores = [], [], []
+    hiddens, gates, scores = [], [], []
+    lin1, lin2 = conv.mlp[0], conv.mlp[2]
     for e in range(edge_index.size(1)):
         j, i = int(edge_index[0, e]), int(edge_index[1, e])
         parts = [x_dst[i], x_src[j]] + ([edge_attr[e]] if edge_attr is not None else [])
         parts += [context[i]] if context is not None else []
-        m = conv.mlp(torch.cat(parts))
-        messages.append(m)
+        u = torch.nn.functional.gelu(lin1(torch.cat(parts)))
+        m = lin2(u)  # the message of one weight; gate and scores are read from it
+        hiddens.append(u)
         gates.append(torch.sigmoid(conv.gate(m)))
         if conv.score is not None:
-            score = conv.score(m)
+            score = conv.score(m)  # (K,)
             if edge_attr is not None:
                 query = torch.cat([x_dst[i]] + ([context[i]] if context is not None else []))
-                score = score + edge_attr[e] @ conv.score_edge(query)
+                score = score + conv.score_edge(query).view(conv.heads, -1) @ edge_attr[e]
             scores.append(score * conv.log_scale.exp())
     alphas = []
     for e in range(edge_index.size(1)):
@@ -34,7 +36,9 @@ def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, contex
             alpha = torch.exp(scores[e]) / sum(torch.exp(scores[k]) for k in same)
             alphas.append(alpha)
             weight = weight + alpha
-        out[i] += weight * messages[e]
+        # m = W2 (w ⊗ u) + mean(w) b2: block k of the hidden layer scaled by w_k
+        scaled = (hiddens[e].view(weight.numel(), -1) * weight.unsqueeze(-1)).reshape(-1)
+        out[i] += lin2.weight @ scaled + weight.mean() * lin2.bias
     weights = [torch.cat([g, a]) for g, a in zip(gates, alphas)] if alphas else gates
     return out, torch.stack(weights) if weights else torch.zeros(0, 1)
 
@@ -42,13 +46,13 @@ def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, contex
 @pytest.mark.parametrize("edge_dim", [0, 3])
 @pytest.mark.parametrize("bipartite", [False, True])
 @pytest.mark.parametrize("context_dim", [0, 2])
-@pytest.mark.parametrize("softmax", [False, True])
-def test_matches_per_edge_loop(edge_dim: int, bipartite: bool, context_dim: int, softmax: bool) -> None:
+@pytest.mark.parametrize("softmax,heads", [(False, 1), (True, 1), (True, 3)])
+def test_matches_per_edge_loop(edge_dim: int, bipartite: bool, context_dim: int, softmax: bool, heads: int) -> None:
     torch.manual_seed(0)
-    conv = RelationalConv(4, 5, edge_dim=edge_dim, context_dim=context_dim, softmax=softmax)
+    conv = RelationalConv(4, 6, edge_dim=edge_dim, context_dim=context_dim, softmax=softmax, heads=heads)
     if softmax:
         with torch.no_grad():
-            conv.log_scale.fill_(0.7)  # a temperature other than 1
+            conv.log_scale.copy_(torch.linspace(0.7, -0.3, heads))  # temperatures other than 1
     x_src = torch.randn(6, 4)
     x_dst = torch.randn(3, 4) if bipartite else x_src
     n_dst = x_dst.size(0)
@@ -60,17 +64,18 @@ def test_matches_per_edge_loop(edge_dim: int, bipartite: bool, context_dim: int,
     ref_out, ref_gates = _reference(conv, x_src, x_dst, edge_index, edge_attr, context)
     torch.testing.assert_close(out, ref_out)
     torch.testing.assert_close(gates, ref_gates)
-    assert gates.shape == (6, 2 if softmax else 1)
+    assert gates.shape == (6, 1 + heads if softmax else 1)
     assert ((gates[:, 0] > 0) & (gates[:, 0] < 1)).all()
 
 
 def test_softmax_weights_sum_to_one_per_target() -> None:
     torch.manual_seed(0)
-    conv = RelationalConv(3, 3, softmax=True)
+    conv = RelationalConv(3, 4, softmax=True, heads=2)
     edge_index = torch.tensor([[1, 2, 3, 0, 2], [0, 0, 0, 1, 1]])
     _, weights = conv(torch.randn(4, 3), edge_index, return_gates=True)
-    sums = torch.zeros(4).index_add_(0, edge_index[1], weights[:, 1])
-    torch.testing.assert_close(sums, torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    for head in (1, 2):
+        sums = torch.zeros(4).index_add_(0, edge_index[1], weights[:, head])
+        torch.testing.assert_close(sums, torch.tensor([1.0, 1.0, 0.0, 0.0]))
 
 
 def test_context_changes_messages() -> None:
@@ -121,6 +126,11 @@ def test_errors() -> None:
         conv(torch.randn(2, 2), ei)
     with pytest.raises(ValueError, match=r"edge_index expected shape \(2, E\), got \(3, 1\)"):
         conv(torch.randn(2, 2), torch.zeros(3, 1, dtype=torch.long), torch.zeros(1, 1))
+    with pytest.raises(ValueError, match=r"heads must be a positive int dividing hidden \(4\), got 3"):
+        RelationalConv(2, 4, heads=3)
+    with pytest.raises(ValueError, match="heads > 1 needs softmax=True"):
+        RelationalConv(2, 4, heads=2, softmax=False)
+    assert repr(RelationalConv(2, 4, heads=2)) == "RelationalConv(2, 4, edge_dim=0, heads=2)"
     with pytest.raises(ValueError, match="context_dim must be an int >= 0, got -2"):
         RelationalConv(2, 4, context_dim=-2)
     with pytest.raises(ValueError, match="got a context but context_dim=0"):
