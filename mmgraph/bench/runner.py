@@ -78,8 +78,9 @@ class BenchConfig:
 def build_model(task: BenchTask, name: str, hidden: int, seed: int = 0) -> nn.Module:
     """Model ``name`` for ``task`` with width ``hidden``, initialised under ``seed``."""
     seed_everything(seed)
-    return get_model(name, in_dims=task.in_dims(), hidden=hidden, out_dim=task.out_dim, task=task.task,
-                     **task.model_kwargs(name))
+    kwargs = task.model_kwargs(name, hidden)
+    in_dims = {**task.in_dims(), **kwargs.pop("in_dims", {})}
+    return get_model(name, in_dims=in_dims, hidden=hidden, out_dim=task.out_dim, task=task.task, **kwargs)
 
 
 def _params(model: nn.Module) -> int:

@@ -4,6 +4,7 @@ from mmgraph.nn.conv import GCNLayer, RelationalConv, TypedRelationalConv
 from mmgraph.nn.extractors import GridCNN
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
 from mmgraph.nn.fusion_model import FusionModel
+from mmgraph.nn.graph_extractor import GraphExtractor
 from mmgraph.nn.heads import MLP, TASKS, ClassificationHead, EmbeddingHead, RegressionHead, make_head
 from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, register_conv
 from mmgraph.nn.models import GraphFusionModel, GraphFusionOutput
@@ -19,6 +20,7 @@ __all__ = [
     "register_conv",
     "ModalityEncoders",
     "GridCNN",
+    "GraphExtractor",
     "masked_mean",
     "Readout",
     "POOLINGS",

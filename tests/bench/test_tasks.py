@@ -61,7 +61,7 @@ def test_every_model_gets_the_same_inputs(state_task: SortOfCLEVRTask, name: str
 
 def test_pixel_models_get_fresh_identical_extractors() -> None:
     task = SortOfCLEVRTask("pixels", sizes=(2, 1, 1))
-    a, b = task.model_kwargs("concat")["extractors"]["image"], task.model_kwargs("rn")["extractors"]["image"]
+    a, b = task.model_kwargs("concat", 32)["extractors"]["image"], task.model_kwargs("rn", 32)["extractors"]["image"]
     assert a is not b and repr(a) == repr(b)
     assert task.in_dims()["image"] == a.out_dim
 

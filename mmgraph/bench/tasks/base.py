@@ -100,8 +100,12 @@ class BenchTask:
     def in_dims(self) -> dict[str, int]:
         raise NotImplementedError
 
-    def model_kwargs(self, name: str) -> dict[str, Any]:
-        """Options every model ``name`` gets besides the budget: builder, extractors, ..."""
+    def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
+        """Options model ``name`` of width ``hidden`` gets: builder, extractors, ...
+
+        An ``"in_dims"`` entry updates :meth:`in_dims` for this model (e.g. when its
+        extractor outputs another width).
+        """
         raise NotImplementedError
 
     def batches(self, split: str, batch_size: int, shuffle: bool, seed: int = 0) -> Batches:

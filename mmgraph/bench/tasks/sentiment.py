@@ -81,7 +81,7 @@ class SentimentTask(BenchTask):
             fusion_node=True,
         )
 
-    def model_kwargs(self, name: str) -> dict[str, Any]:
+    def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         if name.startswith("graph-"):
             kwargs["builder"] = self.builder()

@@ -11,6 +11,7 @@ from mmgraph.bench.tasks.base import Batches, BenchTask
 from mmgraph.datasets.sort_of_clevr import ANSWERS, VOCAB, SortOfCLEVR, sort_of_clevr_splits
 from mmgraph.graph import GraphBuilder, edges
 from mmgraph.nn.extractors import GridCNN
+from mmgraph.nn.graph_extractor import GraphExtractor
 
 __all__ = ["SortOfCLEVRTask", "INPUTS"]
 
@@ -85,12 +86,27 @@ class SortOfCLEVRTask(BenchTask):
         return {self._objects: width, "question": len(VOCAB)}
 
     def builder(self) -> GraphBuilder:
-        return GraphBuilder(
-            intra={self._objects: edges.Full(attr="pos"), "question": edges.Sequential(window=1)},
-            fusion_node=True,
-        )
+        """The per-question graph of the graph models.
 
-    def model_kwargs(self, name: str) -> dict[str, Any]:
+        From state descriptions: the objects form a complete graph with ``[dx, dy, distance]``
+        edge attributes. From pixels the region graph is image-level (see
+        :meth:`model_kwargs`), so per question the regions are linked only to the fusion node.
+        """
+        intra: dict[str, edges.EdgeStrategy] = {}
+        if self.input == "state":
+            intra[self._objects] = edges.Full(attr="pos")
+        intra["question"] = edges.Sequential(window=1)
+        return GraphBuilder(intra=intra, fusion_node=True)
+
+    def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
+        """Every model: the same CNN (pixels); graph models: the same graph; RN and attention: the question as query.
+
+        From pixels, a graph model's extractor is a :class:`~mmgraph.nn.GraphExtractor`: the
+        same CNN, then a complete graph over each image's 5×5 regions (``[dx, dy, distance]``
+        edge attributes) with 2 layers of the model's own convolution, computed once per
+        image for all its questions (``graph-relational``: 2 softmax heads, e.g. the closest
+        and the furthest region). Its parameters count in the model's budget.
+        """
         kwargs: dict[str, Any] = {}
         if name.startswith("graph-"):
             kwargs["builder"] = self.builder()
@@ -99,7 +115,15 @@ class SortOfCLEVRTask(BenchTask):
         if name in ("attention", "rn"):
             kwargs["query"] = "question"
         if self.input == "pixels":
-            kwargs["extractors"] = {"image": GridCNN(channels=self.cnn_channels)}
+            cnn = GridCNN(channels=self.cnn_channels)
+            if name.startswith("graph-"):
+                conv = name.removeprefix("graph-")
+                heads = {"select_heads": 2} if conv == "relational" else {}
+                extractor = GraphExtractor(cnn, edges.Full(attr="pos"), hidden=hidden, num_layers=2, conv=conv, **heads)
+                kwargs["extractors"] = {"image": extractor}
+                kwargs["in_dims"] = {"image": extractor.out_dim}
+            else:
+                kwargs["extractors"] = {"image": cnn}
         return kwargs
 
     def _make(self, split: str):  # -> Callable[[Tensor], MultimodalBatch]
