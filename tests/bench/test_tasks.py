@@ -66,6 +66,25 @@ def test_pixel_models_get_fresh_identical_extractors() -> None:
     assert task.in_dims()["image"] == a.out_dim
 
 
+@pytest.mark.parametrize("name,conv", [("graph-relational", "relational"), ("graph-gcn", "gcn")])
+def test_pixel_graph_models_get_the_same_cnn_inside_an_image_level_graph(name: str, conv: str) -> None:
+    task = SortOfCLEVRTask("pixels", sizes=(2, 1, 1))
+    task.load(quick=True)
+    kwargs = task.model_kwargs(name, 24)
+    extractor = kwargs["extractors"]["image"]
+    assert isinstance(extractor, mg.nn.GraphExtractor) and extractor.out_dim == 24
+    assert repr(extractor.extractor) == repr(task.model_kwargs("concat", 24)["extractors"]["image"])
+    assert extractor.gnn.conv_name == conv and kwargs["in_dims"] == {"image": 24}
+    assert ("image", "intra", "image") not in kwargs["builder"].edge_types(["image", "question"])  # image-level only
+    model = build_model(task, name, hidden=24)
+    assert model.in_dims["image"] == 24
+    batch = next(iter(task.batches("test", 20, shuffle=False)))
+    assert model(batch).shape == (20, task.out_dim)
+    if conv == "relational":
+        assert extractor.gnn.convs[0]["elements__intra__elements"].conv.heads == 2
+        assert model.gnn.condition == "question"
+
+
 def test_sentiment_task_metrics_and_ablation() -> None:
     task = SentimentTask(sizes=(6, 3, 5))
     task.load(quick=True)
