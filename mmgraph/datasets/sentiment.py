@@ -71,9 +71,11 @@ Latent variables and the score
       consistent phrases, so its words say positive (:math:`t > 0`), but it is spoken with low
       pitch, flat intonation and flat energy (all emphases are 0, so no intensification) and a
       negative face; the true score is :math:`-t < 0`.
-    - **Face**: otherwise the facial valence is
-      :math:`0.8 \tanh(\operatorname{clip}(r)/2) + \mathcal N(0, 0.25^2)`; for sarcastic
-      utterances it is drawn from :math:`U(-1, -0.5)`.
+    - **Face**: otherwise the facial valence shows the speaker's mood, weakly:
+      :math:`0.35\, m + \mathcal N(0, 0.3^2)`; for sarcastic utterances it is drawn from
+      :math:`U(-1, -0.5)`. The face is a cue, not a readout of the score: negations,
+      inconsistent phrases and intensity are invisible in it, and a sarcastic face is only
+      recognisable together with positive words (a negative mood often looks as negative).
 
 Missing modalities
     ``drop_text``, ``drop_face`` and ``drop_audio`` drop a modality from a sample at random.
@@ -622,7 +624,7 @@ def _generate_one(
     if sarcastic:
         face_valence = float(rng.uniform(-1.0, -0.5))
     else:
-        face_valence = float(0.8 * np.tanh(clean / 2.0) + 0.25 * rng.standard_normal())
+        face_valence = float(0.35 * mood + 0.3 * rng.standard_normal())
     n_v = max(1, math.ceil(duration * cfg.video_fps))
     v_time = _spans(n_v, cfg.video_fps, duration)
     v_tok = token_at(v_time.mean(axis=1))

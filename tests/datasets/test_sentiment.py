@@ -232,6 +232,19 @@ def test_sarcastic_samples_positive_words_negative_score_and_prosody() -> None:
     assert pitch["s"] < pitch["p"] - 0.3
 
 
+def test_face_shows_mood_not_the_score() -> None:
+    """The face is a weak mood cue (0.35 m + noise), not a readout of the score: fusion is needed."""
+    _, meta = generate_sentiment(400, seed=5, config=SentimentConfig(p_sarcasm=0.0), return_meta=True)
+    face = np.array([m["face_valence"] for m in meta])
+    mood = np.array([m["mood"] for m in meta])
+    score = np.array([m["score"] for m in meta])
+    assert np.mean(face * mood) == pytest.approx(0.35, abs=0.05)
+    assert np.std(face - 0.35 * mood) == pytest.approx(0.3, abs=0.05)
+    # the face's sign agrees with the score's sign far less often than a readout would
+    agree = np.mean(np.sign(face) == np.sign(score))
+    assert 0.6 < agree < 0.85
+
+
 @pytest.mark.parametrize("gain", [0.5, 1.0, 2.0])
 def test_intensity_scales_magnitude(gain: float) -> None:
     low = score_from_latents([-1.5], [False], [True], [0.0], intensity_gain=gain)
