@@ -95,3 +95,25 @@ def test_sentiment_task_metrics_and_ablation() -> None:
     metrics = task.evaluate(model, "test", batch_size=5)
     assert set(metrics) == set(task.metric_names)
     assert all(0.0 <= metrics[f"acc2_without_{m}"] <= 1.0 for m in ("audio", "face", "text"))
+
+
+def test_sentiment_modality_dropout_in_training_batches_only() -> None:
+    task = SentimentTask(sizes=(40, 4, 4), modality_dropout=0.3)
+    task.load(quick=True)
+
+    def missing(batches) -> int:  # samples without some modality
+        return sum(int((~mb.present).sum()) for b in batches for mb in (b[m] for m in b.modalities))
+
+    train = list(task.batches("train", 8, shuffle=True, seed=3))
+    assert missing(train) > 0
+    assert all(sum(int(b[m].present[i]) for m in b.modalities) >= 1 for b in train for i in range(b.batch_size))
+    again = list(task.batches("train", 8, shuffle=True, seed=3))
+    assert [[b[m].present.tolist() for m in b.modalities] for b in train] == \
+        [[b[m].present.tolist() for m in b.modalities] for b in again]  # reproducible
+    assert missing(task.batches("test", 8, shuffle=False)) == 0
+    assert missing(task.batches("train", 8, shuffle=False)) == 0  # evaluation order: complete
+    off = SentimentTask(sizes=(40, 4, 4), modality_dropout=0.0)
+    off.load(quick=True)
+    assert missing(off.batches("train", 8, shuffle=True)) == 0
+    with pytest.raises(ValueError, match=r"modality_dropout: expected a probability in \[0, 1\), got 1.5"):
+        SentimentTask(modality_dropout=1.5)

@@ -35,6 +35,8 @@ class SentimentTask(BenchTask):
         sizes: ``(train, val, test)`` utterances; default 1,284 / 229 / 686 as CMU-MOSI
             (quick: 200 / 60 / 60).
         config: Generator settings (:class:`~mmgraph.datasets.SentimentConfig`).
+        modality_dropout: Probability that training removes a modality from a sample (so
+            that every model learns to do without any one of them; test data is complete).
     """
 
     name = "sentiment"
@@ -51,7 +53,15 @@ class SentimentTask(BenchTask):
     FULL = (1284, 229, 686)
     QUICK = (200, 60, 60)
 
-    def __init__(self, sizes: Optional[tuple[int, int, int]] = None, config: Optional[SentimentConfig] = None) -> None:
+    def __init__(
+        self,
+        sizes: Optional[tuple[int, int, int]] = None,
+        config: Optional[SentimentConfig] = None,
+        modality_dropout: float = 0.15,
+    ) -> None:
+        if isinstance(modality_dropout, bool) or not isinstance(modality_dropout, (int, float)) or not 0 <= modality_dropout < 1:
+            raise ValueError(f"modality_dropout: expected a probability in [0, 1), got {modality_dropout!r}")
+        self.modality_dropout = float(modality_dropout)
         self.sizes = sizes
         self.cfg = config or SentimentConfig()
         self.data: dict[str, list[MultimodalSample]] = {}
@@ -62,6 +72,7 @@ class SentimentTask(BenchTask):
 
     def config(self) -> dict[str, Any]:
         return {"utterances": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
+                "modality_dropout": self.modality_dropout,
                 "generator": {k: v for k, v in vars(self.cfg).items()}}
 
     def in_dims(self) -> dict[str, int]:
@@ -90,10 +101,22 @@ class SentimentTask(BenchTask):
         return kwargs
 
     def batches(self, split: str, batch_size: int, shuffle: bool, seed: int = 0, without: tuple[str, ...] = ()) -> Batches:
+        """Batches of ``split``; ``without`` removes modalities from every sample.
+
+        Training batches (``split="train"``, ``shuffle=True``) apply modality dropout: each
+        modality of each sample is removed with probability :attr:`modality_dropout` (never
+        all of a sample's modalities), drawn from the batches' own seeded generator, the same
+        for every model.
+        """
         samples = self.data[split]
+        dropout = self.modality_dropout if split == "train" and shuffle else 0.0
+        generator = torch.Generator().manual_seed(seed + 7919)
 
         def make(idx: torch.Tensor):  # -> MultimodalBatch
-            batch = collate([samples[int(i)] for i in idx])
+            chosen = [samples[int(i)] for i in idx]
+            if dropout > 0:
+                chosen = [_drop_modalities(s, dropout, generator) for s in chosen]
+            batch = collate(chosen)
             removable = [m for m in without if m in batch.modalities]
             return batch.without(*removable) if removable and len(removable) < len(batch) else batch
 
@@ -113,3 +136,12 @@ class SentimentTask(BenchTask):
             p, t = predict(model, self.batches(split, batch_size, shuffle=False, without=(m,)))
             out[f"acc2_without_{m}"] = mosi_metrics(p.reshape(-1), t.reshape(-1))["acc2"]
         return out
+
+
+def _drop_modalities(sample: MultimodalSample, p: float, generator: torch.Generator) -> MultimodalSample:
+    """``sample`` without each modality with probability ``p``, keeping at least one."""
+    names = sample.modalities
+    drop = [m for m, u in zip(names, torch.rand(len(names), generator=generator).tolist()) if u < p]
+    if len(drop) == len(names):
+        drop = drop[1:]
+    return sample.without(*drop) if drop else sample
