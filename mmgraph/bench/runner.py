@@ -178,12 +178,12 @@ SETTINGS_FILE = "settings.json"
 BUDGET_KEY = "budget"
 
 
-def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig, budget: Callable[[], int]) -> int:
+def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig, budget: int) -> int:
     """Record the settings that finished runs depend on; refuse to mix runs made with other settings.
 
     Models and seeds may change between invocations (that is how a benchmark is resumed
     or extended); everything else must match the first invocation in ``out``. The parameter
-    budget is computed (``budget()``) at the first invocation and stored with the settings,
+    budget given at the first invocation is stored with the settings,
     so that every later invocation matches widths to the same number even if the reference
     model has changed since (its own count is reported either way).
 
@@ -205,7 +205,7 @@ def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig, budget: Callab
             )
         if target is not None:
             return int(target)
-    target = budget()
+    target = budget
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({**settings, BUDGET_KEY: target}, indent=2) + "\n")
     return target
@@ -237,7 +237,7 @@ def run_benchmark(
     task.load(cfg.quick, seed=cfg.data_seed)
     assert cfg.reference is not None
     reference_params = _params(build_model(task, cfg.reference, cfg.hidden))
-    target = _check_settings(out, task, cfg, lambda: reference_params)
+    target = _check_settings(out, task, cfg, reference_params)
     note = "" if target == reference_params else f"; {cfg.reference} has {reference_params:,} now"
     say(f"{task.name}: {len(cfg.models)} models x {len(cfg.seeds)} seeds; parameter budget {target:,} "
         f"({cfg.reference} at hidden={cfg.hidden}{note})")
