@@ -8,6 +8,15 @@ from mmgraph.utils import seed_everything
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):  # noqa: ANN202 - module-level lazy import
+    """``mg.viz`` is imported on first use (it loads matplotlib)."""
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module("mmgraph.viz")
+    raise AttributeError(f"module 'mmgraph' has no attribute {name!r}")
+
 __all__ = [
     "Modality",
     "ModalityBatch",
@@ -20,6 +29,7 @@ __all__ = [
     "nn",
     "datasets",
     "train",
+    "viz",
     "baselines",
     "get_model",
     "list_models",

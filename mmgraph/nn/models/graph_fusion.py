@@ -131,7 +131,15 @@ class GraphFusionModel(FusionModel):
         self.encoders.check(batch)
         return self.builder.batch(batch)
 
-    def forward(self, batch: MultimodalBatch, return_attention: bool = False) -> Union[Tensor, GraphFusionOutput]:
+    def forward(
+        self, batch: MultimodalBatch, return_attention: bool = False, drop_edges: Sequence[EdgeType] = ()
+    ) -> Union[Tensor, GraphFusionOutput]:
+        """Predict; ``return_attention=True`` also returns the graph and every layer's attention
+        (:class:`GraphFusionOutput`); ``drop_edges`` removes edge types (an ablation, e.g. for
+        :func:`mmgraph.viz.edge_type_importance`)."""
+        unknown = [et for et in drop_edges if et not in self.edge_types]
+        if unknown:
+            raise ValueError(f"drop_edges: {unknown} are not edge types of this model; expected some of {list(self.edge_types)}")
         batch = self.prepare(batch)
         self.encoders.check(batch)
         graph = self.builder.batch(batch)
@@ -150,9 +158,12 @@ class GraphFusionModel(FusionModel):
             else:  # modality absent from the whole batch: no nodes
                 x_dict[t] = ref.new_zeros(0, self.hidden)
                 batch_dict[t] = torch.zeros(0, dtype=torch.long, device=ref.device)
-        edge_index_dict = {et: graph[et].edge_index for et in self.edge_types if et in graph.edge_types}
+        dropped = set(drop_edges)
+        edge_index_dict = {
+            et: graph[et].edge_index for et in self.edge_types if et in graph.edge_types and et not in dropped
+        }
         edge_attr_dict = {
-            et: graph[et].edge_attr for et in self.edge_types if et in graph.edge_types and "edge_attr" in graph[et]
+            et: graph[et].edge_attr for et in edge_index_dict if "edge_attr" in graph[et]
         }
         graphs = {"batch_dict": batch_dict, "num_graphs": size}
         if return_attention:
