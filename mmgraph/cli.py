@@ -1,4 +1,4 @@
-"""The ``mmgraph`` command line: ``mmgraph demo``, ``mmgraph models``."""
+"""The ``mmgraph`` command line: ``mmgraph demo``, ``mmgraph bench``, ``mmgraph viz``, ``mmgraph models``."""
 
 from __future__ import annotations
 
@@ -139,6 +139,86 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Training data of ``mmgraph viz`` when it trains a model itself: (train, val, test) per task.
+VIZ_SIZES = {"sort-of-clevr": lambda n: (n, max(10, n // 10), 50), "sentiment": lambda n: (n, max(20, n // 5), 100)}
+VIZ_DEFAULTS = {"sort-of-clevr": {"train": 1000, "epochs": 6, "batch_size": 64},
+                "sentiment": {"train": 400, "epochs": 10, "batch_size": 32}}
+_VIZ_KEY = "mmgraph.viz"
+
+
+def _viz(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import mmgraph.viz as viz
+    from mmgraph.bench.runner import build_model
+    from mmgraph.bench.tasks import make_task
+    from mmgraph.nn.models.graph_fusion import GraphFusionModel
+    from mmgraph.train import fit, load_checkpoint, read_metadata, save_checkpoint
+    from mmgraph.utils.io import atomic_write
+
+    out = Path(args.out)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg", "pdf"):
+        print(f"mmgraph viz: error: --out: expected a .png, .svg or .pdf file, got {str(out)!r}", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    setup = {"task": args.task, "input": args.input or "state", "model": args.model, "hidden": args.hidden,
+             "train": args.train, "data_seed": args.data_seed}
+    if args.checkpoint:
+        try:
+            stored = read_metadata(args.checkpoint).get(_VIZ_KEY)
+        except FileNotFoundError as exc:
+            print(f"mmgraph viz: error: {exc}", file=sys.stderr)
+            return 2
+        if not isinstance(stored, dict):
+            print(f"mmgraph viz: error: {args.checkpoint!r} was not written by 'mmgraph viz --save-checkpoint' "
+                  "(no model description in its metadata)", file=sys.stderr)
+            return 2
+        setup = {**setup, **stored}
+    task_name = setup["task"]
+    defaults = VIZ_DEFAULTS[task_name]
+    train = setup["train"] or defaults["train"]
+    options = {"input": setup["input"]} if task_name == "sort-of-clevr" else {}
+    task = make_task(task_name, **options, sizes=VIZ_SIZES[task_name](train))
+    task.load(quick=False, seed=setup["data_seed"])
+    model = build_model(task, setup["model"], setup["hidden"], seed=args.seed)
+    panels = args.panels or (list(viz.PANELS) if isinstance(model, GraphFusionModel) else ["importance"])
+    if args.checkpoint:
+        load_checkpoint(args.checkpoint, model)
+        print(f"loaded {setup['model']} ({task.name}) from {args.checkpoint}")
+    else:
+        epochs = args.epochs or defaults["epochs"]
+        print(f"training {setup['model']} on {task.name}: {task.num_samples('train'):,} samples, {epochs} epochs")
+        result = fit(model, task.batches("train", defaults["batch_size"], shuffle=True, seed=args.seed),
+                     task.batches("val", 256, shuffle=False), monitor=task.monitor, mode=task.mode,
+                     epochs=epochs, lr=args.lr, seed=args.seed, progress=not args.no_progress)
+        print(f"best validation {task.monitor}: {result.best_val[task.monitor]:.3f} (epoch {result.best_epoch})")
+        if args.save_checkpoint:
+            save_checkpoint(args.save_checkpoint, model, metadata={_VIZ_KEY: {**setup, "train": train}})
+            print(f"checkpoint: {args.save_checkpoint}")
+    try:
+        example = task.example(args.split, args.sample)
+        dataset = None
+        if "importance" in panels and args.dataset_batches > 0:
+            methods = ["gradient", "occlusion"]
+            dataset = viz.dataset_importance(model, task.batches(args.split, 64, shuffle=False), methods,
+                                             max_batches=args.dataset_batches)
+        fig = viz.explain(model, example.batch, labels=example.labels, image=example.image, heatmap=example.heatmap,
+                          panels=panels, layer=args.layer, top_k=args.top_k, title=example.title,
+                          describe=task.describe, truth=example.truth, dataset=dataset)
+    except ValueError as exc:
+        print(f"mmgraph viz: error: {exc}", file=sys.stderr)
+        return 2
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=args.dpi))
+    with torch.no_grad():
+        said = task.describe(model.eval()(example.batch)[0])
+    print(f"sample {args.sample} ({args.split}): {example.title}")
+    print(f"answer: {example.truth} · predicted: {said}")
+    print(f"figure: {out}")
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
     import mmgraph as mg
 
@@ -217,6 +297,47 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
     bench.set_defaults(func=_bench)
 
+    vz = sub.add_parser(
+        "viz",
+        help="draw a trained model's graph, attention and modality importance for one sample",
+        description="Explain one prediction in one figure: the sample's heterogeneous graph (over its image, tokens "
+        "in a row, frames along time) with the strongest edges by attention, a cross-modal attention map, which "
+        "nodes the prediction used, and how much each modality contributed (gradient x input, occlusion, attention; "
+        "for this sample and over the dataset). Without --checkpoint a model is trained first (about a minute).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    vz.add_argument("--task", choices=["sort-of-clevr", "sentiment"], default="sort-of-clevr", help="the task")
+    vz.add_argument("--input", choices=["state", "pixels"], default=None,
+                    help="sort-of-clevr only: state descriptions or pixels (default: state)")
+    vz.add_argument("--model", default="graph-relational",
+                    help="registered model; baselines have no graph and show the importance panel only")
+    vz.add_argument("--checkpoint", default=None,
+                    help="load a model saved with --save-checkpoint instead of training one (its task, model and "
+                    "sizes come from the checkpoint)")
+    vz.add_argument("--save-checkpoint", default=None, help="save the trained model here (a .safetensors file)")
+    vz.add_argument("--train", type=int, default=None,
+                    help="training samples: images for sort-of-clevr (x20 questions), utterances for sentiment "
+                    "(default: 1000 / 400)")
+    vz.add_argument("--epochs", type=int, default=None, help="training epochs (default: 6 / 10)")
+    vz.add_argument("--lr", type=float, default=3e-3, help="learning rate")
+    vz.add_argument("--hidden", type=int, default=32, help="model width")
+    vz.add_argument("--seed", type=int, default=0, help="seed of the model and training")
+    vz.add_argument("--data-seed", type=int, default=0, help="seed of the generated data")
+    vz.add_argument("--split", choices=["val", "test"], default="test", help="split of the sample")
+    vz.add_argument("--sample", type=int, default=0,
+                    help="index of the sample in the split (sort-of-clevr: image * 20 + question; 10-19 are relational)")
+    vz.add_argument("--panels", type=lambda s: s.split(","), default=None,
+                    help="comma-separated subset of graph,heatmap,readout,importance (default: all; baselines: importance)")
+    vz.add_argument("--layer", type=int, default=-1, help="GNN layer whose attention sets the drawn edges")
+    vz.add_argument("--top-k", type=int, default=40, help="edges drawn (strongest by attention, every edge type in turn)")
+    vz.add_argument("--dataset-batches", type=int, default=4,
+                    help="batches of 64 samples over which modality importance is also aggregated (0: this sample only)")
+    vz.add_argument("--out", default="mmgraph-viz.png", help="output figure: .png, .svg or .pdf")
+    vz.add_argument("--dpi", type=int, default=110, help="resolution of a .png")
+    vz.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    vz.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    vz.set_defaults(func=_viz)
+
     models = sub.add_parser("models", help="list the registered models")
     models.set_defaults(func=_models)
     return parser
@@ -242,6 +363,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             value = getattr(args, name)
             if value is not None and value < 1:
                 parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.command == "viz":
+        import mmgraph as mg
+
+        if args.model not in mg.list_models():
+            parser.error(f"--model: unknown model {args.model!r}; registered: {mg.list_models()}")
+        if args.task != "sort-of-clevr" and args.input is not None:
+            parser.error(f"--input applies to sort-of-clevr only, not {args.task}")
+        for name in ("train", "epochs", "hidden", "threads", "top_k", "dpi"):
+            value = getattr(args, name)
+            if value is not None and value < 1:
+                parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if args.dataset_batches < 0 or args.sample < 0:
+            parser.error("--dataset-batches and --sample must be >= 0")
+        from mmgraph.viz import PANELS
+
+        if args.panels is not None and (not args.panels or any(p not in PANELS for p in args.panels)):
+            parser.error(f"--panels: expected a comma-separated subset of {','.join(PANELS)}, got {','.join(args.panels)}")
     return int(args.func(args))
 
 

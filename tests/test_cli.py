@@ -89,3 +89,65 @@ def test_bench_refuses_to_mix_settings(tmp_path, monkeypatch: pytest.MonkeyPatch
     capsys.readouterr()
     assert main(base + ["--epochs", "2"]) == 2
     assert "holds runs made with other settings (epochs: 1 there, 2 now)" in capsys.readouterr().err
+
+
+VIZ_TINY = ["--train", "4", "--epochs", "1", "--hidden", "8", "--dataset-batches", "1", "--no-progress"]
+
+
+def test_viz_trains_saves_and_reloads(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt, png, svg = tmp_path / "m.safetensors", tmp_path / "a.png", tmp_path / "a.svg"
+    assert main(["viz", *VIZ_TINY, "--sample", "12", "--out", str(png), "--save-checkpoint", str(ckpt)]) == 0
+    first = capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and ckpt.is_file()
+    assert "training graph-relational on sort-of-clevr-state: 80 samples, 1 epochs" in first
+    assert "(relational)" in first and f"figure: {png}" in first
+    assert main(["viz", "--checkpoint", str(ckpt), "--sample", "12", "--out", str(svg), "--dataset-batches", "0"]) == 0
+    second = capsys.readouterr().out
+    assert "loaded graph-relational (sort-of-clevr-state)" in second
+    predicted = [line for line in first.splitlines() if line.startswith("answer:")]
+    assert predicted == [line for line in second.splitlines() if line.startswith("answer:")]  # the same model
+    assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expect"),
+    [
+        (["--task", "sentiment", "--panels", "graph,heatmap"], "answer: "),
+        (["--input", "pixels", "--panels", "graph,readout"], "(non-relational)"),
+        (["--model", "concat"], "answer: "),
+    ],
+)
+def test_viz_tasks_inputs_and_baselines(tmp_path, argv: list[str], expect: str, capsys) -> None:
+    out = tmp_path / "v.png"
+    assert main(["viz", *VIZ_TINY, *argv, "--out", str(out)]) == 0
+    assert expect in capsys.readouterr().out and out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--out", "x.jpg"], "--out: expected a .png, .svg or .pdf file, got 'x.jpg'"),
+        (["--model", "concat", "--panels", "graph"], r"panels \['graph'\] need a graph fusion model"),
+        (["--sample", "5000"], r"sample: expected an index in \[0, 1000\) of the 'test' split, got 5000"),
+        (["--checkpoint", "/nonexistent.safetensors"], "checkpoint not found"),
+    ],
+)
+def test_viz_errors(tmp_path, argv: list[str], message: str, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["viz", *VIZ_TINY, *argv]) == 2
+    assert __import__("re").search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "nope"], "--model: unknown model 'nope'"),
+        (["--panels", "graph,pie"], "--panels: expected a comma-separated subset of graph,heatmap,readout,importance"),
+        (["--task", "sentiment", "--input", "state"], "--input applies to sort-of-clevr only"),
+        (["--top-k", "0"], "--top-k must be >= 1, got 0"),
+    ],
+)
+def test_viz_bad_arguments(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["viz", *argv])
+    assert message in capsys.readouterr().err

@@ -6,6 +6,7 @@ nothing is shown or kept open unless you ask) and accepts ``ax=`` to draw into y
 
 from mmgraph.viz.attention import attention_heatmap, attention_matrix, attention_rollout, plot_readout, readout_weights
 from mmgraph.viz.draw import as_image, draw
+from mmgraph.viz.explain import PANELS, dataset_importance, explain
 from mmgraph.viz.importance import (
     EDGE_METHODS,
     MODALITY_METHODS,
@@ -38,4 +39,7 @@ __all__ = [
     "edge_type_name",
     "MODALITY_METHODS",
     "EDGE_METHODS",
+    "explain",
+    "dataset_importance",
+    "PANELS",
 ]

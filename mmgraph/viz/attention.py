@@ -237,7 +237,7 @@ def plot_readout(
     if not isinstance(weights, Mapping) or not weights:
         raise ValueError(f"weights: expected a non-empty {{node_type: weights}} mapping, got {weights!r}")
     colors = modality_colors(list(weights))
-    xs, heights, cols, ticks = [], [], [], []
+    xs, heights, cols, ticks, owners = [], [], [], [], []
     pos = 0
     for t in sorted(weights):
         w = torch.as_tensor(weights[t]).detach().float().reshape(-1).cpu()
@@ -249,11 +249,18 @@ def plot_readout(
             heights.append(v)
             cols.append(colors[t])
             ticks.append(names[i])
+            owners.append(t)
             pos += 1
         pos += 1  # gap between modalities
     fig, ax = figure_and_axes(ax, (min(14.0, 2.0 + 0.25 * len(xs)), 3.2))
-    ax.bar(xs, heights, color=cols)
-    ax.set_xticks(xs, ticks, rotation=90, fontsize=7)
+    ax.bar(xs, heights, color=cols, width=1.0 if len(xs) > 40 else 0.8)
+    if len(xs) > 40:  # too many nodes to name: one tick per modality
+        centres: dict[str, list[int]] = {}
+        for x, t in zip(xs, owners):
+            centres.setdefault(t, []).append(x)
+        ax.set_xticks([sum(v) / len(v) for v in centres.values()], list(centres), fontsize=9)
+    else:
+        ax.set_xticks(xs, ticks, rotation=90, fontsize=7)
     ax.set_ylabel("weight")
     ax.set_title(title)
     return fig

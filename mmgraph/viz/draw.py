@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import zip_longest
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -91,6 +92,7 @@ def draw(
     example: Optional[int] = None,
     layer: int = -1,
     top_k: Optional[int] = 40,
+    rank: str = "relative",
     title: Optional[str] = None,
 ) -> Figure:
     """Draw one graph with a modality-aware layout; edge width and opacity show attention.
@@ -101,9 +103,14 @@ def draw(
     :func:`~mmgraph.viz.modality_layout`). Every modality has its own colour; an edge takes
     the colour of its source.
 
-    With ``attention``, only the ``top_k`` edges with the largest attention in ``layer``
-    (mean over heads) are drawn, their width and opacity proportional to the weight, which
-    keeps graphs of 50+ nodes readable. Without attention every edge is drawn thin.
+    With ``attention``, only the ``top_k`` edges of ``layer`` (weights averaged over heads) are
+    drawn, their width and opacity proportional to the weight, which keeps graphs of 50+
+    nodes readable. Edges are taken from every edge type in turn (each type's best first),
+    so every relation shows its strongest edges. ``rank="relative"`` (default) picks the edges whose weight is largest
+    relative to uniform attention (weight × the number of edges of that type into the
+    target): an edge that is its target's only input always has weight 1 and says nothing,
+    while one that wins a softmax over five neighbours says a lot. ``rank="weight"`` picks the
+    largest weights. Without attention every edge is drawn thin.
 
     Args:
         graph: A single graph, or a batched graph together with ``example``.
@@ -116,6 +123,7 @@ def draw(
         example: Which sample of a batched graph.
         layer: Which layer's attention sets the edges (negative counts from the end).
         top_k: How many edges to keep when attention is given (``None``: all).
+        rank: ``"relative"`` or ``"weight"``: how the ``top_k`` edges are chosen.
         title: Axes title.
 
     Returns:
@@ -128,6 +136,8 @@ def draw(
     G = to_networkx(g, att, names)
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ValueError(f"top_k: expected a positive int or None, got {top_k!r}")
+    if rank not in ("relative", "weight"):
+        raise ValueError(f"rank: expected 'relative' or 'weight', got {rank!r}")
     num_layers = G.graph["num_layers"]
     if att is not None and not -num_layers <= layer < num_layers:
         raise ValueError(f"layer: expected an index into {num_layers} layers, got {layer}")
@@ -142,13 +152,27 @@ def draw(
     edges = [(u, v, d) for u, v, d in G.edges(data=True) if u != v]
     if att is not None:
         weighted = [(u, v, d, _edge_weight(d, layer)) for u, v, d in edges]
-        ranked = sorted((e for e in weighted if e[3] is not None), key=lambda e: -e[3])  # type: ignore[operator]
+        weighted = [e for e in weighted if e[3] is not None]
+        degree: dict[tuple, int] = {}
+        for _, v, d, _ in weighted:
+            degree[(v, d["edge_type"])] = degree.get((v, d["edge_type"]), 0) + 1
+
+        def score(e: tuple) -> float:
+            u, v, d, w = e
+            return w * degree[(v, d["edge_type"])] if rank == "relative" else w
+
+        per_type: dict[tuple, list] = {}
+        for e in sorted(weighted, key=lambda e: -score(e)):
+            per_type.setdefault(e[2]["edge_type"], []).append(e)
+        # round robin over edge types, so every relation shows its strongest edges
+        ranked = [e for rnd in zip_longest(*per_type.values()) for e in rnd if e is not None]
         keep = ranked if top_k is None else ranked[:top_k]
         w_max = max((e[3] for e in keep), default=1.0) or 1.0  # type: ignore[type-var]
         segments = [(coords[u], coords[v]) for u, v, _, _ in keep]
         rgba = [to_rgba(colors[u[0]], 0.15 + 0.85 * w / w_max) for u, _, _, w in keep]  # type: ignore[operator]
         widths = [0.5 + 3.5 * w / w_max for *_, w in keep]  # type: ignore[operator]
-        shown = f"top {len(keep)} of {len(ranked)} edges by attention, layer {layer % num_layers}"
+        how = "relative to uniform" if rank == "relative" else ""
+        shown = f"top {len(keep)} of {len(ranked)} edges by attention {how}, layer {layer % num_layers}"
     else:
         alpha = float(min(0.6, max(0.08, 6.0 / max(len(edges), 1) ** 0.5)))
         segments = [(coords[u], coords[v]) for u, v, _ in edges]

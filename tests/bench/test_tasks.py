@@ -117,3 +117,35 @@ def test_sentiment_modality_dropout_in_training_batches_only() -> None:
     assert missing(off.batches("train", 8, shuffle=True)) == 0
     with pytest.raises(ValueError, match=r"modality_dropout: expected a probability in \[0, 1\), got 1.5"):
         SentimentTask(modality_dropout=1.5)
+
+
+@pytest.mark.parametrize("input", ["state", "pixels"])
+def test_sort_of_clevr_example_is_the_question(input: str) -> None:
+    from mmgraph.datasets.sort_of_clevr import ANSWERS, COLORS
+
+    task = SortOfCLEVRTask(input, sizes=(2, 2, 3))
+    task.load(quick=True)
+    data = task.data["test"]
+    ex = task.example("test", 2 * 20 + 13)  # image 2, question 13 (relational)
+    assert ex.batch.batch_size == 1 and int(ex.batch.y) == int(data.answers[2, 13]) and ex.truth == ANSWERS[int(data.answers[2, 13])]
+    assert " ".join(ex.labels["question"]) + "  (relational)" == ex.title
+    assert torch.equal(ex.image, data.images[2])
+    assert ex.heatmap == ("objects" if input == "state" else "image", "question", True)
+    if input == "state":
+        assert [name.split()[0] for name in ex.labels["objects"]] == list(COLORS)
+        shapes = data.states[2, :, 6:8].argmax(-1)
+        assert [name.split()[1] for name in ex.labels["objects"]] == [("square", "circle")[int(s)] for s in shapes]
+    assert task.describe(torch.eye(10)[3]) == ANSWERS[3]
+    with pytest.raises(ValueError, match=r"sample: expected an index in \[0, 60\) of the 'test' split, got 60"):
+        task.example("test", 60)
+
+
+def test_sentiment_example_has_the_words() -> None:
+    task = SentimentTask(sizes=(2, 2, 3))
+    task.load(quick=True)
+    index = next(i for i, s in enumerate(task.data["test"]) if "text" in s)
+    sample = task.data["test"][index]
+    ex = task.example("test", index)
+    assert ex.labels["text"] == sample["text"].labels and ex.title == " ".join(sample["text"].labels)
+    assert ex.truth == f"{float(sample.y):+.2f}" and ex.image is None and ex.heatmap == ("audio", "text", False)
+    assert task.describe(torch.tensor([1.234])) == "+1.23"

@@ -92,3 +92,9 @@ def test_readout_weights_from_rollout_and_attention_readout(samples, output) -> 
         mg.viz.readout_weights(out.out)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"labels\['text'\]: expected 3 labels, got 1"):
         mg.viz.plot_readout(w, labels={"text": ["a"]})
+
+
+def test_plot_readout_names_groups_when_nodes_are_many() -> None:
+    fig = mg.viz.plot_readout({"face": torch.full((45,), 0.01), "text": torch.full((5,), 0.1)})
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["face", "text"]
+    assert len(fig.axes[0].patches) == 50

@@ -7,6 +7,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 import mmgraph as mg
+from mmgraph.nn.hetero_gnn import EdgeAttention
 from tests.viz.conftest import make_model
 
 
@@ -16,7 +17,7 @@ def lines(fig: Figure) -> LineCollection:
 
 
 def test_top_k_edges_by_attention(output) -> None:
-    fig = mg.viz.draw(output.graph, output.attention, example=0, top_k=7)
+    fig = mg.viz.draw(output.graph, output.attention, example=0, top_k=7, rank="weight")
     coll = lines(fig)
     assert len(coll.get_segments()) == 7
     widths = coll.get_linewidths()
@@ -25,6 +26,21 @@ def test_top_k_edges_by_attention(output) -> None:
     weights = sorted((float(w) for a in att[-1].values() for w in a.weight.mean(-1)), reverse=True)
     alphas = sorted(coll.get_colors()[:, 3], reverse=True)
     assert alphas[-1] == pytest.approx(0.15 + 0.85 * weights[6] / weights[0], rel=1e-5)
+
+
+@pytest.mark.parametrize(("rank", "kept"), [("relative", ((1, 0), 0.8)), ("weight", ((0, 1), 1.0))])
+def test_rank_relative_to_uniform(rank: str, kept) -> None:
+    graph = mg.GraphBuilder()(mg.MultimodalSample(a=torch.randn(4, 2)))
+    # node 0 picks node 1 out of three inputs (0.8 = 2.4x uniform); node 1's only input has weight 1
+    edge_index = torch.tensor([[1, 2, 3, 0], [0, 0, 0, 1]])
+    att = [{("a", "intra", "a"): EdgeAttention(edge_index, torch.tensor([[0.8], [0.1], [0.1], [1.0]]))}]
+    fig = mg.viz.draw(graph, att, top_k=1, rank=rank)
+    (segment,) = lines(fig).get_segments()
+    xy = mg.viz.modality_layout(mg.viz.to_networkx(graph, att))
+    (src, dst), weight = kept
+    assert np.allclose(segment, [xy["a", src], xy["a", dst]])
+    with pytest.raises(ValueError, match="rank: expected 'relative' or 'weight', got 'max'"):
+        mg.viz.draw(graph, att, rank="max")
 
 
 def test_without_attention_every_edge_is_drawn(samples) -> None:

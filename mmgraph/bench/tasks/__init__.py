@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmgraph.bench.tasks.base import Batches, BenchTask
+from mmgraph.bench.tasks.base import Batches, BenchTask, Example
 from mmgraph.bench.tasks.sentiment import SentimentTask
 from mmgraph.bench.tasks.sort_of_clevr import INPUTS, SortOfCLEVRTask
 
-__all__ = ["BenchTask", "Batches", "SortOfCLEVRTask", "SentimentTask", "TASKS", "make_task"]
+__all__ = ["BenchTask", "Batches", "Example", "SortOfCLEVRTask", "SentimentTask", "TASKS", "make_task"]
 
 #: Task names accepted by :func:`make_task` and ``mmgraph bench``.
 TASKS = ("sort-of-clevr", "sentiment")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
 
 from mmgraph.data.batch import MultimodalBatch
 
-__all__ = ["BenchTask", "Batches", "FULL_SETTINGS", "QUICK_SETTINGS"]
+__all__ = ["BenchTask", "Batches", "Example", "FULL_SETTINGS", "QUICK_SETTINGS"]
 
 #: Defaults of a full run, unless the task overrides them (:attr:`BenchTask.full_settings`).
 FULL_SETTINGS: dict[str, Any] = {
@@ -53,6 +53,27 @@ class Batches:
         offsets = torch.arange(self.group_size)
         for chunk in order.split(self.groups_per_batch):
             yield self.make((chunk.unsqueeze(1) * self.group_size + offsets).reshape(-1))
+
+
+class Example(NamedTuple):
+    """One test sample of a task, with what a picture of it needs (:meth:`BenchTask.example`).
+
+    Attributes:
+        batch: A batch holding just this sample.
+        labels: ``{modality: [label per element]}`` (words, object names) where known.
+        image: The sample's image (``(3, H, W)``) to draw spatial nodes over, if any.
+        title: A one-line description (question, words, ...).
+        truth: The ground-truth answer, readable.
+        heatmap: ``(src, dst, rollout)``: the cross-modal attention worth showing, and whether it
+            needs :func:`~mmgraph.viz.attention_rollout` (no direct edges between the two).
+    """
+
+    batch: MultimodalBatch
+    labels: dict[str, list[str]]
+    image: Optional[Tensor]
+    title: str
+    truth: str
+    heatmap: tuple[str, str, bool]
 
 
 class BenchTask:
@@ -119,3 +140,17 @@ class BenchTask:
     def evaluate(self, model: nn.Module, split: str, batch_size: int) -> dict[str, float]:
         """All test metrics of ``model`` on ``split`` (eval mode)."""
         raise NotImplementedError
+
+    def example(self, split: str, index: int) -> Example:
+        """Sample ``index`` of ``split`` with its labels and image, for pictures (``mmgraph viz``)."""
+        raise NotImplementedError
+
+    def describe(self, output: Tensor) -> str:
+        """A model's output for one sample, readable (an answer, a score)."""
+        raise NotImplementedError
+
+    def _check_index(self, split: str, index: int) -> int:
+        n = self.num_samples(split)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+            raise ValueError(f"sample: expected an index in [0, {n}) of the {split!r} split, got {index!r}")
+        return index

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from mmgraph.bench.tasks.base import Batches, BenchTask
+from mmgraph.bench.tasks.base import Batches, BenchTask, Example
 from mmgraph.data.batch import collate
 from mmgraph.data.sample import MultimodalSample
 from mmgraph.datasets.sentiment import MODALITIES, SentimentConfig, sentiment_splits
@@ -125,6 +125,18 @@ class SentimentTask(BenchTask):
     def num_samples(self, split: str) -> int:
         return len(self.data[split])
 
+    def example(self, split: str, index: int) -> Example:
+        """Utterance ``index`` of ``split`` with its words; the heat map shows text attending to audio."""
+        sample = self.data[split][self._check_index(split, index)]
+        labels = {m: list(sample[m].labels) for m in sample.modalities if sample[m].labels is not None}
+        words = " ".join(labels.get("text", [])) or "(no text)"
+        assert sample.y is not None
+        truth = f"{float(sample.y.reshape(-1)[0]):+.2f}"
+        return Example(collate([sample]), labels, None, words, truth, ("audio", "text", False))
+
+    def describe(self, output: Tensor) -> str:
+        return f"{float(output.reshape(-1)[0]):+.2f}"
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, batch_size: int) -> dict[str, float]:
         from mmgraph.train.fit import predict
@@ -145,3 +157,4 @@ def _drop_modalities(sample: MultimodalSample, p: float, generator: torch.Genera
     if len(drop) == len(names):
         drop = drop[1:]
     return sample.without(*drop) if drop else sample
+

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from mmgraph.bench.tasks.base import Batches, BenchTask
-from mmgraph.datasets.sort_of_clevr import ANSWERS, VOCAB, SortOfCLEVR, sort_of_clevr_splits
+from mmgraph.bench.tasks.base import Batches, BenchTask, Example
+from mmgraph.datasets.sort_of_clevr import (
+    ANSWERS, COLORS, SHAPES, VOCAB, SortOfCLEVR, decode_tokens, sort_of_clevr_splits,
+)
 from mmgraph.graph import GraphBuilder, edges
 from mmgraph.nn.extractors import GridCNN
 from mmgraph.nn.graph_extractor import GraphExtractor
@@ -152,3 +154,24 @@ class SortOfCLEVRTask(BenchTask):
             "acc_relational": correct[relational].float().mean().item(),
             "acc_nonrelational": correct[~relational].float().mean().item(),
         }
+
+    def example(self, split: str, index: int) -> Example:
+        """Question ``index`` (flat, ``image * 20 + k``) of ``split``: its words, the objects' names, the image."""
+        self._check_index(split, index)
+        data = self.data[split]
+        q = data.questions_per_image
+        image, k = divmod(index, q)
+        batch = self._make(split)([index])
+        length = int(data.question_lengths[image, k])
+        words = [VOCAB[int(t)] for t in data.question_tokens[image, k, :length]]
+        labels = {"question": words}
+        if self.input == "state":
+            shapes = data.states[image, :, len(COLORS) : len(COLORS) + len(SHAPES)].argmax(-1).tolist()
+            labels["objects"] = [f"{c} {SHAPES[s]}" for c, s in zip(COLORS, shapes)]
+        kind = "relational" if bool(data.relational[image, k]) else "non-relational"
+        title = f"{decode_tokens(data.question_tokens[image, k])}  ({kind})"
+        truth = ANSWERS[int(data.answers[image, k])]
+        return Example(batch, labels, data.images[image], title, truth, (self._objects, "question", True))
+
+    def describe(self, output: Tensor) -> str:
+        return ANSWERS[int(output.reshape(-1).argmax())]
