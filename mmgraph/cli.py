@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain one prediction in one figure: the sample's heterogeneous graph (over its image, tokens "
         "in a row, frames along time) with the strongest edges by attention, a cross-modal attention map, which "
         "nodes the prediction used, and how much each modality contributed (gradient x input, occlusion, attention; "
-        "for this sample and over the dataset). Without --checkpoint a model is trained first (about a minute).",
+        "for this sample and over the dataset). Without --checkpoint a model is trained first (a few minutes on 2 cores).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     vz.add_argument("--task", choices=["sort-of-clevr", "sentiment"], default="sort-of-clevr", help="the task")

@@ -15,20 +15,28 @@ def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
 
 
+def _setup_commands() -> list[str]:
+    return [b.strip() for b in _blocks("bash") if "pip install" in b]
+
+
 def test_ci_runs_the_readme_test_command() -> None:
-    bash = _blocks("bash")
+    bash = _setup_commands()
     assert len(bash) == 2, "the README has exactly two set-up commands"
     test_cmd = next(b.strip() for b in bash if "pytest" in b)
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci.splitlines()
 
 
-def test_readme_main_job_names_a_real_command() -> None:
-    main_cmd = next(b.strip() for b in _blocks("bash") if "pytest" not in b)
-    sub = main_cmd.rsplit(".venv/bin/mmgraph", 1)[1].split()[0]
+def test_readme_commands_name_real_subcommands() -> None:
     from mmgraph.cli import build_parser
 
-    assert sub in build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    choices = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    main_cmd = next(b for b in _setup_commands() if "pytest" not in b)
+    assert main_cmd.rsplit(".venv/bin/mmgraph", 1)[1].split()[0] == "bench"
+    others = [b.strip() for b in _blocks("bash") if "pip install" not in b]
+    assert any(".venv/bin/mmgraph viz" in b for b in others), "the README shows how to get a picture"
+    for cmd in others:
+        assert cmd.split(".venv/bin/mmgraph", 1)[1].split()[0] in choices
 
 
 def test_readme_python_example_runs() -> None:
