@@ -190,7 +190,8 @@ def _viz(args: argparse.Namespace) -> int:
     else:
         epochs = args.epochs or defaults["epochs"]
         print(f"training {setup['model']} on {task.name}: {task.num_samples('train'):,} samples, {epochs} epochs")
-        result = fit(model, task.batches("train", defaults["batch_size"], shuffle=True, seed=args.seed),
+        batch_size = args.batch_size or defaults["batch_size"]
+        result = fit(model, task.batches("train", batch_size, shuffle=True, seed=args.seed),
                      task.batches("val", 256, shuffle=False), monitor=task.monitor, mode=task.mode,
                      epochs=epochs, lr=args.lr, seed=args.seed, progress=not args.no_progress)
         print(f"best validation {task.monitor}: {result.best_val[task.monitor]:.3f} (epoch {result.best_epoch})")
@@ -320,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: 1000 / 400)")
     vz.add_argument("--epochs", type=int, default=None, help="training epochs (default: 6 / 10)")
     vz.add_argument("--lr", type=float, default=3e-3, help="learning rate")
+    vz.add_argument("--batch-size", type=int, default=None, help="training batch size (default: 64 / 32)")
     vz.add_argument("--hidden", type=int, default=32, help="model width")
     vz.add_argument("--seed", type=int, default=0, help="seed of the model and training")
     vz.add_argument("--data-seed", type=int, default=0, help="seed of the generated data")
@@ -370,7 +372,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(f"--model: unknown model {args.model!r}; registered: {mg.list_models()}")
         if args.task != "sort-of-clevr" and args.input is not None:
             parser.error(f"--input applies to sort-of-clevr only, not {args.task}")
-        for name in ("train", "epochs", "hidden", "threads", "top_k", "dpi"):
+        for name in ("train", "epochs", "hidden", "threads", "top_k", "dpi", "batch_size"):
             value = getattr(args, name)
             if value is not None and value < 1:
                 parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")

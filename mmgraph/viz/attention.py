@@ -42,12 +42,15 @@ def attention_matrix(
     layer: int = -1,
     example: Optional[int] = None,
     relation: Optional[str] = None,
+    head: Optional[int] = None,
 ) -> Tensor:
     r"""The attention that ``dst`` nodes pay to ``src`` nodes in one layer, averaged over heads.
 
     Entry ``[i, j]`` is the weight of the edge from ``src`` node ``j`` to ``dst`` node ``i``
     (0 where there is no edge), summed over the edge types from ``src`` to ``dst`` (or only
-    the one named ``relation``).
+    the one named ``relation``). ``head=k`` takes column ``k`` of the weights instead of the
+    mean over heads (for ``conv="relational"``, column 0 is the sigmoid gate and columns
+    ``1..K`` the softmax selection weights).
 
     Returns:
         ``(N_dst, N_src)`` tensor.
@@ -68,7 +71,10 @@ def attention_matrix(
     out = torch.zeros(g[dst].num_nodes, g[src].num_nodes)
     for et in types:
         a = entry[et]
-        w = a.weight.detach().float().reshape(a.weight.size(0), -1).mean(-1).cpu()
+        w = a.weight.detach().float().reshape(a.weight.size(0), -1).cpu()
+        if head is not None and not -w.size(1) <= head < w.size(1):
+            raise ValueError(f"head: expected an index into {w.size(1)} weight columns, got {head}")
+        w = w.mean(-1) if head is None else w[:, head]
         ei = a.edge_index.cpu()
         out.index_put_((ei[1], ei[0]), w, accumulate=True)
     return out
@@ -128,6 +134,7 @@ def attention_heatmap(
     labels: Optional[Mapping[str, Sequence[str]]] = None,
     rollout: bool = False,
     ax: Optional[Axes] = None,
+    head: Optional[int] = None,
 ) -> Figure:
     """Heat map(s) of the attention ``dst`` nodes pay to ``src`` nodes, one panel per layer.
 
@@ -142,6 +149,7 @@ def attention_heatmap(
         labels: ``{modality: [label per node]}`` for the tick labels (e.g. the question's words).
         rollout: Show the attention rollout instead of per-layer attention.
         ax: Axes for a single panel (rollout, or one layer).
+        head: One weight column instead of the mean over heads (see :func:`attention_matrix`).
 
     Returns:
         The matplotlib figure.
@@ -163,7 +171,8 @@ def attention_heatmap(
             if not layers:
                 attention_matrix(g, att, src, dst)  # raises the explanatory error
         for layer in layers:
-            panels.append((f"layer {_layer_index(layer, len(att))}", attention_matrix(g, att, src, dst, layer)))
+            name = f"layer {_layer_index(layer, len(att))}" + ("" if head is None else f", head {head}")
+            panels.append((name, attention_matrix(g, att, src, dst, layer, head=head)))
     if ax is not None and len(panels) != 1:
         raise ValueError(f"ax: one axes can hold one panel, but {len(panels)} layers were asked for; pass layers=[k]")
     if ax is None:

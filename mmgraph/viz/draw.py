@@ -198,7 +198,8 @@ def draw(
             for (n, d), (x, y) in zip(nodes, xy):
                 text = d["label"] if t in names else str(d["index"])
                 ax.annotate(text, (x, y), xytext=(0, -9), textcoords="offset points", ha="right" if many else "center",
-                            va="top", fontsize=8, rotation=45 if many else 0, zorder=4)
+                            va="top", fontsize=8, rotation=45 if many else 0, zorder=4,
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.75, "lw": 0})
     handles.append(Line2D([], [], color="grey", label=shown))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.autoscale_view()

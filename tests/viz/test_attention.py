@@ -98,3 +98,14 @@ def test_plot_readout_names_groups_when_nodes_are_many() -> None:
     fig = mg.viz.plot_readout({"face": torch.full((45,), 0.01), "text": torch.full((5,), 0.1)})
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["face", "text"]
     assert len(fig.axes[0].patches) == 50
+
+
+def test_one_head(output) -> None:
+    _, att, _ = mg.viz.select_example(output.graph, output.attention, 0)
+    a = att[1][("text", "cross", "audio")]
+    mat = mg.viz.attention_matrix(output.graph, output.attention, "text", "audio", layer=1, example=0, head=1)
+    assert torch.equal(mat[a.edge_index[1], a.edge_index[0]], a.weight[:, 1])
+    fig = mg.viz.attention_heatmap(output.graph, output.attention, "text", "audio", example=0, layers=[1], head=1)
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["layer 1, head 1"]
+    with pytest.raises(ValueError, match="head: expected an index into 2 weight columns, got 2"):
+        mg.viz.attention_matrix(output.graph, output.attention, "text", "audio", example=0, head=2)

@@ -135,7 +135,7 @@ class SentimentTask(BenchTask):
         return Example(collate([sample]), labels, None, words, truth, ("audio", "text", False))
 
     def describe(self, output: Tensor) -> str:
-        return f"{float(output.reshape(-1)[0]):+.2f}"
+        return f"{float(output.detach().reshape(-1)[0]):+.2f}"
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, batch_size: int) -> dict[str, float]:
