@@ -94,3 +94,13 @@ def test_errors(output, kwargs, match: str) -> None:
 def test_as_image(image, shape) -> None:
     arr = mg.viz.as_image(image)
     assert arr.shape == shape and arr.dtype == np.float32 and 0.0 <= arr.min() <= arr.max() <= 1.0
+
+
+@pytest.mark.parametrize("conv", ["gcn", "gatv2", "relational", "typed-relational"])
+def test_every_convolution_can_be_drawn_and_explained(samples, conv: str) -> None:
+    model = make_model(conv)
+    batch = mg.collate(samples[:1])
+    fig = mg.viz.explain(model, batch, labels={"text": ["a", "b", "c"]}, heatmap=("text", "audio", False), top_k=10)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "what the prediction used" in titles and "modality importance" in titles
+    assert len(lines(fig).get_segments()) == 10

@@ -8,7 +8,7 @@ from mmgraph.viz.select import is_batched, num_graphs, select_example
 from tests.viz.conftest import make_model
 
 
-@pytest.mark.parametrize("conv", ["gat", "gcn", "relational"])
+@pytest.mark.parametrize("conv", ["gat", "gatv2", "gcn", "relational", "typed-relational"])
 @pytest.mark.parametrize("index", [0, 2])
 def test_example_attention_equals_running_the_sample_alone(samples, conv: str, index: int) -> None:
     model = make_model(conv)
