@@ -305,38 +305,37 @@ def build_parser() -> argparse.ArgumentParser:
         "in a row, frames along time) with the strongest edges by attention, a cross-modal attention map, which "
         "nodes the prediction used, and how much each modality contributed (gradient x input, occlusion, attention; "
         "for this sample and over the dataset). Without --checkpoint a model is trained first (a few minutes on 2 cores).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    vz.add_argument("--task", choices=["sort-of-clevr", "sentiment"], default="sort-of-clevr", help="the task")
+    vz.add_argument("--task", choices=["sort-of-clevr", "sentiment"], default="sort-of-clevr", help="the task (default: sort-of-clevr)")
     vz.add_argument("--input", choices=["state", "pixels"], default=None,
                     help="sort-of-clevr only: state descriptions or pixels (default: state)")
     vz.add_argument("--model", default="graph-relational",
-                    help="registered model; baselines have no graph and show the importance panel only")
-    vz.add_argument("--checkpoint", default=None,
+                    help="registered model (default: graph-relational); baselines have no graph and show the importance panel only")
+    vz.add_argument("--checkpoint", default=None, metavar="FILE",
                     help="load a model saved with --save-checkpoint instead of training one (its task, model and "
                     "sizes come from the checkpoint)")
-    vz.add_argument("--save-checkpoint", default=None, help="save the trained model here (a .safetensors file)")
-    vz.add_argument("--train", type=int, default=None,
+    vz.add_argument("--save-checkpoint", default=None, metavar="FILE", help="save the trained model here (a .safetensors file)")
+    vz.add_argument("--train", type=int, default=None, metavar="N",
                     help="training samples: images for sort-of-clevr (x20 questions), utterances for sentiment "
                     "(default: 1000 / 400)")
-    vz.add_argument("--epochs", type=int, default=None, help="training epochs (default: 6 / 10)")
-    vz.add_argument("--lr", type=float, default=3e-3, help="learning rate")
-    vz.add_argument("--batch-size", type=int, default=None, help="training batch size (default: 64 / 32)")
-    vz.add_argument("--hidden", type=int, default=32, help="model width")
-    vz.add_argument("--seed", type=int, default=0, help="seed of the model and training")
-    vz.add_argument("--data-seed", type=int, default=0, help="seed of the generated data")
-    vz.add_argument("--split", choices=["val", "test"], default="test", help="split of the sample")
-    vz.add_argument("--sample", type=int, default=0,
-                    help="index of the sample in the split (sort-of-clevr: image * 20 + question; 10-19 are relational)")
-    vz.add_argument("--panels", type=lambda s: s.split(","), default=None,
+    vz.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: 6 / 10)")
+    vz.add_argument("--lr", type=float, default=3e-3, help="learning rate (default: 3e-3)")
+    vz.add_argument("--batch-size", type=int, default=None, metavar="N", help="training batch size (default: 64 / 32)")
+    vz.add_argument("--hidden", type=int, default=32, help="model width (default: 32)")
+    vz.add_argument("--seed", type=int, default=0, help="seed of the model and training (default: 0)")
+    vz.add_argument("--data-seed", type=int, default=0, help="seed of the generated data (default: 0)")
+    vz.add_argument("--split", choices=["val", "test"], default="test", help="split of the sample (default: test)")
+    vz.add_argument("--sample", type=int, default=0, metavar="I",
+                    help="index of the sample in the split (sort-of-clevr: image * 20 + question; 10-19 are relational; default: 0)")
+    vz.add_argument("--panels", type=lambda s: s.split(","), default=None, metavar="P1,P2",
                     help="comma-separated subset of graph,heatmap,readout,importance (default: all; baselines: importance)")
-    vz.add_argument("--layer", type=int, default=-1, help="GNN layer whose attention sets the drawn edges")
-    vz.add_argument("--top-k", type=int, default=40, help="edges drawn (strongest by attention, every edge type in turn)")
-    vz.add_argument("--dataset-batches", type=int, default=4,
-                    help="batches of 64 samples over which modality importance is also aggregated (0: this sample only)")
-    vz.add_argument("--out", default="mmgraph-viz.png", help="output figure: .png, .svg or .pdf")
-    vz.add_argument("--dpi", type=int, default=110, help="resolution of a .png")
-    vz.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    vz.add_argument("--layer", type=int, default=-1, metavar="L", help="GNN layer whose attention sets the drawn edges (default: -1, the last)")
+    vz.add_argument("--top-k", type=int, default=40, metavar="K", help="edges drawn, the strongest by attention, every edge type in turn (default: 40)")
+    vz.add_argument("--dataset-batches", type=int, default=4, metavar="N",
+                    help="batches of 64 samples over which modality importance is also aggregated (0: this sample only; default: 4)")
+    vz.add_argument("--out", default="mmgraph-viz.png", metavar="FILE", help="output figure: .png, .svg or .pdf (default: mmgraph-viz.png)")
+    vz.add_argument("--dpi", type=int, default=110, help="resolution of a .png (default: 110)")
+    vz.add_argument("--threads", type=int, default=None, metavar="N", help="torch intra-op threads (default: torch's choice)")
     vz.add_argument("--no-progress", action="store_true", help="hide progress bars")
     vz.set_defaults(func=_viz)
 

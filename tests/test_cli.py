@@ -151,3 +151,13 @@ def test_viz_bad_arguments(argv: list[str], message: str, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["viz", *argv])
     assert message in capsys.readouterr().err
+
+
+def test_viz_help_explains_every_option() -> None:
+    from mmgraph.cli import build_parser
+
+    viz = build_parser()._subparsers._group_actions[0].choices["viz"]  # type: ignore[union-attr]
+    for action in viz._actions:
+        assert action.help and len(action.help) > 10, f"{action.option_strings} has no help"
+        if action.default not in (None, False) and action.dest != "help":
+            assert "default:" in action.help, f"{action.option_strings} does not state its default"
