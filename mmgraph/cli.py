@@ -180,7 +180,10 @@ def _viz(args: argparse.Namespace) -> int:
     defaults = VIZ_DEFAULTS[task_name]
     train = setup["train"] or defaults["train"]
     options = {"input": setup["input"]} if task_name == "sort-of-clevr" else {}
-    task = make_task(task_name, **options, sizes=VIZ_SIZES[task_name](train))
+    sizes = VIZ_SIZES[task_name](train)
+    if args.checkpoint:  # nothing to train: generate only the split the sample comes from
+        sizes = (1, sizes[1] if args.split == "val" else 1, sizes[2])
+    task = make_task(task_name, **options, sizes=sizes)
     task.load(quick=False, seed=setup["data_seed"])
     model = build_model(task, setup["model"], setup["hidden"], seed=args.seed)
     panels = args.panels or (list(viz.PANELS) if isinstance(model, GraphFusionModel) else ["importance"])
