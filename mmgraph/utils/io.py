@@ -39,8 +39,8 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp (or a writer that recreates the file) leaves 0600
         with open(tmp, "rb+") as f:
             f.flush()
             os.fsync(f.fileno())

@@ -30,3 +30,18 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path) -> None:
         atomic_write(path, boom)
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_permissions_survive_a_writer_that_recreates_the_file(tmp_path) -> None:
+    path = tmp_path / "b.bin"
+
+    def recreate(tmp: str) -> None:  # like safetensors: unlink, then create with its own mode
+        os.unlink(tmp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"data")
+        os.close(fd)
+
+    atomic_write(path, recreate)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.read_bytes() == b"data" and stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
