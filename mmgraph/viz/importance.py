@@ -244,5 +244,5 @@ def plot_importance(
     ax.set_xticks(x, keys, rotation=30 if max(len(k) for k in keys) > 8 else 0, ha="right" if len(keys) > 3 else "center")
     ax.set_ylabel("share")
     ax.set_title(title)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
