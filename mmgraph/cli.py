@@ -127,9 +127,11 @@ def _bench(args: argparse.Namespace) -> int:
         quick=args.quick,
     )
     out = args.out or f"runs/bench/{task.name}{'-quick' if args.quick else ''}"
-    command = "mmgraph " + " ".join(shlex.quote(a) for a in args.argv)
+    # a report of finished runs is what the plain command produces once it has resumed them all
+    command = "mmgraph " + " ".join(shlex.quote(a) for a in args.argv if a != "--report-only")
     try:
-        results = run_benchmark(task, cfg, out, command=command, progress=not args.no_progress)
+        results = run_benchmark(task, cfg, out, command=command, progress=not args.no_progress,
+                                report_only=args.report_only)
     except ValueError as exc:  # e.g. --out holds runs made with other settings
         print(f"mmgraph bench: error: {exc}", file=sys.stderr)
         return 2
@@ -298,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sweep-epochs", type=int, default=None, help="epochs per sweep run (default: the task's; quick: 1)")
     bench.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: off)")
     bench.add_argument("--data-seed", type=int, default=0, help="seed of the generated data (default: 0)")
+    bench.add_argument("--report-only", action="store_true",
+                       help="train nothing: write results.json/.md/.png from the runs already finished in --out")
     bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
     bench.set_defaults(func=_bench)
 

@@ -437,6 +437,10 @@ def write_report(
         "Samples/s: inference throughput; Peak MB: peak memory of a run in MiB."
     )
     lines += ["", "## Results", "", note, "", markdown_table(results, metrics, header=False).rstrip("\n"), ""]
+    missing = results["config"].get("missing") or []
+    if missing:
+        lines += [f"**Partial results**: {len(missing)} (model, seed) runs are not finished yet "
+                  f"({', '.join(missing)}); rerun the command above to resume them.", ""]
     lines += [f"![{results['task']} results]({plot.name})", ""]
     md = out_dir / REPORT_FILE
     atomic_write_text(md, "\n".join(lines))

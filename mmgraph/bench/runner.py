@@ -218,8 +218,15 @@ def run_benchmark(
     command: str = "",
     progress: bool = True,
     say: Callable[[str], None] = print,
+    report_only: bool = False,
 ) -> dict[str, Any]:
     """Run every (model, seed) of ``cfg`` on ``task`` and write ``results.json``, ``results.md``, ``results.png``.
+
+    The results aggregate every finished run in ``out_dir`` for ``cfg.seeds`` — also runs of
+    models that an earlier invocation (e.g. another process) trained into the same folder, whose
+    settings :func:`_check_settings` guarantees are the same. ``config["missing"]`` lists the
+    ``model/seed`` runs of the task's default models that are not finished yet.
+    ``report_only=True`` trains nothing and only writes the results of the finished runs.
 
     Finished (model, seed) runs are stored under ``out_dir/runs/`` as they complete and
     skipped when the benchmark is run again with the same ``out_dir`` (resumable). Every
@@ -244,7 +251,7 @@ def run_benchmark(
     widths: dict[str, int] = {}
     for name in cfg.models:
         widths[name] = cfg.hidden if name == cfg.reference else match_budget(task, name, target)[0]
-    for name in cfg.models:
+    for name in [] if report_only else cfg.models:
         hidden = widths[name]
         lr = _sweep(task, name, hidden, cfg, store, say, progress)
         for seed in cfg.seeds:
@@ -275,9 +282,17 @@ def run_benchmark(
             store.save(record)
             main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in task.metric_names[:3])
             say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
-    records = [r for r in store.records() if r.model in cfg.models and r.seed in cfg.seeds]
-    config = {**asdict(cfg), "task": task.config(), "widths": widths, "budget": target, "command": command,
-              "torch_threads": torch.get_num_threads()}
+    records = [r for r in store.records() if r.seed in cfg.seeds]
+    for r in records:
+        widths.setdefault(r.model, int(r.extra.get("hidden", 0)) or match_budget(task, r.model, target)[0])
+    expected = list(dict.fromkeys([*task.default_models, *cfg.models]))
+    missing = [f"{m}/{s}" for m in expected for s in cfg.seeds if not store.has(m, s)]
+    if missing:
+        say(f"not finished yet: {', '.join(missing)}")
+    if not records:
+        raise ValueError(f"no finished runs in {str(out)!r} for seeds {cfg.seeds}: nothing to report")
+    config = {**asdict(cfg), "models": sorted({r.model for r in records}), "task": task.config(), "widths": widths,
+              "budget": target, "command": command, "torch_threads": torch.get_num_threads(), "missing": missing}
     results = aggregate(records, task.name, config, machine_facts())
     write_results(out, results)
     write_report(out, results, command)

@@ -224,3 +224,13 @@ def test_write_report_command_not_recorded(tmp_path):
     assert "Produced by: (command not recorded)" in md and "```" not in md
     with pytest.raises(ValueError, match="command: expected a string"):
         write_report(tmp_path, clevr_results(), None)
+
+
+
+def test_report_says_when_results_are_partial(tmp_path):
+    results = clevr_results()
+    complete = write_report(tmp_path / "a", results, "mmgraph bench x").markdown.read_text(encoding="utf-8")
+    assert "Partial results" not in complete
+    results["config"]["missing"] = ["rn/1", "rn/2"]
+    md = write_report(tmp_path / "b", results, "mmgraph bench x").markdown.read_text(encoding="utf-8")
+    assert "**Partial results**: 2 (model, seed) runs are not finished yet (rn/1, rn/2)" in md

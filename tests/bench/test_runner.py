@@ -136,3 +136,33 @@ def test_budget_is_pinned_by_the_first_invocation(tmp_path: Path) -> None:
     assert second["config"]["widths"]["concat"] == match_budget(_task(), "concat", settings["budget"])[0]
     assert second["config"]["widths"]["concat"] > first["config"]["widths"]["concat"]
     assert "graph-gcn has" in lines[0]  # the reference's own count is reported
+
+
+def test_results_aggregate_every_finished_run_and_list_the_missing(tmp_path: Path) -> None:
+    common = dict(seeds=[0], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True, reference="graph-gcn")
+    run = lambda cfg, **kw: run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path,  # noqa: E731
+                                          progress=False, say=lambda s: None, **kw)
+    first = run(BenchConfig(models=["concat"], **common))
+    second = run(BenchConfig(models=["late"], **common))  # another process, same folder
+    assert set(second["models"]) == {"concat", "late"}  # the folder's results, not just this invocation's
+    assert second["models"]["concat"] == first["models"]["concat"]
+    assert "graph-relational/0" in second["config"]["missing"] and "concat/0" not in second["config"]["missing"]
+    assert second["config"]["widths"]["concat"] == first["config"]["widths"]["concat"]
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert set(on_disk["models"]) == {"concat", "late"}
+
+
+def test_report_only_trains_nothing(tmp_path: Path) -> None:
+    common = dict(seeds=[0, 1], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True, reference="graph-gcn")
+    task = SortOfCLEVRTask("state", sizes=(2, 1, 1))
+    run_benchmark(task, BenchConfig(models=["concat"], **{**common, "seeds": [0]}), tmp_path, progress=False,
+                  say=lambda s: None)
+    said: list[str] = []
+    out = run_benchmark(task, BenchConfig(models=["concat", "late"], **common), tmp_path, progress=False,
+                        say=said.append, report_only=True)
+    assert list(out["models"]) == ["concat"] and len(out["models"]["concat"]["metrics"]["acc"]["runs"]) == 1
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["concat__seed0.json"]
+    assert any("not finished yet" in s and "concat/1" in s and "late/0" in s for s in said)
+    with pytest.raises(ValueError, match="no finished runs in .* for seeds \\[5\\]: nothing to report"):
+        run_benchmark(task, BenchConfig(models=["late"], **{**common, "seeds": [5]}), tmp_path, progress=False,
+                      say=lambda s: None, report_only=True)
