@@ -364,10 +364,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(f"unknown model(s) {unknown}; registered: {mg.list_models()}")
     if args.command == "demo" and (args.batch_size < 1 or args.steps < 1):
         parser.error("--batch-size and --steps must be >= 1")
-    if args.command == "bench":
+    positive = {"bench": ("seeds", "epochs", "sweep_epochs", "patience", "hidden", "batch_size", "threads"),
+                "viz": ("train", "epochs", "hidden", "threads", "top_k", "dpi", "batch_size")}
+    if args.command in positive:
         if args.task != "sort-of-clevr" and args.input is not None:
             parser.error(f"--input applies to sort-of-clevr only, not {args.task}")
-        for name in ("seeds", "epochs", "sweep_epochs", "patience", "hidden", "batch_size", "threads"):
+        for name in positive[args.command]:
             value = getattr(args, name)
             if value is not None and value < 1:
                 parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -376,12 +378,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         if args.model not in mg.list_models():
             parser.error(f"--model: unknown model {args.model!r}; registered: {mg.list_models()}")
-        if args.task != "sort-of-clevr" and args.input is not None:
-            parser.error(f"--input applies to sort-of-clevr only, not {args.task}")
-        for name in ("train", "epochs", "hidden", "threads", "top_k", "dpi", "batch_size"):
-            value = getattr(args, name)
-            if value is not None and value < 1:
-                parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if args.dataset_batches < 0 or args.sample < 0:
             parser.error("--dataset-batches and --sample must be >= 0")
         from mmgraph.viz import PANELS
