@@ -96,7 +96,30 @@ def explain(
             f"panels {[p for p in panels if p in _GRAPH_ONLY]} need a graph fusion model (graph-*), "
             f"got {type(model).__name__}; a baseline can show panels=['importance']"
         )
+    was_training = model.training
     model.eval()
+    try:
+        return _explain(model, batch, graph_model, labels, image, heatmap, panels, layer, top_k, title, describe,
+                        truth, dataset)
+    finally:
+        model.train(was_training)
+
+
+def _explain(
+    model: nn.Module,
+    batch: MultimodalBatch,
+    graph_model: bool,
+    labels: Optional[Mapping[str, Sequence[str]]],
+    image: Optional[Tensor],
+    heatmap: Optional[tuple[str, str, bool]],
+    panels: Sequence[str],
+    layer: int,
+    top_k: int,
+    title: Optional[str],
+    describe: Optional[Callable[[Tensor], str]],
+    truth: Optional[str],
+    dataset: Optional[Mapping[str, Mapping[str, float]]],
+) -> Figure:
     with torch.no_grad():
         out = model(batch, return_attention=True) if graph_model else model(batch)
     pred = out.out if isinstance(out, GraphFusionOutput) else out

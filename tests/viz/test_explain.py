@@ -40,3 +40,9 @@ def test_errors(model, batch) -> None:
         mg.viz.explain(model, mg.collate(batch.unbatch()[:1]), panels=["pie"])
     with pytest.raises(ValueError, match="batches: expected at least one batch, got none"):
         mg.viz.dataset_importance(model, [])
+
+
+def test_the_model_keeps_its_mode(model, samples) -> None:
+    model.train()
+    mg.viz.explain(model, mg.collate(samples[:1]), panels=["graph"])
+    assert model.training
