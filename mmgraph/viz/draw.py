@@ -171,8 +171,8 @@ def draw(
         segments = [(coords[u], coords[v]) for u, v, _, _ in keep]
         rgba = [to_rgba(colors[u[0]], 0.15 + 0.85 * w / w_max) for u, _, _, w in keep]  # type: ignore[operator]
         widths = [0.5 + 3.5 * w / w_max for *_, w in keep]  # type: ignore[operator]
-        how = "relative to uniform" if rank == "relative" else ""
-        shown = f"top {len(keep)} of {len(ranked)} edges by attention {how}, layer {layer % num_layers}"
+        how = " relative to uniform" if rank == "relative" else ""
+        shown = f"top {len(keep)} of {len(ranked)} edges by attention{how}, layer {layer % num_layers}"
     else:
         alpha = float(min(0.6, max(0.08, 6.0 / max(len(edges), 1) ** 0.5)))
         segments = [(coords[u], coords[v]) for u, v, _ in edges]
