@@ -10,11 +10,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):  # noqa: ANN202 - module-level lazy import
-    """``mg.viz`` is imported on first use (it loads matplotlib)."""
-    if name == "viz":
+    """``mg.viz`` (it loads matplotlib) and ``mg.features`` are imported on first use."""
+    if name in ("viz", "features"):
         import importlib
 
-        return importlib.import_module("mmgraph.viz")
+        return importlib.import_module(f"mmgraph.{name}")
     raise AttributeError(f"module 'mmgraph' has no attribute {name!r}")
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "datasets",
     "train",
     "viz",
+    "features",
     "baselines",
     "get_model",
     "list_models",

