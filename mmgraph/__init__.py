@@ -2,7 +2,7 @@
 
 from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, RawModality, collate
 from mmgraph.graph import GraphBuilder, edges
-from mmgraph import baselines, datasets, nn, retrieval, train  # importing baselines and nn registers their models
+from mmgraph import baselines, captioning, datasets, nn, retrieval, train  # importing them registers their models
 from mmgraph.registry import get_model, list_models, register_model
 from mmgraph.utils import seed_everything
 
@@ -31,6 +31,7 @@ __all__ = [
     "train",
     "viz",
     "retrieval",
+    "captioning",
     "features",
     "baselines",
     "get_model",

@@ -106,9 +106,7 @@ def _bench(args: argparse.Namespace) -> int:
     from mmgraph.bench.runner import BenchConfig, run_benchmark
     from mmgraph.bench.tasks import make_task
 
-    options = {"input": args.input} if args.task == "sort-of-clevr" else {}
-    if args.task == "sort-of-clevr" and args.input is None:
-        options["input"] = "state"
+    options = {"input": args.input or "state"} if args.task in INPUT_TASKS else {}
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     task = make_task(args.task, **options)
@@ -140,6 +138,11 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"\nresults: {out}/results.json, {out}/results.md, {out}/results.png")
     return 0
 
+
+#: Tasks of ``mmgraph bench`` (the same as :data:`mmgraph.bench.tasks.TASKS`, without importing them).
+TASKS = ("sort-of-clevr", "sentiment", "retrieval", "captioning")
+#: Tasks that take ``--input state|pixels``.
+INPUT_TASKS = ("sort-of-clevr", "captioning")
 
 #: Training data of ``mmgraph viz`` when it trains a model itself: (train, val, test) per task.
 VIZ_SIZES = {"sort-of-clevr": lambda n: (n, max(10, n // 10), 50), "sentiment": lambda n: (n, max(20, n // 5), 100)}
@@ -228,7 +231,7 @@ def _viz(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     import mmgraph as mg
 
-    for name in mg.list_models():
+    for name in mg.list_models(args.family if args.family != "all" else None):
         print(name)
     return 0
 
@@ -238,7 +241,7 @@ def _settings_epilog() -> str:
     from mmgraph.bench.tasks import make_task
 
     lines = ["default settings (full run / --quick):"]
-    for name in ("sort-of-clevr", "sentiment"):
+    for name in TASKS:
         task = make_task(name)
         full, quick = task.settings(quick=False), task.settings(quick=True)
         parts = [f"{k.replace('_', '-')} {_fmt(full[k])} / {_fmt(quick[k])}" for k in full]
@@ -281,9 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_settings_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bench.add_argument("task", choices=["sort-of-clevr", "sentiment"], help="the benchmark task")
+    bench.add_argument("task", choices=list(TASKS), help="the benchmark task")
     bench.add_argument("--input", choices=["state", "pixels"], default=None,
-                       help="sort-of-clevr only: state descriptions or pixels (default: state)")
+                       help="sort-of-clevr and captioning: state descriptions or pixels (default: state)")
     bench.add_argument("--models", type=lambda s: s.split(","), default=None,
                        help="comma-separated model names (default: the task's full list)")
     bench.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3; quick: 2)")
@@ -347,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     vz.set_defaults(func=_viz)
 
     models = sub.add_parser("models", help="list the registered models")
+    models.add_argument("--family", choices=["fusion", "retrieval", "captioning", "all"], default="fusion",
+                        help="which models: fusion models (every task but retrieval and captioning), retrieval, "
+                        "captioning, or all (default: fusion)")
     models.set_defaults(func=_models)
     return parser
 
@@ -359,16 +365,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if getattr(args, "models", None):
         import mmgraph as mg
 
-        unknown = sorted(set(args.models) - set(mg.list_models()))
+        unknown = sorted(set(args.models) - set(mg.list_models(None)))
         if unknown:
-            parser.error(f"unknown model(s) {unknown}; registered: {mg.list_models()}")
+            parser.error(f"unknown model(s) {unknown}; registered: {mg.list_models(None)}")
     if args.command == "demo" and (args.batch_size < 1 or args.steps < 1):
         parser.error("--batch-size and --steps must be >= 1")
     positive = {"bench": ("seeds", "epochs", "sweep_epochs", "patience", "hidden", "batch_size", "threads"),
                 "viz": ("train", "epochs", "hidden", "threads", "top_k", "dpi", "batch_size")}
     if args.command in positive:
-        if args.task != "sort-of-clevr" and args.input is not None:
-            parser.error(f"--input applies to sort-of-clevr only, not {args.task}")
+        if args.task not in INPUT_TASKS and args.input is not None:
+            parser.error(f"--input applies to {' and '.join(INPUT_TASKS)} only, not {args.task}")
         for name in positive[args.command]:
             value = getattr(args, name)
             if value is not None and value < 1:

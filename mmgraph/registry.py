@@ -3,43 +3,78 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 from torch import nn
 
-__all__ = ["register_model", "get_model", "get_model_builder", "list_models"]
+__all__ = ["register_model", "get_model", "get_model_builder", "list_models", "model_family", "FAMILIES"]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_FAMILY: dict[str, str] = {}
+
+#: Model families. ``"fusion"`` models map a :class:`~mmgraph.MultimodalBatch` to ``(B, out_dim)``
+#: and share one contract (``tests/test_registry.py``); ``"retrieval"`` (dual encoders and
+#: re-rankers) and ``"captioning"`` models are built for their benchmark tasks from fusion models.
+FAMILIES = ("fusion", "retrieval", "captioning")
 
 M = TypeVar("M", bound=Callable[..., nn.Module])
 
 
-def register_model(name: str) -> Callable[[M], M]:
+def register_model(name: str, family: str = "fusion") -> Callable[[M], M]:
     """Class/function decorator adding a model builder under ``name``.
 
-    A registered builder takes ``in_dims``, ``hidden`` and ``out_dim`` (plus keyword
-    options) and returns an ``nn.Module`` whose ``forward`` takes a
+    A registered builder takes ``in_dims`` and ``hidden`` (fusion models also ``out_dim``, plus
+    keyword options) and returns an ``nn.Module`` whose ``forward`` takes a
     :class:`~mmgraph.MultimodalBatch`.
+
+    Args:
+        name: The model's name (unique across families).
+        family: One of :data:`FAMILIES`.
     """
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected one of {list(FAMILIES)}, got {family!r}")
 
     def wrap(fn: M) -> M:
         if name in _MODELS:
             raise ValueError(f"a model named {name!r} is already registered")
         _MODELS[name] = fn
+        _FAMILY[name] = family
         return fn
 
     return wrap
 
 
-def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
-    return sorted(_MODELS)
+def list_models(family: Optional[str] = "fusion") -> list[str]:
+    """Names of the registered models of ``family`` (``None``: every family), sorted."""
+    if family is None:
+        _load(None)
+        return sorted(_MODELS)
+    if family not in FAMILIES:
+        raise ValueError(f"family: expected one of {list(FAMILIES)} or None, got {family!r}")
+    _load(family)
+    return sorted(n for n in _MODELS if _FAMILY[n] == family)
+
+
+def model_family(name: str) -> str:
+    """The family of registered model ``name``."""
+    get_model_builder(name)
+    return _FAMILY[name]
+
+
+def _load(family: Optional[str]) -> None:
+    """Import the modules that register the task models (they are not imported with ``mmgraph``)."""
+    if family in (None, "retrieval"):
+        import mmgraph.retrieval.models  # noqa: F401
+    if family in (None, "captioning"):
+        import mmgraph.captioning.models  # noqa: F401
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
     """The class/function registered under ``name``."""
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; registered models: {list_models()}")
+        _load(None)
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; registered models: {list_models(None)}")
     return _MODELS[name]
 
 

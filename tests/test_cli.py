@@ -68,7 +68,8 @@ def test_bench_quick_end_to_end(tmp_path, monkeypatch: pytest.MonkeyPatch, capsy
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["bench", "sentiment", "--input", "pixels"], "--input applies to sort-of-clevr only"),
+        (["bench", "sentiment", "--input", "pixels"], "--input applies to sort-of-clevr and captioning only"),
+        (["bench", "retrieval", "--input", "pixels"], "--input applies to sort-of-clevr and captioning only"),
         (["bench", "sort-of-clevr", "--seeds", "0"], "--seeds must be >= 1"),
         (["bench", "sort-of-clevr", "--models", "graph-gat,nope"], "unknown model"),
         (["bench", "vqa"], "invalid choice"),
@@ -143,7 +144,7 @@ def test_viz_errors(tmp_path, argv: list[str], message: str, capsys, monkeypatch
     [
         (["--model", "nope"], "--model: unknown model 'nope'"),
         (["--panels", "graph,pie"], "--panels: expected a comma-separated subset of graph,heatmap,readout,importance"),
-        (["--task", "sentiment", "--input", "state"], "--input applies to sort-of-clevr only"),
+        (["--task", "sentiment", "--input", "state"], "--input applies to sort-of-clevr and captioning only"),
         (["--top-k", "0"], "--top-k must be >= 1, got 0"),
     ],
 )

@@ -57,9 +57,9 @@ class BenchConfig:
     quick: bool = False
 
     def __post_init__(self) -> None:
-        unknown = sorted((set(self.models) | ({self.reference} if self.reference else set())) - set(list_models()))
+        unknown = sorted((set(self.models) | ({self.reference} if self.reference else set())) - set(list_models(None)))
         if unknown:
-            raise ValueError(f"unknown model(s) {unknown}; registered: {list_models()}")
+            raise ValueError(f"unknown model(s) {unknown}; registered: {list_models(None)}")
         if not self.models:
             raise ValueError("models: expected at least one model name, got none")
         for name in ("epochs", "batch_size", "hidden", "sweep_epochs"):
@@ -80,7 +80,8 @@ def build_model(task: BenchTask, name: str, hidden: int, seed: int = 0) -> nn.Mo
     seed_everything(seed)
     kwargs = task.model_kwargs(name, hidden)
     in_dims = {**task.in_dims(), **kwargs.pop("in_dims", {})}
-    return get_model(name, in_dims=in_dims, hidden=hidden, out_dim=task.out_dim, task=task.task, **kwargs)
+    out_dim, kind = kwargs.pop("out_dim", task.out_dim), kwargs.pop("task", task.task)
+    return get_model(name, in_dims=in_dims, hidden=hidden, out_dim=out_dim, task=kind, **kwargs)
 
 
 def _params(model: nn.Module) -> int:
@@ -147,6 +148,8 @@ def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs:
         model,
         task.batches("train", cfg.batch_size, shuffle=True, seed=seed),
         task.batches("val", cfg.batch_size, shuffle=False),
+        loss=task.loss_fn(),
+        metrics=task.val_metrics(),
         monitor=task.monitor,
         mode=task.mode,
         epochs=epochs,
@@ -164,12 +167,14 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
     results = store.load_sweep(name)
     if results is None:
         results = {}
+        task.use(name, seed=0, out_dir=store.out_dir)
         for lr in cfg.lrs:
             model = build_model(task, name, hidden, seed=0)
             fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress)
             results[lr] = float(fit_result.best_val[task.monitor])
             say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
         store.save_sweep(name, results)
+    task.use(name, seed=0, out_dir=store.out_dir)
     pick = max if task.mode == "max" else min
     return float(pick(results, key=lambda lr: results[lr]))
 
@@ -258,10 +263,13 @@ def run_benchmark(
             if store.has(name, seed):
                 say(f"  {name} seed {seed}: done earlier, kept")
                 continue
+            task.use(name, seed=seed, out_dir=out)
             model = build_model(task, name, hidden, seed=seed)
             first = next(iter(task.batches("train", cfg.batch_size, shuffle=False)))
-            memory = training_memory_mb(build_model(task, name, hidden, seed=seed), first, default_loss(task.task))
+            loss_fn = task.loss_fn() or default_loss(task.task)
+            memory = training_memory_mb(build_model(task, name, hidden, seed=seed), first, loss_fn)
             result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress)
+            task.after_fit(name, seed, model, dict(result.best_val), hidden)
             metrics = task.evaluate(model, "test", cfg.batch_size)
             t0 = time.perf_counter()
             predict(model, task.batches("test", cfg.batch_size, shuffle=False))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from mmgraph.datasets.sort_of_clevr import COLORS, NUM_OBJECTS, SHAPES, SortOfCLEVR, _check_positions, _check_shapes
 
-__all__ = ["Fact", "Caption", "RELATIONS", "scene_facts", "fact_text", "scene_captions", "caption_dataset"]
+__all__ = [
+    "Fact", "Caption", "RELATIONS", "scene_facts", "fact_text", "scene_captions", "caption_dataset",
+    "CAPTION_VOCAB", "PAD", "BOS", "EOS", "caption_tokens", "caption_text", "parse_caption", "caption_is_true",
+    "corrupt_caption", "SceneCaptions",
+]
 
 #: Relations a fact can state: ``subject <relation> object``.
 RELATIONS = ("left_of", "right_of", "above", "below", "closest_to", "furthest_from")
@@ -142,3 +146,243 @@ def caption_dataset(data: SortOfCLEVR, num_captions: int = 5, facts_per_caption:
     shapes = data.states[:, :, len(COLORS) : len(COLORS) + len(SHAPES)].argmax(-1).numpy()
     positions = data.positions.numpy()
     return [scene_captions(shapes[i], positions[i], num_captions, facts_per_caption, rng) for i in range(len(data))]
+
+
+# ----------------------------------------------------------------------------- tokens
+
+#: Special tokens of :data:`CAPTION_VOCAB`: padding, begin and end of a caption.
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+
+
+def _caption_words() -> tuple[str, ...]:
+    words = {"the", ";"} | set(COLORS) | set(SHAPES)
+    for variants in _WORDING.values():
+        for phrase in variants:
+            words.update(phrase.split())
+    return (PAD, BOS, EOS, *sorted(words))
+
+
+#: Every token a caption can contain (ids are indices; ``0`` is padding).
+CAPTION_VOCAB: tuple[str, ...] = _caption_words()
+_CAPTION_IDS = {w: i for i, w in enumerate(CAPTION_VOCAB)}
+
+
+def caption_tokens(text: str) -> list[int]:
+    """Token ids of a caption (``";"`` is a token of its own), without ``<bos>``/``<eos>``.
+
+    Raises:
+        ValueError: for a word outside :data:`CAPTION_VOCAB`.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"text: expected a caption string, got {type(text).__name__}")
+    ids = []
+    for word in text.replace(";", " ; ").split():
+        if word not in _CAPTION_IDS or word in (PAD, BOS, EOS):
+            raise ValueError(f"text: word {word!r} is not in the caption vocabulary (CAPTION_VOCAB)")
+        ids.append(_CAPTION_IDS[word])
+    return ids
+
+
+def caption_text(ids: Any) -> str:
+    """The caption of token ids; stops at ``<eos>``, skips ``<pad>``/``<bos>``."""
+    words = []
+    for i in (ids.tolist() if hasattr(ids, "tolist") else list(ids)):
+        i = int(i)
+        if not 0 <= i < len(CAPTION_VOCAB):
+            raise ValueError(f"ids: expected token ids in [0, {len(CAPTION_VOCAB)}), got {i}")
+        word = CAPTION_VOCAB[i]
+        if word == EOS:
+            break
+        if word not in (PAD, BOS):
+            words.append(word)
+    return " ".join(words).replace(" ;", ";")
+
+
+_PHRASES = {phrase: rel for rel, variants in _WORDING.items() for phrase in variants}
+
+
+def parse_caption(text: str) -> Optional[list[tuple[str, tuple[int, int], tuple[int, int]]]]:
+    """The statements of a caption as ``(relation, (colour, shape), (colour, shape))``, or ``None``.
+
+    The inverse of :func:`fact_text` joined by ``"; "``: each part must read ``the <colour>
+    <shape> <relation phrase> the <colour> <shape>``. Returns ``None`` when any part does not
+    (a malformed generated caption).
+    """
+    out = []
+    for part in text.split(";"):
+        words = part.split()
+        if len(words) < 7 or words[0] != "the" or words[-3] != "the":
+            return None
+        phrase = " ".join(words[3:-3])
+        if phrase not in _PHRASES or words[1] not in COLORS or words[-2] not in COLORS:
+            return None
+        if words[2] not in SHAPES or words[-1] not in SHAPES:
+            return None
+        subject = (COLORS.index(words[1]), SHAPES.index(words[2]))
+        obj = (COLORS.index(words[-2]), SHAPES.index(words[-1]))
+        out.append((_PHRASES[phrase], subject, obj))
+    return out
+
+
+def caption_is_true(text: str, shapes: Any, positions: Any) -> bool:
+    """Whether a caption parses and every statement in it holds in the scene (relation and both shapes).
+
+    This is what ``relation_em`` scores for a generated caption.
+    """
+    statements = parse_caption(text)
+    if not statements:
+        return False
+    s = _check_shapes(shapes)
+    truth = set(scene_facts(s, positions))
+    for relation, (a, sa), (b, sb) in statements:
+        if a == b or int(s[a]) != sa or int(s[b]) != sb or Fact(relation, a, b) not in truth:
+            return False
+    return True
+
+
+def corrupt_caption(caption: Caption, shapes: Any, positions: Any, seed: Union[int, np.random.Generator] = 0) -> str:
+    """A hard negative: ``caption`` with exactly one statement made false.
+
+    One fact is either replaced by a false fact of the same relation (another subject or
+    object, so the scene differs in one relation) or has one object's shape word flipped
+    (the scene differs in one attribute); the other statements and the wording stay.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    s = _check_shapes(shapes)
+    truth = set(scene_facts(s, positions))
+    parts = caption.text.split("; ")
+    if len(parts) != len(caption.facts):
+        raise ValueError(f"caption: expected one '; '-separated part per fact ({len(caption.facts)}), got {len(parts)}")
+    k = int(rng.integers(len(parts)))
+    fact = caption.facts[k]
+    wording = next(w for w in range(2) if fact_text(fact, s, w) == parts[k])
+    if rng.random() < 0.5:
+        false = [Fact(fact.relation, a, b) for a in range(NUM_OBJECTS) for b in range(NUM_OBJECTS)
+                 if a != b and Fact(fact.relation, a, b) not in truth]
+        parts[k] = fact_text(false[int(rng.integers(len(false)))], s, wording)
+    else:
+        which = fact.subject if rng.random() < 0.5 else fact.object
+        flipped = s.copy()
+        flipped[which] = 1 - flipped[which]
+        parts[k] = fact_text(fact, flipped, wording)
+    return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+class SceneCaptions:
+    r"""Sort-of-CLEVR scenes with their captions as padded token tensors, and batches of them.
+
+    Text is one modality (``"caption"``) whose elements are tokens with features
+    ``[one-hot word (|V|); one-hot position (max_len)]``, so models without a sequence graph
+    still know word order. The image is ``"objects"`` (``input="state"``: one element per object,
+    its state description, ``pos`` its centre) or ``"image"`` (``input="pixels"``: the raw image,
+    for an extractor such as :class:`~mmgraph.nn.GridCNN`).
+
+    Args:
+        scenes: The scenes.
+        num_captions: Captions per image.
+        facts_per_caption: Statements per caption.
+        seed: Seed of the captions.
+        max_len: Token positions (default: the longest caption of these scenes).
+
+    Attributes:
+        captions: ``[[Caption, ...] per image]``.
+        tokens: ``(N, num_captions, max_len)`` token ids, ``0``-padded.
+        lengths: ``(N, num_captions)`` caption lengths.
+    """
+
+    def __init__(self, scenes: SortOfCLEVR, num_captions: int = 5, facts_per_caption: int = 3, seed: int = 0,
+                 max_len: Optional[int] = None) -> None:
+        import torch
+
+        self.scenes = scenes
+        self.captions = caption_dataset(scenes, num_captions, facts_per_caption, seed)
+        ids = [[caption_tokens(c.text) for c in caps] for caps in self.captions]
+        longest = max(len(t) for caps in ids for t in caps)
+        self.max_len = longest if max_len is None else max_len
+        if self.max_len < longest:
+            raise ValueError(f"max_len: expected >= {longest} (the longest caption), got {self.max_len}")
+        self.tokens = torch.zeros(len(scenes), num_captions, self.max_len, dtype=torch.long)
+        self.lengths = torch.zeros(len(scenes), num_captions, dtype=torch.long)
+        for i, caps in enumerate(ids):
+            for k, t in enumerate(caps):
+                self.tokens[i, k, : len(t)] = torch.tensor(t)
+                self.lengths[i, k] = len(t)
+        self.num_captions = num_captions
+        self.shapes = scenes.states[:, :, len(COLORS) : len(COLORS) + len(SHAPES)].argmax(-1).numpy()
+        self.positions = scenes.positions.numpy()
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    @property
+    def text_dim(self) -> int:
+        """Width of a token's features: ``len(CAPTION_VOCAB) + max_len``."""
+        return len(CAPTION_VOCAB) + self.max_len
+
+    def encode(self, texts: list[str]) -> tuple[Any, Any]:
+        """``(tokens (B, max_len), lengths (B,))`` of caption strings."""
+        import torch
+
+        tokens = torch.zeros(len(texts), self.max_len, dtype=torch.long)
+        lengths = torch.zeros(len(texts), dtype=torch.long)
+        for i, text in enumerate(texts):
+            t = caption_tokens(text)
+            if len(t) > self.max_len:
+                raise ValueError(f"texts[{i}]: {len(t)} tokens, more than max_len={self.max_len}")
+            tokens[i, : len(t)] = torch.tensor(t)
+            lengths[i] = len(t)
+        return tokens, lengths
+
+    def text_modality(self, tokens: Any, lengths: Any) -> Any:
+        """The ``"caption"`` :class:`~mmgraph.ModalityBatch` of token ids ``(B, max_len)``."""
+        import torch
+        import torch.nn.functional as F
+
+        from mmgraph.data.batch import ModalityBatch
+
+        b, n = tokens.shape
+        mask = torch.arange(n).unsqueeze(0) < lengths.unsqueeze(1)
+        x = torch.cat([F.one_hot(tokens, len(CAPTION_VOCAB)), F.one_hot(torch.arange(n), n).expand(b, n, n)], -1)
+        return ModalityBatch(x.float() * mask.unsqueeze(-1), mask=mask, name="caption")
+
+    def image_modalities(self, images: Any, input: str = "state") -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(modalities, raw)`` of the images ``(B,)`` for :class:`~mmgraph.MultimodalBatch`."""
+        import torch
+
+        from mmgraph.data.batch import ModalityBatch
+        from mmgraph.data.raw import RawModality
+
+        images = torch.as_tensor(images).long()
+        if input == "state":
+            return {"objects": ModalityBatch(self.scenes.states[images], pos=self.scenes.positions[images],
+                                             name="objects")}, {}
+        if input == "pixels":
+            unique, index = images.unique(return_inverse=True)
+            return {}, {"image": RawModality(self.scenes.images[unique], index, name="image")}
+        raise ValueError(f"input: expected 'state' or 'pixels', got {input!r}")
+
+    def pair_batch(self, images: Any, tokens: Any, lengths: Any, y: Any = None, input: str = "state") -> Any:
+        """A :class:`~mmgraph.MultimodalBatch` of (image, caption) pairs."""
+        from mmgraph.data.batch import MultimodalBatch
+
+        mods, raw = self.image_modalities(images, input)
+        return MultimodalBatch({**mods, "caption": self.text_modality(tokens, lengths)}, y=y, raw=raw)
+
+    def caption_targets(self, images: Any, k: Any) -> Any:
+        """``(B, max_len + 2)`` decoder targets of caption ``k`` of each image: ``bos``, tokens, ``eos``, ``0``."""
+        import torch
+
+        images, k = torch.as_tensor(images).long(), torch.as_tensor(k).long()
+        tokens, lengths = self.tokens[images, k], self.lengths[images, k]
+        y = torch.zeros(len(images), self.max_len + 2, dtype=torch.long)
+        y[:, 0] = CAPTION_VOCAB.index(BOS)
+        y[:, 1 : 1 + self.max_len] = tokens
+        y[torch.arange(len(images)), lengths + 1] = CAPTION_VOCAB.index(EOS)
+        return y
+
+    def scene(self, i: int) -> tuple[Any, Any]:
+        """``(shapes, positions)`` of scene ``i``."""
+        return self.shapes[i], self.positions[i]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
 from mmgraph.data.batch import ModalityBatch, MultimodalBatch
@@ -87,11 +87,9 @@ class GraphExtractor(nn.Module):
             if module is not None:
                 module.reset_parameters()
 
-    def forward(self, raw: RawModality) -> ModalityBatch:
-        if not isinstance(raw, RawModality):
-            raise ValueError(f"GraphExtractor: expected a RawModality, got {type(raw).__name__}")
-        items = raw.data.size(0)
-        once = self.extractor(RawModality(raw.data, torch.arange(items, device=raw.data.device)))
+    def propagate(self, once: ModalityBatch) -> Tensor:
+        """Steps 2-3 on elements the extractor made: ``(K, L, F)`` → ``(K, L, out_dim)``, zero on padding."""
+        items = once.x.size(0)
         elements = ModalityBatch(self.proj(once.x), mask=once.mask, pos=once.pos, time=once.time, name="elements")
         graph = self.builder.batch(MultimodalBatch({"elements": elements}))
         et = ("elements", "intra", "elements")
@@ -101,7 +99,14 @@ class GraphExtractor(nn.Module):
         if self.out is not None:
             h = self.out(h)
         dense, _ = to_dense_batch(h, graph["elements"].batch, batch_size=items, max_num_nodes=once.x.size(1))
-        dense = dense * once.mask.unsqueeze(-1).to(dense.dtype)
+        return dense * once.mask.unsqueeze(-1).to(dense.dtype)
+
+    def forward(self, raw: RawModality) -> ModalityBatch:
+        if not isinstance(raw, RawModality):
+            raise ValueError(f"GraphExtractor: expected a RawModality, got {type(raw).__name__}")
+        items = raw.data.size(0)
+        once = self.extractor(RawModality(raw.data, torch.arange(items, device=raw.data.device)))
+        dense = self.propagate(once)
         index = raw.index
         return ModalityBatch(
             dense[index],

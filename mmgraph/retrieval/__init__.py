@@ -1,6 +1,8 @@
-"""Cross-modal retrieval: index a gallery of embeddings, query it in batches, score Recall@K."""
+"""Cross-modal retrieval: dual encoders and re-rankers, a gallery index queried in batches, Recall@K."""
 
 from mmgraph.retrieval.index import GalleryIndex
 from mmgraph.retrieval.metrics import retrieval_metrics
+from mmgraph.retrieval.models import CrossAttentionReranker, DualEncoder, info_nce
+from mmgraph.retrieval.rerank import rerank
 
-__all__ = ["GalleryIndex", "retrieval_metrics"]
+__all__ = ["GalleryIndex", "retrieval_metrics", "DualEncoder", "CrossAttentionReranker", "info_nce", "rerank"]

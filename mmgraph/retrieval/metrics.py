@@ -16,7 +16,7 @@ def retrieval_metrics(scores: Tensor, targets: Tensor, ks: Sequence[int] = (1, 5
     r"""Recall@K and mean rank of queries with one relevant gallery item each.
 
     ``scores[q, j]`` scores gallery item ``j`` for query ``q``; ``targets[q]`` is the relevant
-    item. Recall@K is the fraction of queries whose relevant item is among the K best
+    item. Recall@K (``K >= N`` gives 1) is the fraction of queries whose relevant item is among the K best
     (scikit-learn's ``top_k_accuracy_score`` with the gallery items as classes); the rank of a
     query is ``1 +`` the number of items scored strictly higher than its relevant one, and
     ``mean_rank`` averages it.
@@ -37,8 +37,8 @@ def retrieval_metrics(scores: Tensor, targets: Tensor, ks: Sequence[int] = (1, 5
     out: dict[str, float] = {}
     labels = np.arange(n)
     for k in ks:
-        if not 1 <= k <= n:
-            raise ValueError(f"ks: expected values in [1, {n}], got {k}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"ks: expected positive ints, got {k!r}")
         out[f"{prefix}r{k}"] = float(top_k_accuracy_score(targets.numpy(), s.numpy(), k=k, labels=labels)) if k < n else 1.0
     relevant = s.gather(1, targets[:, None])
     out[f"{prefix}mean_rank"] = float((1 + (s > relevant).sum(1)).float().mean())

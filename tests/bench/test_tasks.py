@@ -24,7 +24,7 @@ def test_make_task_and_errors() -> None:
         make_task("vqa")
     with pytest.raises(ValueError, match="input: expected one of \\['state', 'pixels'\\], got 'audio'"):
         SortOfCLEVRTask("audio")
-    with pytest.raises(ValueError, match="--input applies to sort-of-clevr only"):
+    with pytest.raises(ValueError, match="--input applies to sort-of-clevr and captioning only"):
         make_task("sentiment", input="pixels")
 
 

@@ -65,3 +65,68 @@ def test_deterministic_under_a_seed() -> None:
 def test_errors(call, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- tokens, parsing, negatives
+
+from mmgraph.datasets.captions import (  # noqa: E402
+    BOS, CAPTION_VOCAB, EOS, SceneCaptions, caption_is_true, caption_text, caption_tokens, corrupt_caption,
+    parse_caption,
+)
+
+
+def test_tokens_round_trip_and_unknown_word() -> None:
+    text = "the red square is left of the green circle; the blue square is the nearest object to the red square"
+    ids = caption_tokens(text)
+    assert CAPTION_VOCAB[ids[0]] == "the" and CAPTION_VOCAB.index(";") in ids
+    assert caption_text(ids) == text
+    assert caption_text([CAPTION_VOCAB.index(BOS), *ids, CAPTION_VOCAB.index(EOS), 5, 6]) == text  # stops at eos
+    with pytest.raises(ValueError, match="word 'purple' is not in the caption vocabulary"):
+        caption_tokens("the purple square")
+    with pytest.raises(ValueError, match="token ids in"):
+        caption_text([len(CAPTION_VOCAB)])
+
+
+def test_parse_and_truth_of_a_hand_built_scene() -> None:
+    true = "the red square is left of the green circle; the gray square is the closest to the red square"
+    assert parse_caption(true) == [("left_of", (0, 0), (1, 1)), ("closest_to", (4, 0), (0, 0))]
+    assert caption_is_true(true, SHAPES, POSITIONS)
+    assert not caption_is_true("the red circle is left of the green circle", SHAPES, POSITIONS)  # wrong shape
+    assert not caption_is_true("the green circle is left of the red square", SHAPES, POSITIONS)  # wrong relation
+    assert not caption_is_true("the orange circle is the closest to the red square", SHAPES, POSITIONS)
+    assert not caption_is_true("the red square is left of the red square", SHAPES, POSITIONS)
+    for bad in ("", "the red square", "the red square is next to the green circle", "red square is left of the green circle"):
+        assert parse_caption(bad) is None and not caption_is_true(bad, SHAPES, POSITIONS)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_corrupted_caption_differs_in_one_statement_and_is_false(seed: int) -> None:
+    for cap in scene_captions(SHAPES, POSITIONS, num_captions=4, facts_per_caption=3, seed=seed):
+        negative = corrupt_caption(cap, SHAPES, POSITIONS, seed=seed)
+        assert caption_is_true(cap.text, SHAPES, POSITIONS) and not caption_is_true(negative, SHAPES, POSITIONS)
+        changed = [a != b for a, b in zip(cap.text.split("; "), negative.split("; "))]
+        assert sum(changed) == 1 and len(caption_tokens(negative)) == len(caption_tokens(cap.text))
+    assert corrupt_caption(cap, SHAPES, POSITIONS, seed=1) == corrupt_caption(cap, SHAPES, POSITIONS, seed=1)
+
+
+def test_scene_captions_tensors_and_batches() -> None:
+    data = SceneCaptions(sort_of_clevr_splits(1, 1, 3)["test"], num_captions=2, facts_per_caption=2, seed=0)
+    assert data.tokens.shape == (3, 2, data.max_len) and data.text_dim == len(CAPTION_VOCAB) + data.max_len
+    for i in range(3):
+        for k in range(2):
+            assert caption_text(data.tokens[i, k]) == data.captions[i][k].text
+            assert caption_is_true(data.captions[i][k].text, *data.scene(i))
+    batch = data.pair_batch([2, 0], data.tokens[[0, 1], 1], data.lengths[[0, 1], 1])
+    assert batch.modalities == ["caption", "objects"]
+    x = batch["caption"].x
+    assert x.shape == (2, data.max_len, data.text_dim)
+    assert (x[:, :, : len(CAPTION_VOCAB)].argmax(-1)[batch["caption"].mask] ==
+            data.tokens[[0, 1], 1][batch["caption"].mask]).all()
+    assert (x[~batch["caption"].mask] == 0).all()
+    y = data.caption_targets([1], [0])
+    assert y[0, 0] == CAPTION_VOCAB.index(BOS) and caption_text(y[0, 1:]) == data.captions[1][0].text
+    assert y[0, int(data.lengths[1, 0]) + 1] == CAPTION_VOCAB.index(EOS)
+    _, raw = data.image_modalities([1, 1, 0], "pixels")
+    assert raw["image"].data.shape[0] == 2 and raw["image"].index.tolist() == [1, 1, 0]
+    with pytest.raises(ValueError, match="max_len: expected >="):
+        SceneCaptions(sort_of_clevr_splits(1, 1, 3)["test"], max_len=3)

@@ -32,3 +32,9 @@ def test_perfect_and_full_gallery() -> None:
 def test_errors(scores, targets, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         retrieval_metrics(scores, targets)
+
+
+def test_k_beyond_the_gallery_is_full_recall_and_bad_k_is_an_error() -> None:
+    assert retrieval_metrics(torch.rand(2, 3), torch.tensor([0, 2]), ks=(10,))["r10"] == 1.0
+    with pytest.raises(ValueError, match="ks: expected positive ints, got 0"):
+        retrieval_metrics(torch.rand(2, 3), torch.tensor([0, 2]), ks=(0,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import torch
@@ -104,6 +105,26 @@ class BenchTask:
     default_models: tuple[str, ...] = ()
     full_settings: dict[str, Any] = {}
     quick_settings: dict[str, Any] = {}
+    #: The registry family of the task's models (see :func:`mmgraph.list_models`).
+    family: str = "fusion"
+
+    def use(self, name: str, seed: int = 0, out_dir: Optional[Path] = None) -> None:
+        """Serve model ``name`` (run ``seed``, results in ``out_dir``) in the calls that follow.
+
+        Tasks whose models train or are scored differently (retrieval, captioning) switch their
+        batches, loss, metrics and ``monitor``/``mode`` here; by default nothing changes.
+        """
+
+    def loss_fn(self) -> Optional[Callable[[Any, Tensor], Tensor]]:
+        """The training loss of the current model (``None``: :func:`~mmgraph.train.fit`'s default)."""
+        return None
+
+    def val_metrics(self) -> Optional[Callable[[Tensor, Tensor], dict[str, float]]]:
+        """The validation metrics of the current model (``None``: :func:`~mmgraph.train.fit`'s default)."""
+        return None
+
+    def after_fit(self, name: str, seed: int, model: nn.Module, best_val: dict[str, float], hidden: int) -> None:
+        """Called with every trained model before it is tested (e.g. to keep a first stage for later models)."""
 
     def settings(self, quick: bool) -> dict[str, Any]:
         """Default run settings: :data:`QUICK_SETTINGS`/:data:`FULL_SETTINGS` updated by the task's own."""

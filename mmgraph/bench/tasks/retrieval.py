@@ -1,0 +1,260 @@
+"""Image ↔ caption retrieval over Sort-of-CLEVR scenes: dual encoders, then re-rankers on their top-k."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mmgraph.bench.tasks.base import Batches, BenchTask
+from mmgraph.datasets.captions import SceneCaptions, corrupt_caption, parse_caption
+from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
+from mmgraph.retrieval.metrics import retrieval_metrics
+from mmgraph.retrieval.models import info_nce
+from mmgraph.retrieval.rerank import rerank
+from mmgraph.train.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from mmgraph.train.fit import default_loss
+from mmgraph.train.metrics import classification_metrics
+
+__all__ = ["RetrievalTask", "relation_dependent"]
+
+DUAL = ("dual-graph", "dual-pooled")
+RERANK = ("rerank-graph", "rerank-attention")
+
+
+def relation_dependent(data: SceneCaptions, images: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Whether each query caption needs its relations: 2+ gallery images have the shapes it names.
+
+    A caption names objects with their shapes (``the red circle``); if another gallery image
+    has the same shapes for those colours, only the stated relations can tell them apart.
+    """
+    shapes = data.shapes[images]  # gallery = the given images
+    out = np.zeros(len(images), dtype=bool)
+    for q, (i, kk) in enumerate(zip(images, k)):
+        named: dict[int, int] = {}
+        for _, (a, sa), (b, sb) in parse_caption(data.captions[i][kk].text) or []:
+            named[a], named[b] = sa, sb
+        cols, want = list(named), list(named.values())
+        out[q] = int((shapes[:, cols] == want).all(1).sum()) >= 2
+    return out
+
+
+class RetrievalTask(BenchTask):
+    r"""Text → image and image → text retrieval of Sort-of-CLEVR scenes and their captions.
+
+    Every image has ``num_captions`` captions of ``facts_per_caption`` statements about its
+    objects and their relations (:class:`~mmgraph.datasets.captions.SceneCaptions`). The test
+    gallery holds every test image and its first caption (1,000 of each by default): each
+    caption queries the images, each image queries the captions.
+
+    - **Dual encoders** (``dual-graph``, ``dual-pooled``) train with the symmetric InfoNCE loss
+      (:func:`~mmgraph.retrieval.info_nce`) on every (image, caption) pair per epoch; the model is
+      selected by validation ``t2i_r1`` over the validation gallery.
+    - **Re-rankers** (``rerank-graph``, ``rerank-attention``) classify (image, caption) pairs as
+      matching or not; per image and epoch they see its caption, a hard negative (the caption
+      with one statement made false: :func:`~mmgraph.datasets.captions.corrupt_caption`) and
+      another image's caption. At test time they re-order the ``rerank_k`` best items of the
+      best dual encoder of the same seed (by validation ``t2i_r1``; it must have been trained
+      into the same output folder first).
+
+    Metrics: ``t2i_r1/5/10``, ``i2t_r1/5/10``, ``mean_rank`` (text → image), ``i2t_mean_rank`` and
+    ``t2i_r1_relational``: text → image Recall@1 over the relation-dependent queries (two or more
+    gallery images have the shapes the caption names, so only its relations identify the image).
+
+    Args:
+        input: ``"state"``: the image is its objects (state descriptions with positions).
+        sizes: ``(train, val, test)`` images; default 4,000 / 500 / 1,000 (quick: 300 / 100 / 200).
+        num_captions: Captions per image.
+        facts_per_caption: Statements per caption.
+        rerank_k: Items of the first stage each re-ranker re-orders per query.
+    """
+
+    name = "retrieval"
+    task = "embedding"
+    family = "retrieval"
+    out_dim = 64
+    monitor = "t2i_r1"
+    mode = "max"
+    metric_names = ("t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "mean_rank", "i2t_mean_rank",
+                    "t2i_r1_relational")
+    default_models = ("dual-graph", "dual-pooled", "rerank-graph", "rerank-attention")
+    full_settings = {"epochs": 15, "lrs": (1e-3, 3e-3), "sweep_epochs": 3, "batch_size": 128}
+    quick_settings = {"epochs": 3, "batch_size": 64}
+
+    FULL = (4000, 500, 1000)
+    QUICK = (300, 100, 200)
+
+    def __init__(self, input: str = "state", sizes: Optional[tuple[int, int, int]] = None, num_captions: int = 5,
+                 facts_per_caption: int = 3, rerank_k: int = 10) -> None:
+        if input != "state":
+            raise ValueError(f"input: retrieval runs on state descriptions (input='state'), got {input!r}")
+        self.input, self.sizes = input, sizes
+        self.num_captions, self.facts_per_caption, self.rerank_k = num_captions, facts_per_caption, rerank_k
+        self.data: dict[str, SceneCaptions] = {}
+        self.model_name, self.seed, self.out_dir = DUAL[0], 0, None
+        self._rng = np.random.default_rng(0)
+
+    # ------------------------------------------------------------------ data
+
+    def load(self, quick: bool, seed: int = 0) -> None:
+        sizes = self.sizes or (self.QUICK if quick else self.FULL)
+        self.sizes = sizes
+        scenes = sort_of_clevr_splits(*sizes, seed=seed)
+        self.data = {}
+        for i, split in enumerate(("train", "val", "test")):
+            self.data[split] = SceneCaptions(scenes[split], self.num_captions, self.facts_per_caption, seed=seed + 17 * i,
+                                             max_len=self.facts_per_caption * 12)
+
+    def config(self) -> dict[str, Any]:
+        return {"input": self.input, "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
+                "captions_per_image": self.num_captions, "facts_per_caption": self.facts_per_caption,
+                "gallery": (self.sizes or self.FULL)[2], "rerank_k": self.rerank_k}
+
+    @property
+    def _image(self) -> str:
+        return "objects" if self.input == "state" else "image"
+
+    def in_dims(self) -> dict[str, int]:
+        text = next(iter(self.data.values())).text_dim if self.data else 0
+        return {self._image: 10, "caption": text}
+
+    def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"out_dim": self.out_dim if name in DUAL else 2,
+                                  "task": "embedding" if name in DUAL else "classification"}
+        return kwargs
+
+    def use(self, name: str, seed: int = 0, out_dir: Optional[Path] = None) -> None:
+        self.model_name, self.seed, self.out_dir = name, seed, out_dir
+        self.monitor = "t2i_r1" if name in DUAL else "acc"
+
+    def loss_fn(self):  # noqa: ANN201
+        return info_nce if self.model_name in DUAL else default_loss("classification")
+
+    def val_metrics(self):  # noqa: ANN201
+        return _dual_val_metrics if self.model_name in DUAL else classification_metrics
+
+    def num_samples(self, split: str) -> int:
+        return len(self.data[split])
+
+    def batches(self, split: str, batch_size: int, shuffle: bool, seed: int = 0) -> Batches:
+        data = self.data[split]
+        n, c = len(data), data.num_captions
+        if self.model_name in DUAL:
+            if split == "train":  # every (image, caption) pair once per epoch
+                def make(idx: Tensor) -> Any:
+                    images, k = idx // c, idx % c
+                    return data.pair_batch(images, data.tokens[images, k], data.lengths[images, k], y=images,
+                                           input=self.input)
+                return Batches(make, n * c, 1, batch_size, shuffle, seed)
+
+            def make_first(idx: Tensor) -> Any:  # the gallery: each image with its first caption
+                return data.pair_batch(idx, data.tokens[idx, 0], data.lengths[idx, 0], y=idx, input=self.input)
+            return Batches(make_first, n, 1, batch_size, shuffle, seed)
+        rng = np.random.default_rng([seed, 7])
+
+        def make_pairs(idx: Tensor) -> Any:  # image * 3 + (0 positive, 1 hard negative, 2 other image's caption)
+            images, kind = (idx // 3).numpy(), (idx % 3).numpy()
+            texts, y = [], []
+            for i, kd in zip(images, kind):
+                r = rng if split == "train" else np.random.default_rng([int(i), int(kd), 11])
+                cap = data.captions[i][int(r.integers(c))]
+                if kd == 0:
+                    texts.append(cap.text)
+                elif kd == 1:
+                    texts.append(corrupt_caption(cap, *data.scene(i), seed=r))
+                else:
+                    j = (i + 1 + int(r.integers(n - 1))) % n if n > 1 else i
+                    texts.append(data.captions[j][int(r.integers(c))].text)
+                y.append(int(kd == 0))
+            tokens, lengths = data.encode(texts)
+            return data.pair_batch(torch.as_tensor(images), tokens, lengths, y=torch.tensor(y), input=self.input)
+        return Batches(make_pairs, n, 3, max(1, batch_size // 3), shuffle, seed)
+
+    # ------------------------------------------------------------------ models
+
+    def _model_path(self, name: str, seed: int) -> Path:
+        assert self.out_dir is not None
+        return Path(self.out_dir) / "models" / f"{name}__seed{seed}.safetensors"
+
+    def after_fit(self, name: str, seed: int, model: nn.Module, best_val: dict[str, float], hidden: int) -> None:
+        """Keep every dual encoder (weights + validation metrics), the first stage of the re-rankers."""
+        if name in DUAL and self.out_dir is not None:
+            self._model_path(name, seed).parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(self._model_path(name, seed), model, {"model": name, "hidden": hidden, "seed": seed,
+                                                                  "val": best_val})
+
+    def first_stage(self, seed: int) -> tuple[str, nn.Module]:
+        """The dual encoder of run ``seed`` with the best validation ``t2i_r1`` in the output folder."""
+        from mmgraph.bench.runner import build_model
+
+        found = []
+        for name in DUAL:
+            path = self._model_path(name, seed) if self.out_dir is not None else None
+            if path is not None and path.exists():
+                found.append((read_metadata(path)["val"]["t2i_r1"], name, path))
+        if not found:
+            raise ValueError(f"{self.model_name} re-ranks a dual encoder's top-k, but no dual encoder of seed {seed} is "
+                             f"saved in {str(self.out_dir)!r}; run {' or '.join(DUAL)} into the same --out first")
+        _, name, path = max(found)
+        model = build_model(self, name, int(read_metadata(path)["hidden"]))
+        load_checkpoint(path, model)
+        return name, model.eval()
+
+    # ------------------------------------------------------------------ metrics
+
+    @torch.no_grad()
+    def _dual_scores(self, model: nn.Module, split: str, batch_size: int) -> Tensor:
+        """``(N, N)`` cosine scores of the gallery: captions (rows) × images (columns)."""
+        model.eval()
+        images, texts = [], []
+        for batch in self.batches(split, batch_size, shuffle=False):
+            out = model(batch)
+            images.append(out[:, 0])
+            texts.append(out[:, 1])
+        return torch.cat(texts) @ torch.cat(images).T
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str, batch_size: int) -> dict[str, float]:
+        saved = self.model_name
+        data = self.data[split]
+        n = len(data)
+        if saved in RERANK:
+            _, first = self.first_stage(self.seed)
+            self.use(DUAL[0], self.seed, self.out_dir)
+            t2i = self._dual_scores(first, split, batch_size)
+            self.use(saved, self.seed, self.out_dir)
+            model.eval()
+            tokens, lengths = data.tokens[:, 0], data.lengths[:, 0]
+
+            def pairs(images: Tensor, captions: Tensor) -> Tensor:
+                out = model(data.pair_batch(images, tokens[captions], lengths[captions], input=self.input))
+                return out[:, 1] - out[:, 0]
+
+            t2i_final = rerank(t2i, self.rerank_k, lambda q, i: pairs(i, q), batch_size)
+            i2t_final = rerank(t2i.T.contiguous(), self.rerank_k, lambda q, i: pairs(q, i), batch_size)
+        else:
+            t2i_final = self._dual_scores(model, split, batch_size)
+            i2t_final = t2i_final.T
+        targets = torch.arange(n)
+        metrics = {k: v for k, v in retrieval_metrics(t2i_final, targets, prefix="t2i_").items()}
+        metrics["mean_rank"] = metrics.pop("t2i_mean_rank")
+        metrics.update(retrieval_metrics(i2t_final, targets, prefix="i2t_"))
+        dependent = torch.as_tensor(relation_dependent(data, np.arange(n), np.zeros(n, dtype=int)))
+        top1 = t2i_final.argmax(1) == targets
+        metrics["t2i_r1_relational"] = float(top1[dependent].float().mean()) if dependent.any() else float("nan")
+        return metrics
+
+    def describe(self, output: Tensor) -> str:
+        return f"match score {float(output.reshape(-1)[-1] - output.reshape(-1)[0]):+.2f}"
+
+
+def _dual_val_metrics(out: Tensor, y: Tensor) -> dict[str, float]:
+    """Validation metrics of a dual encoder: retrieval over the validation gallery (one caption per image)."""
+    scores = out[:, 1] @ out[:, 0].T
+    targets = torch.arange(out.size(0))
+    metrics = retrieval_metrics(scores, targets, ks=(1, 5), prefix="t2i_")
+    metrics.update(retrieval_metrics(scores.T, targets, ks=(1, 5), prefix="i2t_"))
+    return metrics

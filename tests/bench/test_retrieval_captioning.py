@@ -1,0 +1,121 @@
+"""The retrieval and captioning tasks on tiny data, through the same runner as the other tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmgraph.bench.runner import BenchConfig, build_model, run_benchmark
+from mmgraph.bench.tasks import CaptioningTask, RetrievalTask, make_task
+from mmgraph.bench.tasks.retrieval import relation_dependent
+from mmgraph.datasets.captions import CAPTION_VOCAB, caption_is_true, caption_text, parse_caption
+from mmgraph.retrieval import retrieval_metrics
+
+
+@pytest.fixture(scope="module")
+def retrieval() -> RetrievalTask:
+    task = RetrievalTask(sizes=(6, 4, 5), num_captions=2, facts_per_caption=2)
+    task.load(quick=True)
+    return task
+
+
+def test_make_tasks_and_errors() -> None:
+    assert make_task("retrieval").name == "retrieval"
+    assert make_task("captioning", input="pixels").name == "captioning-pixels"
+    with pytest.raises(ValueError, match="retrieval runs on state descriptions"):
+        make_task("retrieval", input="pixels")
+    with pytest.raises(ValueError, match=r"input: expected one of \['state', 'pixels'\]"):
+        CaptioningTask("audio")
+
+
+def test_dual_batches_pair_each_caption_with_its_image(retrieval: RetrievalTask) -> None:
+    retrieval.use("dual-graph")
+    batches = list(retrieval.batches("train", 4, shuffle=True, seed=0))
+    assert sum(b.batch_size for b in batches) == 12  # every (image, caption) pair once
+    data = retrieval.data["train"]
+    for b in batches:
+        for row, image in enumerate(b.y.tolist()):
+            tokens = b["caption"].x[row, b["caption"].mask[row], :].argmax(-1)
+            assert any(torch.equal(tokens, data.tokens[image, k, : len(tokens)]) for k in range(2))
+            assert torch.equal(b["objects"].x[row], data.scenes.states[image])
+    gallery = list(retrieval.batches("test", 4, shuffle=False))
+    assert torch.cat([b.y for b in gallery]).tolist() == list(range(5))
+
+
+def test_rerank_batches_hold_a_positive_a_hard_negative_and_another_caption(retrieval: RetrievalTask) -> None:
+    retrieval.use("rerank-graph")
+    data = retrieval.data["val"]
+    batches = list(retrieval.batches("val", 6, shuffle=False))
+    assert [b.batch_size for b in batches] == [6, 6]
+    again = list(retrieval.batches("val", 6, shuffle=False))
+    assert all(torch.equal(a["caption"].x, b["caption"].x) for a, b in zip(batches, again))  # fixed validation pairs
+    vocab = len(CAPTION_VOCAB)
+    for b in batches:
+        assert b.y.tolist() == [1, 0, 0, 1, 0, 0]
+        for row in range(6):
+            image = int(np.nonzero((data.scenes.states == b["objects"].x[row]).all(-1).all(-1).numpy())[0][0])
+            ids = b["caption"].x[row, b["caption"].mask[row], :vocab].argmax(-1).tolist()
+            text = caption_text(ids)
+            if row % 3 == 0:
+                assert caption_is_true(text, *data.scene(image))
+            if row % 3 == 1:
+                assert not caption_is_true(text, *data.scene(image))
+
+
+def test_relation_dependent_queries() -> None:
+    task = RetrievalTask(sizes=(1, 1, 40), facts_per_caption=1)
+    task.load(quick=True)
+    data = task.data["test"]
+    flags = relation_dependent(data, np.arange(40), np.zeros(40, dtype=int))
+    for q in range(40):
+        _, a, b = parse_caption(data.captions[q][0].text)[0]
+        named = {a, b}
+        same = sum(all(int(data.shapes[i][c]) == s for c, s in named) for i in range(40))
+        assert flags[q] == (same >= 2)
+    assert flags.any()
+
+
+def test_retrieval_benchmark_end_to_end(tmp_path: Path) -> None:
+    task = RetrievalTask(sizes=(8, 4, 6), num_captions=2, facts_per_caption=2, rerank_k=5)
+    cfg = BenchConfig(models=["rerank-graph"], seeds=[0], epochs=1, batch_size=8, hidden=16, lrs=(1e-3,), quick=True)
+    with pytest.raises(ValueError, match="no dual encoder of seed 0 is saved"):
+        run_benchmark(task, cfg, tmp_path, progress=False, say=lambda s: None)
+    cfg.models = ["dual-graph", "dual-pooled", "rerank-graph", "rerank-attention"]
+    results = run_benchmark(task, cfg, tmp_path, progress=False, say=lambda s: None)
+    assert set(results["models"]) == set(cfg.models)
+    for name, entry in results["models"].items():
+        assert set(entry["metrics"]) == set(task.metric_names)
+        assert 0.0 <= entry["metrics"]["t2i_r1"]["mean"] <= 1.0 and entry["metrics"]["mean_rank"]["mean"] >= 1.0
+    assert (tmp_path / "models" / "dual-graph__seed0.safetensors").exists()
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored["task"] == "retrieval" and stored["config"]["task"]["gallery"] == 6
+    # a re-ranker only re-orders the first stage's top-k (k = 5 here): recall@5 is the first stage's
+    first = results["models"][task.first_stage(0)[0]]["metrics"]
+    for name in ("rerank-graph", "rerank-attention"):
+        for key in ("t2i_r5", "i2t_r5", "t2i_r10"):
+            assert results["models"][name]["metrics"][key]["mean"] == pytest.approx(first[key]["mean"])
+    task.use("dual-graph", 0, tmp_path)
+    model = task.first_stage(0)[1]
+    scores = task._dual_scores(model, "test", 4)
+    assert scores.shape == (6, 6)
+    direct = retrieval_metrics(scores, torch.arange(6), prefix="t2i_")
+    if task.first_stage(0)[0] == "dual-graph":
+        assert results["models"]["dual-graph"]["metrics"]["t2i_r1"]["mean"] == pytest.approx(direct["t2i_r1"])
+
+
+@pytest.mark.parametrize("input", ["state", "pixels"])
+def test_captioning_benchmark_end_to_end(tmp_path: Path, input: str) -> None:
+    task = CaptioningTask(input=input, sizes=(6, 3, 4), num_captions=2, facts_per_caption=1, beam_size=2)
+    cfg = BenchConfig(models=["caption-graph", "caption-pooled"], seeds=[0], epochs=1, batch_size=4, hidden=16,
+                      lrs=(1e-3,), quick=True)
+    results = run_benchmark(task, cfg, tmp_path, progress=False, say=lambda s: None)
+    for entry in results["models"].values():
+        assert set(entry["metrics"]) == set(task.metric_names)
+        assert all(0.0 <= entry["metrics"][m]["mean"] <= 1.0 for m in task.metric_names)
+    model = build_model(task, "caption-graph", 16)
+    texts = task.generate(model, "test", 2, beam_size=2)
+    assert len(texts) == 4 and all(isinstance(t, str) for t in texts)

@@ -1,0 +1,84 @@
+"""Captioning models: graph and pooled memories, teacher forcing, decoding, pixels through an extractor."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mmgraph as mg
+from mmgraph.captioning import CaptionModel, caption_loss
+from mmgraph.datasets.captions import CAPTION_VOCAB, SceneCaptions, caption_text
+from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
+from mmgraph.nn.extractors import GridCNN
+
+CAPTIONING = mg.list_models("captioning")
+
+
+@pytest.fixture(scope="module")
+def data() -> SceneCaptions:
+    return SceneCaptions(sort_of_clevr_splits(1, 1, 4, seed=2)["test"], num_captions=2, facts_per_caption=1, seed=0)
+
+
+def batch_of(data: SceneCaptions, images: list[int], input: str = "state") -> mg.MultimodalBatch:
+    idx = torch.tensor(images)
+    mods, raw = data.image_modalities(idx, input)
+    return mg.MultimodalBatch(mods, y=data.caption_targets(idx, torch.zeros_like(idx)), raw=raw)
+
+
+def build(name: str, seed: int = 0, **kwargs: object) -> CaptionModel:
+    mg.seed_everything(seed)
+    return mg.get_model(name, in_dims={"objects": 10}, hidden=16, max_len=14, **kwargs).eval()
+
+
+@pytest.mark.parametrize("name", CAPTIONING)
+def test_teacher_forcing_and_decoding(name: str, data: SceneCaptions) -> None:
+    model = build(name)
+    batch = batch_of(data, [0, 1, 2])
+    logits = model(batch)
+    assert logits.shape == (3, batch.y.size(1) - 1, len(CAPTION_VOCAB))
+    assert torch.isfinite(caption_loss(logits, batch.y))
+    memory, mask = model.memory(batch)
+    assert memory.shape == ((3, 6, 16) if name == "caption-graph" else (3, 1, 16))
+    tokens = model.generate(batch, beam_size=2)
+    assert tokens.shape == (3, 14) and all(isinstance(caption_text(t), str) for t in tokens)
+    assert torch.equal(model(batch), build(name)(batch))
+
+
+@pytest.mark.parametrize("name", CAPTIONING)
+def test_learns_to_caption_four_scenes(name: str, data: SceneCaptions) -> None:
+    model = build(name).train()
+    batch = batch_of(data, [0, 1, 2, 3])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(150):
+        opt.zero_grad()
+        loss = caption_loss(model(batch), batch.y)
+        loss.backward()
+        opt.step()
+        first = first if first is not None else float(loss.detach())
+    assert loss.item() < 0.1 * first
+    if name == "caption-graph":  # distinct memories per scene: it reproduces each caption
+        texts = [caption_text(t) for t in model.eval().generate(batch, beam_size=1)]
+        assert texts == [data.captions[i][0].text for i in range(4)]
+
+
+def test_pixels_through_an_extractor(data: SceneCaptions) -> None:
+    cnn = GridCNN(channels=(4, 4, 4, 4))
+    model = mg.get_model("caption-graph", in_dims={"image": cnn.out_dim}, hidden=8, extractors={"image": cnn})
+    out = model(batch_of(data, [0, 0, 1], input="pixels"))
+    assert out.shape[:2] == (3, data.max_len + 1)
+
+
+def test_errors(data: SceneCaptions) -> None:
+    model = build("caption-graph")
+    batch = batch_of(data, [0, 1])
+    with pytest.raises(ValueError, match="teacher forcing"):
+        model(mg.MultimodalBatch({"objects": batch["objects"]}))
+    with pytest.raises(ValueError, match="modality 'objects': expected in the batch"):
+        model(mg.MultimodalBatch({"other": batch["objects"]}, y=batch.y))
+    with pytest.raises(ValueError, match="needs element positions"):
+        model(mg.MultimodalBatch({"objects": mg.ModalityBatch(batch["objects"].x)}, y=batch.y))
+    with pytest.raises(ValueError, match="expected task='captioning'"):
+        mg.get_model("caption-pooled", in_dims={"objects": 10}, task="classification")
+    with pytest.raises(ValueError, match="image modality only"):
+        mg.get_model("caption-pooled", in_dims={"objects": 10, "caption": 3})

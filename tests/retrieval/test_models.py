@@ -1,0 +1,114 @@
+"""Retrieval models: the InfoNCE loss, dual encoders and re-rankers (a contract over the retrieval family)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mmgraph as mg
+from mmgraph.datasets.captions import SceneCaptions
+from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
+from mmgraph.retrieval import DualEncoder, info_nce
+
+RETRIEVAL = mg.list_models("retrieval")
+
+
+@pytest.fixture(scope="module")
+def data() -> SceneCaptions:
+    return SceneCaptions(sort_of_clevr_splits(1, 1, 4, seed=3)["test"], num_captions=2, facts_per_caption=2, seed=0)
+
+
+def batch_of(data: SceneCaptions, images: list[int], k: int = 0) -> mg.MultimodalBatch:
+    idx = torch.tensor(images)
+    return data.pair_batch(idx, data.tokens[idx, k], data.lengths[idx, k], y=idx)
+
+
+def build(name: str, data: SceneCaptions, seed: int = 0) -> torch.nn.Module:
+    mg.seed_everything(seed)
+    dual = name.startswith("dual")
+    return mg.get_model(name, in_dims={"objects": 10, "caption": data.text_dim}, hidden=16,
+                        out_dim=8 if dual else 2, task="embedding" if dual else "classification").eval()
+
+
+def test_family_lists_the_four_models() -> None:
+    assert RETRIEVAL == ["dual-graph", "dual-pooled", "rerank-attention", "rerank-graph"]
+    assert not set(RETRIEVAL) & set(mg.list_models())  # not in the fusion contract
+    assert mg.registry.model_family("dual-graph") == "retrieval"
+    with pytest.raises(ValueError, match="family: expected one of"):
+        mg.list_models("nope")
+
+
+def test_info_nce_matches_cross_entropy_and_masks_same_image() -> None:
+    g = torch.Generator().manual_seed(0)
+    out = F.normalize(torch.randn(5, 2, 4, generator=g), dim=-1)
+    y = torch.arange(5)
+    logits = out[:, 0] @ out[:, 1].T / 0.05
+    expected = 0.5 * (F.cross_entropy(logits, y) + F.cross_entropy(logits.T, y))
+    torch.testing.assert_close(info_nce(out, y), expected)
+    same = torch.tensor([0, 0, 1, 2, 3])  # pairs 0 and 1 show the same image: not negatives of each other
+    lone = info_nce(out, same)
+    assert torch.isfinite(lone) and not torch.allclose(lone, expected)
+    perfect = torch.eye(4).unsqueeze(1).expand(4, 2, 4)
+    assert info_nce(perfect, torch.arange(4)) < 1e-3
+    with pytest.raises(ValueError, match=r"expected paired embeddings of shape \(B, 2, D\)"):
+        info_nce(out[:, 0], y)
+    with pytest.raises(ValueError, match="one image id per pair"):
+        info_nce(out, y[:3])
+
+
+@pytest.mark.parametrize("name", RETRIEVAL)
+def test_output_shape_and_determinism(name: str, data: SceneCaptions) -> None:
+    batch = batch_of(data, [0, 1, 2, 3])
+    out = build(name, data)(batch)
+    if name.startswith("dual"):
+        assert out.shape == (4, 2, 8)
+        torch.testing.assert_close(out.norm(dim=-1), torch.ones(4, 2))
+    else:
+        assert out.shape == (4, 2)
+    assert torch.equal(out, build(name, data)(batch)) and not torch.allclose(out, build(name, data, seed=1)(batch))
+
+
+@pytest.mark.parametrize("name", RETRIEVAL)
+def test_gradients_reach_both_modalities_not_padding(name: str, data: SceneCaptions) -> None:
+    batch = batch_of(data, [0, 1, 2])
+    for m in batch.modalities:
+        batch[m].x.requires_grad_(True)
+    out = build(name, data).train()(batch)
+    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(0))).sum().backward()  # unit outputs
+    for m in batch.modalities:
+        grad = batch[m].x.grad
+        assert grad[batch[m].mask].abs().sum() > 0, f"no gradient on {m}"
+        assert grad[~batch[m].mask].abs().sum() == 0, f"gradient leaked into {m}'s padding"
+
+
+@pytest.mark.parametrize("name", RETRIEVAL)
+def test_output_independent_of_batch_padding(name: str, data: SceneCaptions) -> None:
+    model = build(name, data)
+    short = min(range(4), key=lambda i: int(data.lengths[i, 0]))
+    alone = model(batch_of(data, [short]))
+    together = model(batch_of(data, [short, *[i for i in range(4) if i != short]]))[:1]
+    torch.testing.assert_close(alone, together, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", RETRIEVAL)
+def test_bad_input_is_a_clear_error(name: str, data: SceneCaptions) -> None:
+    model = build(name, data)
+    batch = batch_of(data, [0, 1])
+    with pytest.raises(ValueError, match="modality 'caption'|unknown modality|expected in the batch"):
+        model(batch.without("caption"))
+    with pytest.raises(ValueError, match="MultimodalBatch"):
+        model([batch])
+    with pytest.raises(ValueError, match="in_dims with two modalities"):
+        mg.get_model(name, in_dims={"objects": 10}, hidden=16)
+
+
+def test_dual_encoder_towers_see_one_modality_each(data: SceneCaptions) -> None:
+    model = build("dual-graph", data)
+    assert isinstance(model, DualEncoder)
+    a, b = batch_of(data, [0, 1]), batch_of(data, [0, 1], k=1)  # same images, other captions
+    torch.testing.assert_close(model.encode_image(a), model.encode_image(b))
+    assert not torch.allclose(model.encode_text(a), model.encode_text(b))
+    torch.testing.assert_close(model(a)[:, 0], model.encode_image(a.without("caption")))
+    with pytest.raises(ValueError, match="expected task='embedding'"):
+        mg.get_model("dual-pooled", in_dims={"objects": 10, "caption": data.text_dim}, task="classification")
