@@ -286,6 +286,9 @@ class SceneCaptions:
         facts_per_caption: Statements per caption.
         seed: Seed of the captions.
         max_len: Token positions (default: the longest caption of these scenes).
+        text_encoder: Optional pretrained encoder with ``dim`` and ``encode(texts) -> [Modality]``
+            (e.g. :class:`~mmgraph.features.MiniLMTokens`): token features are then its contextual
+            embeddings of the caption's text (word pieces) instead of one-hot words.
 
     Attributes:
         captions: ``[[Caption, ...] per image]``.
@@ -294,10 +297,12 @@ class SceneCaptions:
     """
 
     def __init__(self, scenes: SortOfCLEVR, num_captions: int = 5, facts_per_caption: int = 3, seed: int = 0,
-                 max_len: Optional[int] = None) -> None:
+                 max_len: Optional[int] = None, text_encoder: Optional[Any] = None) -> None:
         import torch
 
         self.scenes = scenes
+        self.text_encoder = text_encoder
+        self._embedded: dict[str, Any] = {}
         self.captions = caption_dataset(scenes, num_captions, facts_per_caption, seed)
         ids = [[caption_tokens(c.text) for c in caps] for caps in self.captions]
         longest = max(len(t) for caps in ids for t in caps)
@@ -319,8 +324,24 @@ class SceneCaptions:
 
     @property
     def text_dim(self) -> int:
-        """Width of a token's features: ``len(CAPTION_VOCAB) + max_len``."""
-        return len(CAPTION_VOCAB) + self.max_len
+        """Width of a token's features: ``len(CAPTION_VOCAB) + max_len`` (with a text encoder: its ``dim + max_len``)."""
+        return (self.text_encoder.dim if self.text_encoder is not None else len(CAPTION_VOCAB)) + self.max_len
+
+    def embed(self, texts: list[str]) -> list[Any]:
+        """The text encoder's token embeddings of ``texts``, each ``(L_i, dim)``; computed once per distinct text."""
+        if self.text_encoder is None:
+            raise ValueError("embed: this SceneCaptions has no text_encoder")
+        missing = sorted({t for t in texts if t not in self._embedded})
+        if missing:
+            for text, m in zip(missing, self.text_encoder.encode(missing)):
+                if m.x.size(0) > self.max_len:
+                    raise ValueError(f"text encoder: {m.x.size(0)} tokens for {text!r}, more than max_len={self.max_len}")
+                self._embedded[text] = m.x.float()
+        return [self._embedded[t] for t in texts]
+
+    def embed_all(self) -> None:
+        """Embed every caption of the scenes now (a text encoder runs in large batches)."""
+        self.embed([c.text for caps in self.captions for c in caps])
 
     def encode(self, texts: list[str]) -> tuple[Any, Any]:
         """``(tokens (B, max_len), lengths (B,))`` of caption strings."""
@@ -344,9 +365,17 @@ class SceneCaptions:
         from mmgraph.data.batch import ModalityBatch
 
         b, n = tokens.shape
+        if self.text_encoder is not None:  # contextual embeddings of the caption's text, one per word piece
+            rows = self.embed([caption_text(t[: int(k)]) for t, k in zip(tokens, lengths)])
+            lengths = torch.tensor([r.size(0) for r in rows])
+            words = torch.zeros(b, n, self.text_encoder.dim)
+            for i, r in enumerate(rows):
+                words[i, : r.size(0)] = r
+        else:
+            words = F.one_hot(tokens, len(CAPTION_VOCAB)).float()
         mask = torch.arange(n).unsqueeze(0) < lengths.unsqueeze(1)
-        x = torch.cat([F.one_hot(tokens, len(CAPTION_VOCAB)), F.one_hot(torch.arange(n), n).expand(b, n, n)], -1)
-        return ModalityBatch(x.float() * mask.unsqueeze(-1), mask=mask, name="caption")
+        x = torch.cat([words, F.one_hot(torch.arange(n), n).expand(b, n, n).float()], -1)
+        return ModalityBatch(x * mask.unsqueeze(-1), mask=mask, name="caption")
 
     def image_modalities(self, images: Any, input: str = "state") -> tuple[dict[str, Any], dict[str, Any]]:
         """``(modalities, raw)`` of the images ``(B,)`` for :class:`~mmgraph.MultimodalBatch`."""

@@ -5,7 +5,7 @@ Registered in the ``"retrieval"`` family (:func:`mmgraph.list_models("retrieval"
 - ``dual-graph``: each modality encoded by its own intra-modal graph (a complete graph over
   image regions/objects with relative positions; a token graph with sequence edges), each with a
   fusion node, pooled to an embedding;
-- ``dual-pooled``: the same inputs, each element encoded alone, mean-pooled, then an MLP (no graph);
+- ``dual-pooled``: the same inputs, each element encoded alone, mean- and max-pooled, then an MLP (no graph);
 - ``rerank-graph``: the joint heterogeneous graph of one (image, caption) pair (both intra-modal
   graphs, every token linked to every region, a fusion node; messages conditioned on the
   caption) scores whether they match;
@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.baselines.attention import CrossAttentionBlock
-from mmgraph.baselines.concat import ConcatFusion
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.graph import GraphBuilder, edges
 from mmgraph.nn.encoders import masked_mean
@@ -32,7 +31,7 @@ from mmgraph.nn.heads import make_head
 from mmgraph.nn.models.graph_fusion import GraphFusionModel
 from mmgraph.registry import register_model
 
-__all__ = ["DualEncoder", "CrossAttentionReranker", "PairGraphModel", "info_nce", "split_modalities"]
+__all__ = ["DualEncoder", "PooledTower", "CrossAttentionReranker", "PairGraphModel", "info_nce", "split_modalities"]
 
 
 def split_modalities(in_dims: Mapping[str, int], text: str, what: str) -> tuple[str, str]:
@@ -216,7 +215,10 @@ def dual_graph(
     """Dual encoder of two intra-modal graphs (``graph-relational`` towers), each with a fusion node.
 
     The image tower links its regions/objects completely with ``[dx, dy, distance]`` edge
-    attributes; the text tower links tokens within ``window`` positions.
+    attributes; the text tower links tokens within ``window`` positions. Node states are
+    max-pooled: with a mean readout (or the fusion node's state) the embeddings of different
+    samples start nearly identical — every scene has the same six colours, every caption the
+    same words in other slots — and contrastive training collapsed them in probes.
     """
     _check_task(task, "embedding", "dual-graph")
     image, text = split_modalities(in_dims, text, "dual-graph")
@@ -225,9 +227,48 @@ def dual_graph(
     for m, strategy in ((image, edges.Full(attr="pos")), (text, edges.Sequential(window=window))):
         builder = GraphBuilder(intra={m: strategy}, fusion_node=True)
         towers[m] = GraphFusionModel({m: in_dims[m]}, hidden, out_dim, builder=builder, conv="relational",
-                                     num_layers=num_layers, task="embedding",
+                                     num_layers=num_layers, task="embedding", readout="max",
                                      extractors={m: ex[m]} if m in ex else None)
     return DualEncoder(towers[image], towers[text], image, text)
+
+
+class PooledTower(nn.Module):
+    r"""Encode each element alone, pool, then an MLP: a tower without a graph.
+
+    :math:`h_i = \mathrm{MLP}_{\text{elem}}(x_i)` (``depth`` layers of Linear, LayerNorm, GELU),
+    :math:`z = [\operatorname{mean}_i h_i; \max_i h_i]` over real elements, output
+    :math:`\mathrm{MLP}(z)` (2 layers), :math:`\ell_2`-normalised.
+
+    Args:
+        modality: The modality it encodes.
+        in_dim: Its feature width.
+        hidden: Width :math:`H`.
+        out_dim: Embedding width.
+        depth: Element-MLP layers.
+
+    Shapes:
+        - **input:** a :class:`~mmgraph.MultimodalBatch` with ``modality``
+        - **output:** :math:`(B, \text{out\_dim})`
+    """
+
+    def __init__(self, modality: str, in_dim: int, hidden: int, out_dim: int, depth: int = 2) -> None:
+        super().__init__()
+        self.modality, self.in_dim = modality, in_dim
+        layers: list[nn.Module] = []
+        for i in range(check_positive_int(depth, "depth")):
+            layers += [nn.Linear(in_dim if i == 0 else hidden, hidden), nn.LayerNorm(hidden), nn.GELU()]
+        self.element = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+
+    def forward(self, batch: MultimodalBatch) -> Tensor:
+        if self.modality not in batch.modalities:
+            raise ValueError(f"modality {self.modality!r}: expected in the batch, got modalities {batch.modalities}")
+        m = batch[self.modality]
+        if m.x.size(-1) != self.in_dim:
+            raise ValueError(f"modality {self.modality!r}: expected feature_dim {self.in_dim} (in_dims), got {m.x.size(-1)}")
+        h = self.element(m.x)
+        top = h.masked_fill(~m.mask.unsqueeze(-1), float("-inf")).amax(1).nan_to_num(0.0, neginf=0.0)
+        return F.normalize(self.head(torch.cat([masked_mean(h, m.mask), top], -1)), dim=-1)
 
 
 @register_model("dual-pooled", family="retrieval")
@@ -238,15 +279,12 @@ def dual_pooled(
     *,
     task: str = "embedding",
     text: str = "caption",
-    num_layers: int = 3,
-    extractors: Optional[Mapping[str, nn.Module]] = None,
+    depth: int = 2,
 ) -> DualEncoder:
-    """Dual encoder without a graph: each element encoded alone, mean-pooled, then an MLP of ``num_layers``."""
+    """Dual encoder without a graph: :class:`PooledTower` s (elements encoded alone, mean- and max-pooled, an MLP)."""
     _check_task(task, "embedding", "dual-pooled")
     image, text = split_modalities(in_dims, text, "dual-pooled")
-    ex = dict(extractors or {})
-    towers = {m: ConcatFusion({m: in_dims[m]}, hidden, out_dim, task="embedding", num_layers=num_layers,
-                              extractors={m: ex[m]} if m in ex else None) for m in (image, text)}
+    towers = {m: PooledTower(m, in_dims[m], hidden, out_dim, depth=depth) for m in (image, text)}
     return DualEncoder(towers[image], towers[text], image, text)
 
 

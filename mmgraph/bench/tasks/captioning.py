@@ -56,7 +56,7 @@ class CaptioningTask(BenchTask):
     mode = "min"
     metric_names = ("bleu4", "relation_em", "bleu4_greedy", "relation_em_greedy")
     default_models = ("caption-graph", "caption-pooled")
-    full_settings = {"epochs": 20, "lrs": (1e-3, 3e-3), "sweep_epochs": 3, "batch_size": 64}
+    full_settings = {"epochs": 40, "lrs": (1e-3, 3e-3), "sweep_epochs": 3, "batch_size": 64}
     quick_settings = {"epochs": 4, "batch_size": 32}
 
     FULL = (4000, 500, 1000)
@@ -76,7 +76,7 @@ class CaptioningTask(BenchTask):
         self.sizes = sizes
         scenes = sort_of_clevr_splits(*sizes, seed=seed)
         self.data = {split: SceneCaptions(scenes[split], self.num_captions, self.facts_per_caption, seed=seed + 17 * i,
-                                          max_len=self.facts_per_caption * 12)
+                                          max_len=self.facts_per_caption * 13)
                      for i, split in enumerate(("train", "val", "test"))}
 
     def config(self) -> dict[str, Any]:
@@ -92,7 +92,7 @@ class CaptioningTask(BenchTask):
         return {self._image: 10 if self.input == "state" else GridCNN().out_dim}
 
     def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
-        max_len = next(iter(self.data.values())).max_len + 1 if self.data else self.facts_per_caption * 12 + 1
+        max_len = next(iter(self.data.values())).max_len + 1 if self.data else self.facts_per_caption * 13 + 1
         kwargs: dict[str, Any] = {"max_len": max_len}
         if self.input == "pixels":
             kwargs["extractors"] = {"image": GridCNN()}

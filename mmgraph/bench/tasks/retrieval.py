@@ -22,6 +22,8 @@ from mmgraph.train.metrics import classification_metrics
 __all__ = ["RetrievalTask", "relation_dependent"]
 
 DUAL = ("dual-graph", "dual-pooled")
+#: Token features of the captions: one-hot words, or a pretrained encoder's (``text`` extra).
+TEXTS = ("onehot", "minilm")
 RERANK = ("rerank-graph", "rerank-attention")
 
 
@@ -70,6 +72,9 @@ class RetrievalTask(BenchTask):
         num_captions: Captions per image.
         facts_per_caption: Statements per caption.
         rerank_k: Items of the first stage each re-ranker re-orders per query.
+        text: ``"onehot"`` (token features: one-hot word and position) or ``"minilm"`` (the
+            pretrained MiniLM's contextual word-piece embeddings and position; needs the ``text``
+            extra, see :class:`~mmgraph.features.MiniLMTokens`).
     """
 
     name = "retrieval"
@@ -81,16 +86,20 @@ class RetrievalTask(BenchTask):
     metric_names = ("t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "mean_rank", "i2t_mean_rank",
                     "t2i_r1_relational")
     default_models = ("dual-graph", "dual-pooled", "rerank-graph", "rerank-attention")
-    full_settings = {"epochs": 15, "lrs": (1e-3, 3e-3), "sweep_epochs": 3, "batch_size": 128}
+    full_settings = {"epochs": 20, "lrs": (1e-3, 3e-3), "sweep_epochs": 2, "batch_size": 128}
     quick_settings = {"epochs": 3, "batch_size": 64}
 
     FULL = (4000, 500, 1000)
     QUICK = (300, 100, 200)
 
     def __init__(self, input: str = "state", sizes: Optional[tuple[int, int, int]] = None, num_captions: int = 5,
-                 facts_per_caption: int = 3, rerank_k: int = 10) -> None:
+                 facts_per_caption: int = 3, rerank_k: int = 10, text: str = "onehot") -> None:
         if input != "state":
             raise ValueError(f"input: retrieval runs on state descriptions (input='state'), got {input!r}")
+        if text not in TEXTS:
+            raise ValueError(f"text: expected one of {list(TEXTS)}, got {text!r}")
+        self.text = text
+        self.name = "retrieval" if text == "onehot" else f"retrieval-{text}"
         self.input, self.sizes = input, sizes
         self.num_captions, self.facts_per_caption, self.rerank_k = num_captions, facts_per_caption, rerank_k
         self.data: dict[str, SceneCaptions] = {}
@@ -103,13 +112,20 @@ class RetrievalTask(BenchTask):
         sizes = self.sizes or (self.QUICK if quick else self.FULL)
         self.sizes = sizes
         scenes = sort_of_clevr_splits(*sizes, seed=seed)
+        encoder = None
+        if self.text == "minilm":
+            from mmgraph.features import MiniLMTokens
+
+            encoder = MiniLMTokens(batch_size=256)
         self.data = {}
         for i, split in enumerate(("train", "val", "test")):
             self.data[split] = SceneCaptions(scenes[split], self.num_captions, self.facts_per_caption, seed=seed + 17 * i,
-                                             max_len=self.facts_per_caption * 12)
+                                             max_len=self.facts_per_caption * 13, text_encoder=encoder)
+            if encoder is not None:
+                self.data[split].embed_all()
 
     def config(self) -> dict[str, Any]:
-        return {"input": self.input, "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
+        return {"input": self.input, "text": self.text, "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
                 "captions_per_image": self.num_captions, "facts_per_caption": self.facts_per_caption,
                 "gallery": (self.sizes or self.FULL)[2], "rerank_k": self.rerank_k}
 
