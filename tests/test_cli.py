@@ -66,6 +66,30 @@ def test_bench_quick_end_to_end(tmp_path, monkeypatch: pytest.MonkeyPatch, capsy
 
 
 @pytest.mark.parametrize(
+    "task, models, metric",
+    [("retrieval", "dual-graph,rerank-graph", "t2i_r1"), ("captioning", "caption-graph,caption-pooled", "relation_em")],
+)
+def test_bench_retrieval_and_captioning_from_the_cli(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys, task: str,
+                                                     models: str, metric: str) -> None:
+    from mmgraph.bench.tasks import CaptioningTask, RetrievalTask
+
+    monkeypatch.setattr(RetrievalTask, "QUICK", (6, 4, 5))
+    monkeypatch.setattr(CaptioningTask, "QUICK", (6, 4, 5))
+    argv = ["bench", task, "--quick", "--models", models, "--seeds", "1", "--epochs", "1", "--out", str(tmp_path),
+            "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"task: {task}" in out and metric in out and all(m in out for m in models.split(","))
+
+
+def test_models_by_family(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--family", "retrieval"]) == 0
+    assert capsys.readouterr().out.split() == ["dual-graph", "dual-pooled", "rerank-attention", "rerank-graph"]
+    assert main(["models", "--family", "all"]) == 0
+    assert {"caption-graph", "graph-gat", "rerank-graph"} <= set(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
     "argv, message",
     [
         (["bench", "sentiment", "--input", "pixels"], "--input applies to sort-of-clevr and captioning only"),

@@ -249,8 +249,9 @@ class RetrievalTask(BenchTask):
                 out = model(data.pair_batch(images, tokens[captions], lengths[captions], input=self.input))
                 return out[:, 1] - out[:, 0]
 
-            t2i_final = rerank(t2i, self.rerank_k, lambda q, i: pairs(i, q), batch_size)
-            i2t_final = rerank(t2i.T.contiguous(), self.rerank_k, lambda q, i: pairs(q, i), batch_size)
+            k = min(self.rerank_k, n)  # a gallery smaller than k: re-rank all of it
+            t2i_final = rerank(t2i, k, lambda q, i: pairs(i, q), batch_size)
+            i2t_final = rerank(t2i.T.contiguous(), k, lambda q, i: pairs(q, i), batch_size)
         else:
             t2i_final = self._dual_scores(model, split, batch_size)
             i2t_final = t2i_final.T
