@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from mmgraph.bench.tasks.base import Batches, BenchTask
 from mmgraph.captioning.metrics import caption_metrics
 from mmgraph.captioning.models import caption_loss
+from mmgraph.data.batch import MultimodalBatch
 from mmgraph.datasets.captions import CAPTION_VOCAB, SceneCaptions, caption_text
 from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
 from mmgraph.nn.extractors import GridCNN
@@ -115,8 +116,6 @@ class CaptioningTask(BenchTask):
             # training: a reference drawn anew per image and epoch; otherwise always the first
             k = torch.as_tensor(rng.integers(data.num_captions, size=len(idx))) if split == "train" else torch.zeros_like(idx)
             mods, raw = data.image_modalities(idx, self.input)
-            from mmgraph.data.batch import MultimodalBatch
-
             return MultimodalBatch(mods, y=data.caption_targets(idx, k), raw=raw)
 
         return Batches(make, len(data), 1, batch_size, shuffle, seed)
