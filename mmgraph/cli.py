@@ -116,7 +116,7 @@ def _bench(args: argparse.Namespace) -> int:
     cfg = BenchConfig(
         models=args.models or list(task.default_models),
         reference=task.default_models[0],  # the same budget whichever subset of models runs
-        seeds=list(range(args.seeds if args.seeds is not None else defaults["seeds"])),
+        seeds=args.only_seeds or list(range(args.seeds if args.seeds is not None else defaults["seeds"])),
         epochs=args.epochs if args.epochs is not None else defaults["epochs"],
         batch_size=args.batch_size if args.batch_size is not None else defaults["batch_size"],
         hidden=args.hidden if args.hidden is not None else defaults["hidden"],
@@ -131,7 +131,7 @@ def _bench(args: argparse.Namespace) -> int:
     command = "mmgraph " + " ".join(shlex.quote(a) for a in args.argv if a != "--report-only")
     try:
         results = run_benchmark(task, cfg, out, command=command, progress=not args.no_progress,
-                                report_only=args.report_only)
+                                report_only=args.report_only, device=args.device)
     except ValueError as exc:  # e.g. --out holds runs made with other settings
         print(f"mmgraph bench: error: {exc}", file=sys.stderr)
         return 2
@@ -139,6 +139,14 @@ def _bench(args: argparse.Namespace) -> int:
     print_table(results)
     print(f"\nresults: {out}/results.json, {out}/results.md, {out}/results.png")
     return 0
+
+
+def _int_list(text: str) -> list[int]:
+    """``"1,2"`` -> ``[1, 2]`` (an argparse type)."""
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 #: Tasks of ``mmgraph bench`` (the same as :data:`mmgraph.bench.tasks.TASKS`, without importing them).
@@ -296,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", type=lambda s: s.split(","), default=None,
                        help="comma-separated model names (default: the task's full list)")
     bench.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3; quick: 2)")
+    bench.add_argument("--only-seeds", type=_int_list, default=None, metavar="S1,S2",
+                       help="train and report only these seeds, e.g. 1 (to split one benchmark over processes that "
+                       "share --out; afterwards --report-only with --seeds gives the whole table)")
     bench.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the task's)")
     bench.add_argument("--quick", action="store_true", help="small data and few epochs: a smoke run in minutes")
     bench.add_argument("--out", default=None, help="output folder (default: runs/bench/TASK[-quick])")
@@ -304,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="width of the reference graph model; the others get the width that matches its "
                        "parameter count (default: 64; quick: 32)")
     bench.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    bench.add_argument("--device", default="cpu",
+                       help="where models train: cpu, cuda, cuda:1, ... (default: cpu; each run records its machine)")
     bench.add_argument("--lrs", type=lambda s: [float(x) for x in s.split(",")], default=None,
                        help="learning rates of the sweep, comma-separated (default: the task's; quick: 3e-3 only)")
     bench.add_argument("--sweep-epochs", type=int, default=None, help="epochs per sweep run (default: the task's; quick: 1)")
@@ -387,6 +400,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             value = getattr(args, name)
             if value is not None and value < 1:
                 parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.command == "bench" and args.only_seeds is not None and any(s < 0 for s in args.only_seeds):
+        parser.error(f"--only-seeds: expected seeds >= 0, got {args.only_seeds}")
     if args.command == "viz":
         import mmgraph as mg
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
 
 import mmgraph as mg
 from mmgraph.cli import demo_builder, demo_samples, main
@@ -98,6 +101,8 @@ def test_models_by_family(capsys: pytest.CaptureFixture[str]) -> None:
         (["bench", "sort-of-clevr", "--seeds", "0"], "--seeds must be >= 1"),
         (["bench", "sort-of-clevr", "--models", "graph-gat,nope"], "unknown model"),
         (["bench", "vqa"], "invalid choice"),
+        (["bench", "sort-of-clevr", "--only-seeds", "1,x"], "expected comma-separated integers, got '1,x'"),
+        (["bench", "sort-of-clevr", "--only-seeds", "-1"], "--only-seeds: expected seeds >= 0, got [-1]"),
     ],
 )
 def test_bench_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,6 +120,29 @@ def test_bench_refuses_to_mix_settings(tmp_path, monkeypatch: pytest.MonkeyPatch
     capsys.readouterr()
     assert main(base + ["--epochs", "2"]) == 2
     assert "holds runs made with other settings (epochs: 1 there, 2 now)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_bench_unavailable_device(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "sort-of-clevr", "--quick", "--device", "cuda", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 2
+    assert "device: 'cuda' requested but CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bench_only_seeds_splits_a_benchmark(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from mmgraph.bench.tasks import SortOfCLEVRTask
+
+    monkeypatch.setattr(SortOfCLEVRTask, "QUICK", (2, 1, 1))
+    base = ["bench", "sort-of-clevr", "--quick", "--models", "concat", "--epochs", "1", "--out", str(tmp_path),
+            "--no-progress"]
+    assert main(base + ["--only-seeds", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["concat__seed1.json"]
+    assert main(base + ["--only-seeds", "0"]) == 0
+    capsys.readouterr()
+    assert main(base + ["--seeds", "2", "--report-only"]) == 0
+    assert len(json.loads((tmp_path / "results.json").read_text())["models"]["concat"]["metrics"]["acc"]["runs"]) == 2
 
 
 VIZ_TINY = ["--train", "4", "--epochs", "1", "--hidden", "8", "--dataset-batches", "1", "--no-progress"]

@@ -436,6 +436,11 @@ def write_report(
         " Params: trainable parameters; Train s/epoch: mean wall-clock seconds per training epoch; "
         "Samples/s: inference throughput; Peak MB: peak memory of a run in MiB."
     )
+    if results["config"].get("run_devices"):
+        note += (
+            " The runs were made on more than one machine (see run_devices and run_machines above): "
+            "time, throughput and memory compare only between models run on the same device."
+        )
     lines += ["", "## Results", "", note, "", markdown_table(results, metrics, header=False).rstrip("\n"), ""]
     missing = results["config"].get("missing") or []
     if missing:

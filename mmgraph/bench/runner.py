@@ -6,7 +6,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -143,7 +143,8 @@ def training_memory_mb(model: nn.Module, batch: Any, loss_fn: Callable[[Any, Any
     return (sum(storages.values()) + 4 * param_bytes) / 2**20
 
 
-def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool):
+def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool,
+         device: torch.device):
     return fit(
         model,
         task.batches("train", cfg.batch_size, shuffle=True, seed=seed),
@@ -157,11 +158,12 @@ def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs:
         patience=cfg.patience,
         seed=seed,
         progress=progress,
+        device=device,
     )
 
 
 def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: RunStore, say: Callable[[str], None],
-           progress: bool) -> float:
+           progress: bool, device: torch.device) -> float:
     if len(cfg.lrs) == 1:
         return cfg.lrs[0]
     results = store.load_sweep(name)
@@ -170,13 +172,33 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
         task.use(name, seed=0, out_dir=store.out_dir)
         for lr in cfg.lrs:
             model = build_model(task, name, hidden, seed=0)
-            fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress)
+            fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress, device=device)
             results[lr] = float(fit_result.best_val[task.monitor])
             say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
         store.save_sweep(name, results)
     task.use(name, seed=0, out_dir=store.out_dir)
     pick = max if task.mode == "max" else min
     return float(pick(results, key=lambda lr: results[lr]))
+
+
+def _run_machines(records: Sequence[RunRecord], here: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The machine facts of the finished runs: ``(machine of the report, distinct machines)``.
+
+    A run records the machine it trained on (``extra["machine"]``); runs from before that was
+    recorded count as this machine (``here``). The report's machine is the most common one.
+    """
+    seen: list[dict[str, Any]] = []
+    counts: list[int] = []
+    for r in records:
+        m = r.extra.get("machine") or here
+        if m in seen:
+            counts[seen.index(m)] += 1
+        else:
+            seen.append(m)
+            counts.append(1)
+    if not seen:
+        return here, [here]
+    return seen[counts.index(max(counts))], seen
 
 
 SETTINGS_FILE = "settings.json"
@@ -224,6 +246,7 @@ def run_benchmark(
     progress: bool = True,
     say: Callable[[str], None] = print,
     report_only: bool = False,
+    device: Union[str, torch.device] = "cpu",
 ) -> dict[str, Any]:
     """Run every (model, seed) of ``cfg`` on ``task`` and write ``results.json``, ``results.md``, ``results.png``.
 
@@ -232,6 +255,9 @@ def run_benchmark(
     settings :func:`_check_settings` guarantees are the same. ``config["missing"]`` lists the
     ``model/seed`` runs of the task's default models that are not finished yet.
     ``report_only=True`` trains nothing and only writes the results of the finished runs.
+    ``device`` is where models train and are evaluated (``"cpu"``, ``"cuda"``, ...); each
+    run records the machine it ran on, and ``results.json``'s ``"machine"`` describes the
+    machine of the runs (``config["run_machines"]`` lists them when they differ).
 
     Finished (model, seed) runs are stored under ``out_dir/runs/`` as they complete and
     skipped when the benchmark is run again with the same ``out_dir`` (resumable). Every
@@ -245,6 +271,8 @@ def run_benchmark(
     from mmgraph.bench.report import write_report
 
     out = Path(out_dir)
+    facts = machine_facts(device)  # also checks that the device exists
+    device = torch.device(device)
     store = RunStore(out)
     task.load(cfg.quick, seed=cfg.data_seed)
     assert cfg.reference is not None
@@ -258,7 +286,7 @@ def run_benchmark(
         widths[name] = cfg.hidden if name == cfg.reference else match_budget(task, name, target)[0]
     for name in [] if report_only else cfg.models:
         hidden = widths[name]
-        lr = _sweep(task, name, hidden, cfg, store, say, progress)
+        lr = _sweep(task, name, hidden, cfg, store, say, progress, device)
         for seed in cfg.seeds:
             if store.has(name, seed):
                 say(f"  {name} seed {seed}: done earlier, kept")
@@ -267,8 +295,8 @@ def run_benchmark(
             model = build_model(task, name, hidden, seed=seed)
             first = next(iter(task.batches("train", cfg.batch_size, shuffle=False)))
             loss_fn = task.loss_fn() or default_loss(task.task)
-            memory = training_memory_mb(build_model(task, name, hidden, seed=seed), first, loss_fn)
-            result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress)
+            memory = training_memory_mb(build_model(task, name, hidden, seed=seed).to(device), first.to(device), loss_fn)
+            result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress, device=device)
             task.after_fit(name, seed, model, dict(result.best_val), hidden)
             metrics = task.evaluate(model, "test", cfg.batch_size)
             t0 = time.perf_counter()
@@ -285,7 +313,7 @@ def run_benchmark(
                 peak_mem_mb=float(memory),
                 epochs_run=int(result.epochs_run),
                 best_epoch=int(result.best_epoch),
-                extra={"hidden": hidden},
+                extra={"hidden": hidden, "machine": facts},
             )
             store.save(record)
             main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in task.metric_names[:3])
@@ -299,9 +327,16 @@ def run_benchmark(
         say(f"not finished yet: {', '.join(missing)}")
     if not records:
         raise ValueError(f"no finished runs in {str(out)!r} for seeds {cfg.seeds}: nothing to report")
+    machine, run_machines = _run_machines(records, facts)
     config = {**asdict(cfg), "models": sorted({r.model for r in records}), "task": task.config(), "widths": widths,
-              "budget": target, "command": command, "torch_threads": torch.get_num_threads(), "missing": missing}
-    results = aggregate(records, task.name, config, machine_facts())
+              "budget": target, "command": command, "torch_threads": machine["torch_threads"], "missing": missing}
+    if len(run_machines) > 1:
+        config["run_machines"] = run_machines
+        devices: dict[str, set[str]] = {}
+        for r in records:
+            devices.setdefault(r.model, set()).add(str((r.extra.get("machine") or facts)["device"]))
+        config["run_devices"] = {m: ", ".join(sorted(d)) for m, d in sorted(devices.items())}
+    results = aggregate(records, task.name, config, machine)
     write_results(out, results)
     write_report(out, results, command)
     return results

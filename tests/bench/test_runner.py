@@ -166,3 +166,47 @@ def test_report_only_trains_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no finished runs in .* for seeds \\[5\\]: nothing to report"):
         run_benchmark(task, BenchConfig(models=["late"], **{**common, "seeds": [5]}), tmp_path, progress=False,
                       say=lambda s: None, report_only=True)
+
+
+def test_runs_record_their_machine_and_the_report_uses_it(tmp_path: Path) -> None:
+    """Runs trained elsewhere (e.g. on a GPU machine) keep their machine when the report is written here."""
+    cfg = BenchConfig(models=["concat"], seeds=[0, 1], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)
+    first = run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path, progress=False,
+                          say=lambda s: None, device="cpu")
+    record = json.loads((tmp_path / "runs" / "concat__seed0.json").read_text())
+    assert record["extra"]["machine"] == first["machine"] and first["machine"]["device"] == "cpu"
+    assert "run_machines" not in first["config"]
+    # pretend both runs were trained on another machine: the report describes that one
+    elsewhere = {**record["extra"]["machine"], "device": "NVIDIA H200", "cuda": "13.0", "logical_cores": 16}
+    for seed in (0, 1):
+        path = tmp_path / "runs" / f"concat__seed{seed}.json"
+        data = json.loads(path.read_text())
+        data["extra"]["machine"] = elsewhere
+        path.write_text(json.dumps(data))
+    report = run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path, progress=False,
+                           say=lambda s: None, report_only=True)
+    assert report["machine"] == elsewhere and "run_machines" not in report["config"]
+    # runs from two machines: the more common one is the report's, and both are listed
+    path = tmp_path / "runs" / "concat__seed1.json"
+    data = json.loads(path.read_text())
+    data["extra"]["machine"] = first["machine"]
+    path.write_text(json.dumps(data))
+    three = BenchConfig(models=["concat"], seeds=[0, 1, 2], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,),
+                        quick=True)
+    mixed = run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), three, tmp_path, progress=False,
+                          say=lambda s: None)  # trains seed 2 here
+    assert mixed["machine"]["device"] == "cpu"
+    assert [m["device"] for m in mixed["config"]["run_machines"]] == ["NVIDIA H200", "cpu"]
+    assert mixed["config"]["run_devices"] == {"concat": "NVIDIA H200, cpu"}
+    assert "compare only between models run on the same device" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize("device, match", [("cuda:0", "CUDA is not available"), ("tpu9", "not a valid torch device")])
+def test_unavailable_device_is_refused(tmp_path: Path, device: str, match: str) -> None:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    cfg = BenchConfig(models=["concat"], seeds=[0], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)
+    with pytest.raises(ValueError, match=match):
+        run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path, progress=False, say=lambda s: None,
+                      device=device)
+    assert not (tmp_path / "runs").exists()
