@@ -1,6 +1,7 @@
 """Train one model on Sort-of-CLEVR from pixels (a subset of the images) and print accuracy per question type.
 
 Usage: python benchmarks/probes/pixels_variant.py graph-relational [--images 4000] [--epochs 6] [--lr 3e-3]
+       [--batch-size 256]
 A probe for model design, not a benchmark result: one seed, no sweep, the bench's
 inputs and extractors (`SortOfCLEVRTask("pixels").model_kwargs`), 100 val / 100 test images.
 """
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=256, help="questions per batch (20 per image)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -35,7 +37,7 @@ def main() -> None:
     model = build_model(task, args.model, args.hidden)
     print(args.model, sum(p.numel() for p in model.parameters()), "parameters", flush=True)
     t0 = time.time()
-    fit(model, task.batches("train", 256, True), task.batches("val", 200, False), epochs=args.epochs, lr=args.lr,
+    fit(model, task.batches("train", args.batch_size, True), task.batches("val", 200, False), epochs=args.epochs, lr=args.lr,
         progress=False, log=lambda d: print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()},
                                             flush=True))
     print(task.evaluate(model, "test", 200), f"{time.time() - t0:.0f}s")
