@@ -181,24 +181,25 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
     return float(pick(results, key=lambda lr: results[lr]))
 
 
-def _run_machines(records: Sequence[RunRecord], here: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The machine facts of the finished runs: ``(machine of the report, distinct machines)``.
+def _run_machines(
+    records: Sequence[RunRecord], here: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
+    """The machines of the finished runs: ``(the report's machine, distinct machines, devices per model)``.
 
     A run records the machine it trained on (``extra["machine"]``); runs from before that was
-    recorded count as this machine (``here``). The report's machine is the most common one.
+    recorded count as this machine (``here``). The report's machine is the most common one
+    (the first seen among equals).
     """
-    seen: list[dict[str, Any]] = []
-    counts: list[int] = []
-    for r in records:
-        m = r.extra.get("machine") or here
-        if m in seen:
-            counts[seen.index(m)] += 1
-        else:
-            seen.append(m)
-            counts.append(1)
-    if not seen:
-        return here, [here]
-    return seen[counts.index(max(counts))], seen
+    machines = [r.extra.get("machine") or here for r in records]
+    distinct: list[dict[str, Any]] = []
+    for m in machines:
+        if m not in distinct:
+            distinct.append(m)
+    devices: dict[str, set[str]] = {}
+    for r, m in zip(records, machines):
+        devices.setdefault(r.model, set()).add(str(m["device"]))
+    per_model = {name: ", ".join(sorted(d)) for name, d in sorted(devices.items())}
+    return max(distinct, key=machines.count), distinct, per_model
 
 
 SETTINGS_FILE = "settings.json"
@@ -327,15 +328,12 @@ def run_benchmark(
         say(f"not finished yet: {', '.join(missing)}")
     if not records:
         raise ValueError(f"no finished runs in {str(out)!r} for seeds {cfg.seeds}: nothing to report")
-    machine, run_machines = _run_machines(records, facts)
+    machine, run_machines, run_devices = _run_machines(records, facts)
     config = {**asdict(cfg), "models": sorted({r.model for r in records}), "task": task.config(), "widths": widths,
               "budget": target, "command": command, "torch_threads": machine["torch_threads"], "missing": missing}
     if len(run_machines) > 1:
         config["run_machines"] = run_machines
-        devices: dict[str, set[str]] = {}
-        for r in records:
-            devices.setdefault(r.model, set()).add(str((r.extra.get("machine") or facts)["device"]))
-        config["run_devices"] = {m: ", ".join(sorted(d)) for m, d in sorted(devices.items())}
+        config["run_devices"] = run_devices
     results = aggregate(records, task.name, config, machine)
     write_results(out, results)
     write_report(out, results, command)
