@@ -1,7 +1,8 @@
 """Train one model on Sort-of-CLEVR from pixels (a subset of the images) and print accuracy per question type.
 
 Usage: python benchmarks/probes/pixels_variant.py graph-relational [--images 4000] [--epochs 6] [--lr 3e-3]
-       [--batch-size 256]
+       [--batch-size 256] [--scheduler cosine|none] [--mix] [--white]
+MODEL is any registered model or ``cnn-mlp`` (the RN paper's CNN+MLP reference, defined here).
 A probe for model design, not a benchmark result: one seed, no sweep, the bench's
 inputs and extractors (`SortOfCLEVRTask("pixels").model_kwargs`), 100 val / 100 test images.
 """
@@ -12,10 +13,41 @@ import argparse
 import time
 
 import torch
+from torch import nn
 
 from mmgraph.bench.runner import build_model
 from mmgraph.bench.tasks import SortOfCLEVRTask
+from mmgraph.bench.tasks.base import Batches
+from mmgraph.data.batch import MultimodalBatch
+from mmgraph.datasets.sort_of_clevr import MAX_QUESTION_LENGTH
 from mmgraph.train.fit import fit, predict
+
+
+class CNNMLP(nn.Module):
+    """The CNN+MLP reference of the RN paper: the region grid flattened (not pooled), the mean of the
+    question's token features (or, with ``--flat-question``, all of them by position) appended, then an MLP of 3 layers (``cnn-mlp``; a probe model, not registered)."""
+
+    task = "classification"
+
+    def __init__(self, task: SortOfCLEVRTask, hidden: int, flat_question: bool = False) -> None:
+        super().__init__()
+        self.cnn = task.model_kwargs("concat", hidden)["extractors"]["image"]
+        self.flat_question = flat_question
+        grid = 25 * self.cnn.out_dim
+        q_dim = task.in_dims()["question"] * (MAX_QUESTION_LENGTH if flat_question else 1)
+        self.mlp = nn.Sequential(nn.Linear(grid + q_dim, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5),
+                                 nn.Linear(hidden, task.out_dim))
+
+    def forward(self, batch: MultimodalBatch) -> torch.Tensor:
+        regions = self.cnn(batch.raw["image"]).x.flatten(1)
+        q = batch["question"]
+        if self.flat_question:  # one weight per (word, position): the colour word at full strength
+            question = q.x.flatten(1)
+        else:
+            question = (q.x * q.mask.unsqueeze(-1)).sum(1) / q.mask.sum(1, keepdim=True).clamp(min=1)
+        return self.mlp(torch.cat([regions, question], dim=-1))
+
 
 KINDS = {(False, 0): "shape", (False, 1): "left?", (False, 2): "top?",
          (True, 0): "closest", (True, 1): "furthest", (True, 2): "count"}
@@ -29,15 +61,29 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=256, help="questions per batch (20 per image)")
+    parser.add_argument("--mix", action="store_true",
+                        help="training batches of questions drawn across images (one per image, as in the RN paper) "
+                             "instead of all 20 questions of each image")
+    parser.add_argument("--flat-question", action="store_true", help="cnn-mlp: the question's one-hot tokens by position")
+    parser.add_argument("--white", action="store_true",
+                        help="paint the black background white (as in the RN reference code) before training")
+    parser.add_argument("--scheduler", choices=["cosine", "none"], default="cosine")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 100, 100))
     task.load(quick=False)
-    model = build_model(task, args.model, args.hidden)
+    if args.white:
+        for data in task.data.values():  # no object colour is pure black, so this touches only the background
+            data.images[(data.images == 0).all(dim=1, keepdim=True).expand_as(data.images)] = 255
+    model = CNNMLP(task, args.hidden, args.flat_question) if args.model == "cnn-mlp" else build_model(task, args.model, args.hidden)
     print(args.model, sum(p.numel() for p in model.parameters()), "parameters", flush=True)
     t0 = time.time()
-    fit(model, task.batches("train", args.batch_size, True), task.batches("val", 200, False), epochs=args.epochs, lr=args.lr,
+    train = task.batches("train", args.batch_size, True)
+    if args.mix:
+        train = Batches(task._make("train"), task.num_samples("train"), 1, args.batch_size, True)
+    fit(model, train, task.batches("val", 200, False), epochs=args.epochs, lr=args.lr,
+        scheduler=args.scheduler,
         progress=False, log=lambda d: print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()},
                                             flush=True))
     print(task.evaluate(model, "test", 200), f"{time.time() - t0:.0f}s")
