@@ -1,7 +1,7 @@
 """Train one model on Sort-of-CLEVR from pixels (a subset of the images) and print accuracy per question type.
 
 Usage: python benchmarks/probes/pixels_variant.py graph-relational [--images 4000] [--epochs 6] [--lr 3e-3]
-       [--batch-size 256] [--scheduler cosine|none] [--mix] [--white]
+       [--batch-size 256] [--scheduler cosine|none] [--mix] [--white] [--device cuda]
 MODEL is any registered model or ``cnn-mlp`` (the RN paper's CNN+MLP reference, defined here).
 A probe for model design, not a benchmark result: one seed, no sweep, the bench's
 inputs and extractors (`SortOfCLEVRTask("pixels").model_kwargs`), 100 val / 100 test images.
@@ -69,6 +69,7 @@ def main() -> None:
                         help="paint the black background white (as in the RN reference code) before training")
     parser.add_argument("--scheduler", choices=["cosine", "none"], default="cosine")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="where to train, e.g. cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 100, 100))
@@ -83,13 +84,13 @@ def main() -> None:
     if args.mix:
         train = Batches(task._make("train"), task.num_samples("train"), 1, args.batch_size, True)
     fit(model, train, task.batches("val", 200, False), epochs=args.epochs, lr=args.lr,
-        scheduler=args.scheduler,
+        scheduler=args.scheduler, device=args.device,
         progress=False, log=lambda d: print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()},
                                             flush=True))
     print(task.evaluate(model, "test", 200), f"{time.time() - t0:.0f}s")
     test = task.data["test"]
     preds, targets = predict(model, task.batches("test", 200, shuffle=False))
-    correct = (preds.argmax(-1) == targets).reshape(test.answers.shape)
+    correct = (preds.argmax(-1) == targets).cpu().reshape(test.answers.shape)
     bits = test.question_bits  # bits 6/7: non-relational/relational, 8-10: subtype
     for (rel, sub), label in KINDS.items():
         mask = ((bits[..., 7] == 1) if rel else (bits[..., 6] == 1)) & (bits[..., 8 + sub] == 1)
