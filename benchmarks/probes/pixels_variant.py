@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/probes/pixels_variant.py graph-relational [--images 4000] [--epochs 6] [--lr 3e-3]
        [--batch-size 256] [--scheduler cosine|none] [--mix] [--only left] [--white] [--device cuda]
-       [--flat-question] [--film] [--colour-heads] [--experts K]   (the last four: cnn-mlp only)
+       [--flat-question] [--film] [--colour-heads] [--experts K [--gate-scale S]]   (cnn-mlp only)
 MODEL is any registered model or ``cnn-mlp`` (the RN paper's CNN+MLP reference, defined here).
 A probe for model design, not a benchmark result: one seed, no sweep, the bench's
 inputs and extractors (`SortOfCLEVRTask("pixels").model_kwargs`), 100 val / 100 test images.
@@ -33,15 +33,15 @@ class CNNMLP(nn.Module):
     the question (FiLM) and a ReLU, so the question selects region features multiplicatively.
     ``colour_heads`` (a diagnostic, not a model) gives one output head per colour and picks it
     by the question's colour word in code; ``experts`` is its learnable counterpart, that many
-    heads mixed by a softmax gate on the question.
+    heads mixed by a softmax gate on the question (its logits times ``gate_scale``).
     """
 
     task = "classification"
 
     def __init__(self, task: SortOfCLEVRTask, hidden: int, flat_question: bool = False, film: bool = False,
-                 colour_heads: bool = False, experts: int = 0) -> None:
+                 colour_heads: bool = False, experts: int = 0, gate_scale: float = 1.0) -> None:
         super().__init__()
-        self.experts = experts
+        self.experts, self.gate_scale = experts, gate_scale
         self.colour_ids = [VOCAB.index(c) for c in COLORS] if colour_heads else None
         self.cnn = task.model_kwargs("concat", hidden)["extractors"]["image"]
         self.flat_question = flat_question
@@ -70,7 +70,7 @@ class CNNMLP(nn.Module):
             regions = torch.relu((1 + gamma) * self.project(regions) + beta)
         out = self.mlp(torch.cat([regions.flatten(1), question], dim=-1))
         if self.gate is not None:
-            weights = torch.softmax(self.gate(question), dim=-1)  # (B, K)
+            weights = torch.softmax(self.gate_scale * self.gate(question), dim=-1)  # (B, K)
             return (out.view(len(out), self.experts, -1) * weights.unsqueeze(-1)).sum(1)
         if self.colour_ids is None:
             return out
@@ -111,6 +111,8 @@ def main() -> None:
                         help="cnn-mlp diagnostic: one output head per colour, picked by the question's colour word")
     parser.add_argument("--experts", type=int, default=0,
                         help="cnn-mlp: that many output heads mixed by a softmax gate on the question")
+    parser.add_argument("--gate-scale", type=float, default=1.0,
+                        help="cnn-mlp --experts: multiply the gate's logits (a sharp, near one-hot gate at the start)")
     parser.add_argument("--white", action="store_true",
                         help="paint the black background white (as in the RN reference code) before training")
     parser.add_argument("--scheduler", choices=["cosine", "none"], default="cosine")
@@ -124,7 +126,8 @@ def main() -> None:
         for data in task.data.values():  # no object colour is pure black, so this touches only the background
             data.images[(data.images == 0).all(dim=1, keepdim=True).expand_as(data.images)] = 255
     if args.model == "cnn-mlp":
-        model = CNNMLP(task, args.hidden, args.flat_question, args.film, args.colour_heads, args.experts)
+        model = CNNMLP(task, args.hidden, args.flat_question, args.film, args.colour_heads, args.experts,
+                       args.gate_scale)
     else:
         model = build_model(task, args.model, args.hidden)
     print(args.model, sum(p.numel() for p in model.parameters()), "parameters", flush=True)
