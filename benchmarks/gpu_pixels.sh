@@ -5,7 +5,8 @@
 #    results/sort-of-clevr-pixels (`benchmarks/split_runs.sh ... --device cuda`), into a copy of
 #    that folder, so the finished runs join the ones recorded on CPU.
 # 2. Beside it, long-training probes with the reference recipe of the RN code (64 questions
-#    from 64 images per batch, lr 1e-4, constant): do the models leave the plateau?
+#    from 64 images per batch, lr 1e-4, constant): do the models leave the plateau? One of them
+#    is cnn-mlp with answer heads routed by a sharp question gate (see benchmarks/README.md).
 # Everything ends by LIMIT seconds (default 480) and is packed into $OUT/pixels-gpu.tar.gz.
 #
 # Usage (on the device machine, from the repository root):
@@ -24,9 +25,13 @@ groups=()
 setsid bash benchmarks/split_runs.sh "$work/sort-of-clevr-pixels" rn 2 sort-of-clevr --input pixels \
     --device "${DEVICE:-cuda}" --threads 2 --no-progress >"$work/rn.log" 2>&1 &
 groups+=($!)
-for m in attention cnn-mlp graph-relational; do
-    setsid python3 benchmarks/probes/pixels_variant.py "$m" --images 9800 --epochs 60 --lr 1e-4 \
-        --batch-size 64 --scheduler none --mix --threads 2 --device "${DEVICE:-cuda}" >"$work/probes/$m.log" 2>&1 &
+# name: probe model and its options (cnn-mlp-gated: the sharp question gate, the one lead so far)
+probes=("attention:attention" "graph-relational:graph-relational"
+        "cnn-mlp-gated:cnn-mlp --hidden 256 --flat-question --experts 16 --gate-scale 10")
+for p in "${probes[@]}"; do
+    read -r -a model <<<"${p#*:}"
+    setsid python3 benchmarks/probes/pixels_variant.py "${model[@]}" --images 9800 --epochs 60 --lr 1e-4 \
+        --batch-size 64 --scheduler none --mix --threads 2 --device "${DEVICE:-cuda}" >"$work/probes/${p%%:*}.log" 2>&1 &
     groups+=($!)
 done
 deadline=$((SECONDS + limit))

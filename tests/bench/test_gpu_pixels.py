@@ -23,7 +23,7 @@ def test_gpu_pixels_stops_at_the_deadline_and_packs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr + done.stdout
     with tarfile.open(tmp_path / "pixels-gpu.tar.gz") as tar:
         names = set(tar.getnames())
-    assert {"pixels/rn.log", "pixels/probes/attention.log", "pixels/probes/cnn-mlp.log",
+    assert {"pixels/rn.log", "pixels/probes/attention.log", "pixels/probes/cnn-mlp-gated.log",
             "pixels/probes/graph-relational.log", "pixels/sort-of-clevr-pixels/settings.json"} <= names
     assert not (tmp_path / "pixels").exists()  # packed, then removed
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
