@@ -27,7 +27,7 @@ setsid bash benchmarks/split_runs.sh "$work/sort-of-clevr-pixels" rn 2 sort-of-c
 groups+=($!)
 # name: probe model and its options (cnn-mlp-gated: the sharp question gate, the one lead so far)
 probes=("attention:attention" "graph-relational:graph-relational"
-        "cnn-mlp-gated:cnn-mlp --hidden 256 --flat-question --experts 16 --gate-scale 10")
+        "cnn-mlp-gated:cnn-mlp --hidden 256 --flat-question --experts 64 --gate-scale 30")
 for p in "${probes[@]}"; do
     read -r -a model <<<"${p#*:}"
     setsid python3 benchmarks/probes/pixels_variant.py "${model[@]}" --images 9800 --epochs 60 --lr 1e-4 \
