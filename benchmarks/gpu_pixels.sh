@@ -14,6 +14,10 @@
 # (DEVICE=cpu runs the same on the CPU, e.g. to try the script with a short LIMIT.)
 set -uo pipefail
 limit=${1:-480}
+if ! [[ $limit =~ ^[1-9][0-9]*$ ]]; then
+    echo "gpu_pixels.sh: LIMIT must be a positive number of seconds, got '$limit'" >&2
+    exit 2
+fi
 out=${OUT:-/tmp/gpu-out}
 work=$out/pixels
 mkdir -p "$work/probes"
