@@ -107,6 +107,22 @@ def test_retrieval_benchmark_end_to_end(tmp_path: Path) -> None:
         assert results["models"]["dual-graph"]["metrics"]["t2i_r1"]["mean"] == pytest.approx(direct["t2i_r1"])
 
 
+def test_captioning_trains_on_every_reference_and_validates_on_the_first() -> None:
+    task = CaptioningTask(sizes=(5, 3, 3), num_captions=3, facts_per_caption=1)
+    task.load(quick=True)
+    data = task.data["train"]
+    seen: dict[int, list[list[int]]] = {i: [] for i in range(5)}
+    for b in task.batches("train", 4, shuffle=True, seed=1):
+        for row in range(b.batch_size):
+            image = int(np.nonzero((data.scenes.states == b["objects"].x[row]).all(-1).all(-1).numpy())[0][0])
+            seen[image].append(b.y[row].tolist())
+    for image, targets in seen.items():  # every (image, reference) pair once per epoch
+        references = data.caption_targets([image] * 3, [0, 1, 2]).tolist()
+        assert sorted(targets) == sorted(references), f"image {image}"
+    val = torch.cat([b.y for b in task.batches("val", 2, shuffle=False)])
+    assert torch.equal(val, task.data["val"].caption_targets(torch.arange(3), torch.zeros(3, dtype=torch.long)))
+
+
 @pytest.mark.parametrize("input", ["state", "pixels"])
 def test_captioning_benchmark_end_to_end(tmp_path: Path, input: str) -> None:
     task = CaptioningTask(input=input, sizes=(6, 3, 4), num_captions=2, facts_per_caption=1, beam_size=2)

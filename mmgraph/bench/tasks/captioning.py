@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -32,8 +31,8 @@ class CaptioningTask(BenchTask):
 
     Each image has ``num_captions`` reference captions of ``facts_per_caption`` true statements
     (:class:`~mmgraph.datasets.captions.SceneCaptions`); every epoch a model is trained with
-    teacher forcing on one reference per image (drawn anew each epoch), and selected by the
-    validation token log-likelihood. At test time it decodes with beam search (``beam_size``)
+    teacher forcing on every (image, reference) pair, and selected by the validation token
+    log-likelihood of each validation image's first reference. At test time it decodes with beam search (``beam_size``)
     and greedily.
 
     Metrics: ``bleu4`` (corpus BLEU-4 against all references, NLTK) and ``relation_em`` (the
@@ -110,15 +109,19 @@ class CaptioningTask(BenchTask):
 
     def batches(self, split: str, batch_size: int, shuffle: bool, seed: int = 0) -> Batches:
         data = self.data[split]
-        rng = np.random.default_rng([seed, 5])
+        c = data.num_captions
+        if split == "train":  # every (image, reference) pair once per epoch
+            def make_pairs(idx: Tensor) -> Any:
+                images, k = idx // c, idx % c
+                mods, raw = data.image_modalities(images, self.input)
+                return MultimodalBatch(mods, y=data.caption_targets(images, k), raw=raw)
+            return Batches(make_pairs, len(data) * c, 1, batch_size, shuffle, seed)
 
-        def make(idx: Tensor) -> Any:
-            # training: a reference drawn anew per image and epoch; otherwise always the first
-            k = torch.as_tensor(rng.integers(data.num_captions, size=len(idx))) if split == "train" else torch.zeros_like(idx)
+        def make_first(idx: Tensor) -> Any:  # validation and test: each image with its first reference
             mods, raw = data.image_modalities(idx, self.input)
-            return MultimodalBatch(mods, y=data.caption_targets(idx, k), raw=raw)
+            return MultimodalBatch(mods, y=data.caption_targets(idx, torch.zeros_like(idx)), raw=raw)
 
-        return Batches(make, len(data), 1, batch_size, shuffle, seed)
+        return Batches(make_first, len(data), 1, batch_size, shuffle, seed)
 
     @torch.no_grad()
     def generate(self, model: nn.Module, split: str, batch_size: int, beam_size: int) -> list[str]:
