@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train every model (graph fusion, baselines, references) for several seeds on one task with "
         "the same data, inputs and parameter budget, each with its learning rate from a small validation sweep; "
         "record mean ± std of the test metrics at the best validation epoch, time, throughput and memory. "
-        "Finished (model, seed) runs are kept in --out and skipped when the command is run again.",
+        "Finished (model, seed) runs are kept in --out and skipped when the command is run again; an "
+        "interrupted run continues from its last finished epoch.",
         epilog=_settings_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,8 +144,13 @@ def training_memory_mb(model: nn.Module, batch: Any, loss_fn: Callable[[Any, Any
     return (sum(storages.values()) + 4 * param_bytes) / 2**20
 
 
+def _partial_dir(out: Path, run: str) -> Path:
+    """Where an unfinished run keeps the state it resumes from (``fit(resume=True)``), removed when it ends."""
+    return out / "partial" / run
+
+
 def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool,
-         device: torch.device):
+         device: torch.device, partial: Path):
     return fit(
         model,
         task.batches("train", cfg.batch_size, shuffle=True, seed=seed),
@@ -159,6 +165,8 @@ def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs:
         seed=seed,
         progress=progress,
         device=device,
+        checkpoint_dir=partial,
+        resume=True,
     )
 
 
@@ -172,10 +180,14 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
         task.use(name, seed=0, out_dir=store.out_dir)
         for lr in cfg.lrs:
             model = build_model(task, name, hidden, seed=0)
-            fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress, device=device)
+            partial = _partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}")
+            fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress, device=device,
+                              partial=partial)
             results[lr] = float(fit_result.best_val[task.monitor])
             say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
         store.save_sweep(name, results)
+        for lr in cfg.lrs:
+            shutil.rmtree(_partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}"), ignore_errors=True)
     task.use(name, seed=0, out_dir=store.out_dir)
     pick = max if task.mode == "max" else min
     return float(pick(results, key=lambda lr: results[lr]))
@@ -261,7 +273,10 @@ def run_benchmark(
     machine of the runs (``config["run_machines"]`` lists them when they differ).
 
     Finished (model, seed) runs are stored under ``out_dir/runs/`` as they complete and
-    skipped when the benchmark is run again with the same ``out_dir`` (resumable). Every
+    skipped when the benchmark is run again with the same ``out_dir`` (resumable); a run
+    (or sweep run) that was interrupted continues from its last finished epoch, kept under
+    ``out_dir/partial/`` until the run is saved (:func:`~mmgraph.train.fit` with
+    ``resume=True``). Every
     model gets the same data, inputs and graph, a width matched to the reference model's
     parameter count, and its own learning rate from the sweep. Test metrics are computed
     with the weights of the best validation epoch.
@@ -297,7 +312,9 @@ def run_benchmark(
             first = next(iter(task.batches("train", cfg.batch_size, shuffle=False)))
             loss_fn = task.loss_fn() or default_loss(task.task)
             memory = training_memory_mb(build_model(task, name, hidden, seed=seed).to(device), first.to(device), loss_fn)
-            result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress, device=device)
+            partial = _partial_dir(out, f"{name}__seed{seed}")
+            result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress, device=device,
+                          partial=partial)
             task.after_fit(name, seed, model, dict(result.best_val), hidden)
             metrics = task.evaluate(model, "test", cfg.batch_size)
             t0 = time.perf_counter()
@@ -317,6 +334,7 @@ def run_benchmark(
                 extra={"hidden": hidden, "machine": facts},
             )
             store.save(record)
+            shutil.rmtree(partial, ignore_errors=True)
             main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in task.metric_names[:3])
             say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
     records = [r for r in store.records() if r.seed in cfg.seeds]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import random
 import time
 import warnings
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -19,6 +21,7 @@ from tqdm.auto import tqdm
 
 from mmgraph.train.checkpoint import save_checkpoint
 from mmgraph.train.metrics import classification_metrics, mosi_metrics
+from mmgraph.utils.io import atomic_write
 from mmgraph.utils.seed import seed_everything
 
 __all__ = ["FitResult", "fit", "evaluate", "predict", "default_loss", "default_metrics", "SCHEDULERS"]
@@ -291,6 +294,48 @@ def _emit(log: Any, record: dict[str, Any]) -> None:
         log(dict(record))
 
 
+#: File in ``checkpoint_dir`` holding everything :func:`fit` needs to continue a run (``resume=True``).
+RESUME_FILE = "resume.pt"
+
+
+def _get_random_state(train: Any) -> dict[str, Any]:
+    """Python's, NumPy's and torch's random states, and ``train.generator``'s when it has one."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    generator = getattr(train, "generator", None)
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "torch": torch.get_rng_state(),
+        "train": generator.get_state() if isinstance(generator, torch.Generator) else None,
+    }
+
+
+def _set_random_state(state: dict[str, Any], train: Any) -> None:
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    generator = getattr(train, "generator", None)
+    if state["train"] is not None and isinstance(generator, torch.Generator):
+        generator.set_state(state["train"])
+
+
+def _save_resume_state(path: Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def _load_resume_state(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = state.get("settings", {}) if isinstance(state, dict) else {}
+    differ = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+    if differ:
+        listed = "; ".join(f"{k}: saved {a!r}, got {b!r}" for k, (a, b) in sorted(differ.items()))
+        raise ValueError(f"resume: {str(path)!r} was saved by a run with other settings ({listed}); "
+                         f"use the same settings or another checkpoint_dir")
+    return state
+
+
 def fit(
     model: nn.Module,
     train: Iterable[Any],
@@ -309,6 +354,7 @@ def fit(
     patience: Optional[int] = None,
     grad_clip: Optional[float] = None,
     checkpoint_dir: Optional[Union[str, Path]] = None,
+    resume: bool = False,
     seed: int = 0,
     device: Union[str, torch.device] = "cpu",
     progress: bool = True,
@@ -365,7 +411,19 @@ def fit(
             whenever the monitored metric improves and ``last.safetensors`` (with the
             optimizer state in ``last.optim.pt``) after every epoch, via
             :func:`~mmgraph.train.save_checkpoint`; their metadata holds ``epoch``,
-            ``train_loss``, ``val``, ``monitor``, ``mode`` and ``seed``.
+            ``train_loss``, ``val``, ``monitor``, ``mode`` and ``seed``. After every epoch
+            the whole training state also goes to ``resume.pt`` (atomically; see ``resume``).
+        resume: Continue an interrupted run from ``checkpoint_dir/resume.pt`` if it exists
+            (otherwise start afresh): the weights, optimizer, learning-rate schedule, history,
+            best epoch so far, the random states of Python, NumPy and torch, and that of
+            ``train.generator`` when ``train`` has one (e.g. a
+            :class:`~torch.utils.data.DataLoader` built with a ``generator``, or the bench's
+            batches). When all the randomness of training lives in those generators, the
+            resumed run ends exactly as an uninterrupted one would on CPU. The settings that
+            shape the run (``epochs``, ``lr``, ``weight_decay``, ``scheduler``,
+            ``warmup_epochs``, ``patience``, ``grad_clip``, ``seed``, ``monitor``, ``mode`` and
+            the number of batches per epoch) must be those of the interrupted run. A run that
+            had already ended is not trained further.
         seed: Passed to :func:`mmgraph.seed_everything` first, so two calls with the same
             seed, the same initial model and data give identical results on CPU (DataLoader
             shuffling and dropout included).
@@ -380,8 +438,9 @@ def fit(
     Raises:
         ValueError: for an invalid argument (``epochs``, ``lr``, ``scheduler`` ...), empty
             ``train``/``val``, a batch without targets, a ``monitor`` not among the
-            validation metrics (naming those available), or a model task without defaults
-            when ``loss``/``metrics`` are not given.
+            validation metrics (naming those available), a model task without defaults
+            when ``loss``/``metrics`` are not given, ``resume`` without ``checkpoint_dir``, or
+            a ``resume.pt`` saved with other settings (naming them).
     """
     epochs = _check_int(epochs, "epochs", minimum=1)
     lr = _check_number(lr, "lr")
@@ -395,6 +454,10 @@ def fit(
         raise ValueError(f"scheduler: expected one of {list(SCHEDULERS)}, got {scheduler!r}")
     if mode is not None and mode not in ("min", "max"):
         raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+    if not isinstance(resume, bool):
+        raise ValueError(f"resume: expected a bool, got {resume!r}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume: needs checkpoint_dir (where resume.pt is kept), got checkpoint_dir=None")
     if monitor is not None and not isinstance(monitor, str):
         raise ValueError(f"monitor: expected a metric name (str), got {monitor!r}")
     for name, fn in (("loss", loss), ("metrics", metrics)):
@@ -445,8 +508,27 @@ def fit(
     best_state: Optional[dict[str, Tensor]] = None
     since_best = 0
     stopped_early = False
+    settings = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler,
+                "warmup_epochs": warmup_epochs, "patience": patience, "grad_clip": grad_clip, "seed": seed,
+                "monitor": monitor, "mode": mode, "steps_per_epoch": steps_per_epoch}
+    first_epoch = 1
+    if resume and ckpt_dir is not None and (ckpt_dir / RESUME_FILE).exists():
+        state = _load_resume_state(ckpt_dir / RESUME_FILE, settings)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
+        history, train_seconds = list(state["history"]), list(state["train_seconds"])
+        best_value, best_epoch, best_val = state["best_value"], state["best_epoch"], dict(state["best_val"])
+        best_state = state["best_state"]
+        since_best, stopped_early = state["since_best"], state["stopped_early"]
+        _set_random_state(state["random"], train)
+        first_epoch = len(history) + 1
+        if stopped_early:
+            first_epoch = epochs + 1
 
-    epoch_bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress, dynamic_ncols=True)
+    epoch_bar = tqdm(range(first_epoch, epochs + 1), desc="fit", unit="epoch", disable=not progress,
+                     dynamic_ncols=True, initial=first_epoch - 1, total=epochs)
     try:
         for epoch in epoch_bar:
             t0 = time.perf_counter()
@@ -506,14 +588,23 @@ def fit(
             record.update({"lr": epoch_lr, "train_seconds": train_s, "seconds": time.perf_counter() - t0})
             history.append(record)
             epoch_bar.set_postfix({"train_loss": f"{train_loss:.4f}", f"val_{monitor}": f"{current:.4f}"})
-            _emit(log, record)
-
             if patience is not None and since_best >= patience and epoch < epochs:
                 stopped_early = True
+            if ckpt_dir is not None:
+                _save_resume_state(ckpt_dir / RESUME_FILE, {
+                    "settings": settings, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": None if sched is None else sched.state_dict(), "history": history,
+                    "train_seconds": train_seconds, "best_value": best_value, "best_epoch": best_epoch,
+                    "best_val": best_val, "best_state": best_state, "since_best": since_best,
+                    "stopped_early": stopped_early, "random": _get_random_state(train)})
+            _emit(log, record)
+            if stopped_early:
                 break
     finally:
         epoch_bar.close()
 
+    if not history:  # resumed a run whose resume.pt holds no epoch (cannot happen with fit's own files)
+        raise ValueError("resume: the saved run has no finished epoch")
     if best_state is None:  # the monitored metric was NaN in every epoch
         warnings.warn(f"validation {monitor!r} was NaN in every epoch; keeping the last epoch's weights",
                       RuntimeWarning, stacklevel=2)

@@ -85,6 +85,35 @@ def test_runs_are_deterministic(tmp_path: Path) -> None:
     assert a["models"]["concat"]["metrics"] == b["models"]["concat"]["metrics"]
 
 
+def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mmgraph.bench.runner as runner
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(record: dict) -> None:
+        if record["epoch"] == 2:
+            raise Interrupt
+
+    cfg = BenchConfig(models=["concat"], seeds=[0], epochs=3, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)
+    whole = run_benchmark(SortOfCLEVRTask("state", sizes=(3, 1, 1)), cfg, tmp_path / "whole", progress=False,
+                          say=lambda s: None)
+    real_fit = runner.fit
+    monkeypatch.setattr(runner, "fit", lambda *a, **kw: real_fit(*a, **{**kw, "log": stop}))
+    with pytest.raises(Interrupt):
+        run_benchmark(SortOfCLEVRTask("state", sizes=(3, 1, 1)), cfg, tmp_path / "cut", progress=False,
+                      say=lambda s: None)
+    assert (tmp_path / "cut" / "partial" / "concat__seed0" / "resume.pt").exists()
+    epochs: list[int] = []
+    monkeypatch.setattr(runner, "fit",
+                        lambda *a, **kw: real_fit(*a, **{**kw, "log": lambda r: epochs.append(r["epoch"])}))
+    resumed = run_benchmark(SortOfCLEVRTask("state", sizes=(3, 1, 1)), cfg, tmp_path / "cut", progress=False,
+                            say=lambda s: None)
+    assert epochs == [3]  # only the epoch that was not finished
+    assert resumed["models"]["concat"]["metrics"] == whole["models"]["concat"]["metrics"]
+    assert not (tmp_path / "cut" / "partial" / "concat__seed0").exists()  # removed once the run is saved
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     task = SortOfCLEVRTask("state", sizes=(2, 1, 1))
     cfg = BenchConfig(models=["concat"], seeds=[0], epochs=1, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)

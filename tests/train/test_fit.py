@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 import mmgraph as mg
 import mmgraph.train as mt
+from mmgraph.train.fit import RESUME_FILE
 from tests.conftest import IN_DIMS, make_sample
 
 TIMING = ("seconds", "train_seconds")
@@ -94,6 +95,66 @@ def test_same_seed_same_run(tmp_path: Path) -> None:
     assert without_timing(r1.history) != without_timing(r3.history)  # the seed matters
 
 
+class Interrupt(Exception):
+    """Raised from the log callback to stop a run between epochs, as a killed process would."""
+
+
+def stop_after(epoch: int):
+    def log(record: dict) -> None:
+        if record["epoch"] == epoch:
+            raise Interrupt
+
+    return log
+
+
+@pytest.mark.parametrize("loader_generator", [True, False])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path, loader_generator: bool) -> None:
+    """Shuffling (the loader's own generator, or the global RNG), dropout and the cosine schedule all resume."""
+
+    def loader() -> DataLoader:
+        g = torch.Generator().manual_seed(3) if loader_generator else None
+        return DataLoader(class_samples(24, 0), batch_size=8, shuffle=True, collate_fn=mg.collate, generator=g)
+
+    val = DataLoader(class_samples(12, 1), batch_size=6, collate_fn=mg.collate)
+    init = concat(dropout=0.3)
+    settings = dict(epochs=5, lr=1e-2, seed=4, progress=False)
+    whole_model = copy.deepcopy(init)
+    whole = mt.fit(whole_model, loader(), val, **settings)
+    model = copy.deepcopy(init)
+    with pytest.raises(Interrupt):
+        mt.fit(model, loader(), val, checkpoint_dir=tmp_path, resume=True, log=stop_after(2), **settings)
+    assert (tmp_path / RESUME_FILE).exists()
+    fresh = concat(dropout=0.3, seed=9)  # a new process: other initial weights, fresh generators
+    seen: list[int] = []
+    resumed = mt.fit(fresh, loader(), val, checkpoint_dir=tmp_path, resume=True,
+                     log=lambda r: seen.append(r["epoch"]), **settings)
+    assert seen == [3, 4, 5]  # epochs 1-2 were not trained again
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    assert resumed.best_epoch == whole.best_epoch and resumed.best_val == whole.best_val
+    for (k, a), b in zip(whole_model.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), k
+    # a finished run is not trained again
+    again = concat(dropout=0.3, seed=11)
+    done = mt.fit(again, loader(), val, checkpoint_dir=tmp_path, resume=True, log=stop_after(1), **settings)
+    assert without_timing(done.history) == without_timing(whole.history)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), again.state_dict().values()))
+
+
+def test_resume_refuses_other_settings_and_needs_a_checkpoint_dir(tmp_path: Path, cls_data) -> None:
+    with pytest.raises(ValueError, match="resume: needs checkpoint_dir"):
+        mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=1, resume=True, progress=False)
+    with pytest.raises(ValueError, match="resume: expected a bool"):
+        mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=1, resume="yes", checkpoint_dir=tmp_path,
+               progress=False)
+    mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=2, lr=1e-2, checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"other settings \(epochs: saved 2, got 3; lr: saved 0.01, got 0.02\)"):
+        mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=3, lr=2e-2, checkpoint_dir=tmp_path, resume=True,
+               progress=False)
+    # without resume=True the saved state is ignored and overwritten
+    r = mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=3, lr=2e-2, checkpoint_dir=tmp_path, progress=False)
+    assert r.epochs_run == 3
+
+
 def test_early_stopping_on_a_plateau(cls_data) -> None:
     model = concat()
     before = copy.deepcopy(model.state_dict())
@@ -126,7 +187,8 @@ def test_checkpoints_are_written(tmp_path: Path, cls_data) -> None:
     ckpt = tmp_path / "run"
     r = mt.fit(model, cls_data["train"], cls_data["val"], epochs=4, lr=2e-2, checkpoint_dir=ckpt, seed=3,
                progress=False)
-    assert sorted(p.name for p in ckpt.iterdir()) == ["best.safetensors", "last.optim.pt", "last.safetensors"]
+    names = sorted(p.name for p in ckpt.iterdir())
+    assert names == ["best.safetensors", "last.optim.pt", "last.safetensors", RESUME_FILE]
     best = concat(seed=9)
     meta = mt.load_checkpoint(ckpt / "best.safetensors", best)
     assert meta["epoch"] == r.best_epoch and meta["val"] == r.best_val
