@@ -149,6 +149,15 @@ def _partial_dir(out: Path, run: str) -> Path:
     return out / "partial" / run
 
 
+def _remove_partial(path: Path) -> None:
+    """Remove a finished run's resume state, and ``partial/`` itself once nothing else is left in it."""
+    shutil.rmtree(path, ignore_errors=True)
+    try:
+        path.parent.rmdir()
+    except OSError:  # other runs still in progress (or already gone)
+        pass
+
+
 def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool,
          device: torch.device, partial: Path):
     return fit(
@@ -187,7 +196,7 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
             say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
         store.save_sweep(name, results)
         for lr in cfg.lrs:
-            shutil.rmtree(_partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}"), ignore_errors=True)
+            _remove_partial(_partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}"))
     task.use(name, seed=0, out_dir=store.out_dir)
     pick = max if task.mode == "max" else min
     return float(pick(results, key=lambda lr: results[lr]))
@@ -334,7 +343,7 @@ def run_benchmark(
                 extra={"hidden": hidden, "machine": facts},
             )
             store.save(record)
-            shutil.rmtree(partial, ignore_errors=True)
+            _remove_partial(partial)
             main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in task.metric_names[:3])
             say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
     records = [r for r in store.records() if r.seed in cfg.seeds]

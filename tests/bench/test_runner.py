@@ -111,7 +111,7 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path: Path, monkeypa
                             say=lambda s: None)
     assert epochs == [3]  # only the epoch that was not finished
     assert resumed["models"]["concat"]["metrics"] == whole["models"]["concat"]["metrics"]
-    assert not (tmp_path / "cut" / "partial" / "concat__seed0").exists()  # removed once the run is saved
+    assert not (tmp_path / "cut" / "partial").exists()  # removed once the run is saved
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
