@@ -603,8 +603,6 @@ def fit(
     finally:
         epoch_bar.close()
 
-    if not history:  # resumed a run whose resume.pt holds no epoch (cannot happen with fit's own files)
-        raise ValueError("resume: the saved run has no finished epoch")
     if best_state is None:  # the monitored metric was NaN in every epoch
         warnings.warn(f"validation {monitor!r} was NaN in every epoch; keeping the last epoch's weights",
                       RuntimeWarning, stacklevel=2)

@@ -32,8 +32,8 @@ class CaptioningTask(BenchTask):
     Each image has ``num_captions`` reference captions of ``facts_per_caption`` true statements
     (:class:`~mmgraph.datasets.captions.SceneCaptions`); every epoch a model is trained with
     teacher forcing on every (image, reference) pair, and selected by the validation token
-    log-likelihood of each validation image's first reference. At test time it decodes with beam search (``beam_size``)
-    and greedily.
+    log-likelihood of each validation image's first reference. At test time it decodes with
+    beam search (``beam_size``) and greedily.
 
     Metrics: ``bleu4`` (corpus BLEU-4 against all references, NLTK) and ``relation_em`` (the
     fraction of generated captions whose every statement — both objects with their true
