@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmgraph.captioning.decoder import AttentionGRUDecoder
+from mmgraph.captioning.decoder import AttentionGRUDecoder, TransformerDecoder
 from mmgraph.data.batch import ModalityBatch, MultimodalBatch
 from mmgraph.graph import edges
 from mmgraph.nn.encoders import masked_mean
+from mmgraph.nn.conv.relational import RelationalConv
 from mmgraph.nn.graph_extractor import GraphExtractor
 from mmgraph.registry import register_model
 
@@ -66,6 +67,14 @@ class CaptionModel(nn.Module):
         max_len: Longest generated caption, in tokens (with ``eos``).
         bos: Begin token id.
         eos: End token id.
+        decoder: ``"gru"`` (:class:`~mmgraph.captioning.AttentionGRUDecoder`) or ``"transformer"``
+            (:class:`~mmgraph.captioning.TransformerDecoder`).
+        decoder_layers: Layers of the Transformer decoder.
+        decoder_heads: Attention heads of the Transformer decoder.
+        distance_prior: With ``graph=True``, start the first two softmax heads of every relational
+            layer scoring neighbours by :math:`-C d` and :math:`+C d` (:math:`C` = ``distance_prior``,
+            :math:`d` the distance): each node starts by reading its closest and its furthest
+            neighbour (:meth:`~mmgraph.nn.RelationalConv.init_edge_scores`). ``0``: no prior.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` with the image modality and ``y`` :math:`(B, T + 1)`
@@ -88,6 +97,10 @@ class CaptionModel(nn.Module):
         max_len: int = 32,
         bos: int = 1,
         eos: int = 2,
+        decoder: str = "gru",
+        decoder_layers: int = 2,
+        decoder_heads: int = 4,
+        distance_prior: float = 0.0,
     ) -> None:
         super().__init__()
         self.image, self.graph, self.max_len, self.in_dim = image, graph, max_len, in_dim
@@ -97,7 +110,24 @@ class CaptionModel(nn.Module):
                                                      num_layers=num_layers, select_heads=select_heads)
         else:
             self.encoder = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
-        self.decoder = AttentionGRUDecoder(vocab_size, hidden, hidden, bos=bos, eos=eos)
+        self.distance_prior = float(distance_prior)
+        if distance_prior:
+            if not graph or select_heads < 2:
+                raise ValueError(f"distance_prior: needs graph=True and select_heads >= 2, got graph={graph}, "
+                                 f"select_heads={select_heads}")
+            for conv in self.encoder.modules():
+                if isinstance(conv, RelationalConv):
+                    prior = torch.zeros(conv.heads, conv.edge_dim)
+                    prior[0, -1], prior[1, -1] = -distance_prior, distance_prior  # edge_attr = [dx, dy, distance]
+                    conv.init_edge_scores(prior)
+        if decoder == "gru":
+            self.decoder: nn.Module = AttentionGRUDecoder(vocab_size, hidden, hidden, bos=bos, eos=eos)
+        elif decoder == "transformer":
+            self.decoder = TransformerDecoder(vocab_size, hidden, hidden, num_layers=decoder_layers, heads=decoder_heads,
+                                              max_len=max(max_len, 1), bos=bos, eos=eos)
+        else:
+            raise ValueError(f"decoder: expected 'gru' or 'transformer', got {decoder!r}")
+        self.decoder_kind = decoder
 
     def elements(self, batch: MultimodalBatch) -> ModalityBatch:
         """The image's elements (from the batch, or from the extractor on the raw input)."""
@@ -140,7 +170,8 @@ class CaptionModel(nn.Module):
 
     def __repr__(self) -> str:
         kind = "graph" if self.graph else "pooled"
-        return f"{type(self).__name__}({self.image!r}, {kind}, hidden={self.decoder.hidden}, vocab={self.decoder.vocab_size})"
+        return (f"{type(self).__name__}({self.image!r}, {kind}, decoder={self.decoder_kind!r}, "
+                f"hidden={self.decoder.hidden}, vocab={self.decoder.vocab_size})")
 
 
 def _build(graph: bool):  # noqa: ANN202
@@ -155,6 +186,9 @@ def _build(graph: bool):  # noqa: ANN202
         max_len: int = 32,
         bos: int = 1,
         eos: int = 2,
+        decoder: str = "gru",
+        select_heads: int = 2,
+        distance_prior: float = 0.0,
     ) -> CaptionModel:
         name = "caption-graph" if graph else "caption-pooled"
         if task != "captioning":
@@ -168,7 +202,8 @@ def _build(graph: bool):  # noqa: ANN202
         (image, dim), = in_dims.items()
         extractor = (extractors or {}).get(image)
         return CaptionModel(dim, out_dim, hidden, image=image, graph=graph, extractor=extractor,
-                            num_layers=num_layers, max_len=max_len, bos=bos, eos=eos)
+                            num_layers=num_layers, max_len=max_len, bos=bos, eos=eos, decoder=decoder,
+                            select_heads=select_heads, distance_prior=distance_prior)
 
     build.__name__ = "caption_graph" if graph else "caption_pooled"
     build.__doc__ = f"A :class:`CaptionModel` with ``graph={graph}``; ``out_dim`` is the vocabulary size."

@@ -133,5 +133,7 @@ def test_captioning_benchmark_end_to_end(tmp_path: Path, input: str) -> None:
         assert set(entry["metrics"]) == set(task.metric_names)
         assert all(0.0 <= entry["metrics"][m]["mean"] <= 1.0 for m in task.metric_names)
     model = build_model(task, "caption-graph", 16)
+    assert model.decoder_kind == "transformer" and model.distance_prior == task.DISTANCE_PRIOR
+    assert build_model(task, "caption-pooled", 16).decoder_kind == "transformer"
     texts = task.generate(model, "test", 2, beam_size=2)
     assert len(texts) == 4 and all(isinstance(t, str) for t in texts)

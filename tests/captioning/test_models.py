@@ -30,9 +30,10 @@ def build(name: str, seed: int = 0, **kwargs: object) -> CaptionModel:
     return mg.get_model(name, in_dims={"objects": 10}, hidden=16, max_len=14, **kwargs).eval()
 
 
+@pytest.mark.parametrize("decoder", ["gru", "transformer"])
 @pytest.mark.parametrize("name", CAPTIONING)
-def test_teacher_forcing_and_decoding(name: str, data: SceneCaptions) -> None:
-    model = build(name)
+def test_teacher_forcing_and_decoding(name: str, decoder: str, data: SceneCaptions) -> None:
+    model = build(name, decoder=decoder)
     batch = batch_of(data, [0, 1, 2])
     logits = model(batch)
     assert logits.shape == (3, batch.y.size(1) - 1, len(CAPTION_VOCAB))
@@ -41,12 +42,14 @@ def test_teacher_forcing_and_decoding(name: str, data: SceneCaptions) -> None:
     assert memory.shape == ((3, 6, 16) if name == "caption-graph" else (3, 1, 16))
     tokens = model.generate(batch, beam_size=2)
     assert tokens.shape == (3, 14) and all(isinstance(caption_text(t), str) for t in tokens)
-    assert torch.equal(model(batch), build(name)(batch))
+    assert torch.equal(model(batch), build(name, decoder=decoder)(batch))
+    assert f"decoder={decoder!r}" in repr(model)
 
 
+@pytest.mark.parametrize("decoder", ["gru", "transformer"])
 @pytest.mark.parametrize("name", CAPTIONING)
-def test_learns_to_caption_four_scenes(name: str, data: SceneCaptions) -> None:
-    model = build(name).train()
+def test_learns_to_caption_four_scenes(name: str, decoder: str, data: SceneCaptions) -> None:
+    model = build(name, decoder=decoder).train()
     batch = batch_of(data, [0, 1, 2, 3])
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = None
@@ -80,5 +83,23 @@ def test_errors(data: SceneCaptions) -> None:
         model(mg.MultimodalBatch({"objects": mg.ModalityBatch(batch["objects"].x)}, y=batch.y))
     with pytest.raises(ValueError, match="expected task='captioning'"):
         mg.get_model("caption-pooled", in_dims={"objects": 10}, task="classification")
+    with pytest.raises(ValueError, match="distance_prior: needs graph=True and select_heads >= 2, got graph=False"):
+        build("caption-pooled", distance_prior=10.0)
+    with pytest.raises(ValueError, match="decoder: expected 'gru' or 'transformer', got 'lstm'"):
+        build("caption-graph", decoder="lstm")
     with pytest.raises(ValueError, match="image modality only"):
         mg.get_model("caption-pooled", in_dims={"objects": 10, "caption": 3})
+
+
+def test_distance_prior_starts_every_relational_layer_on_closest_and_furthest() -> None:
+    from mmgraph.nn import RelationalConv
+
+    model = build("caption-graph", distance_prior=20.0)
+    convs = [m for m in model.modules() if isinstance(m, RelationalConv)]
+    assert len(convs) == 2  # num_layers
+    expected = torch.tensor([[0.0, 0.0, -20.0], [0.0, 0.0, 20.0]])  # edge_attr = [dx, dy, distance]
+    for conv in convs:
+        torch.testing.assert_close(conv.score_edge.bias.detach().view(2, 3), expected)
+    plain = build("caption-graph")
+    assert all(not torch.equal(c.score_edge.bias.detach().view(2, 3), expected)
+               for c in plain.modules() if isinstance(c, RelationalConv))

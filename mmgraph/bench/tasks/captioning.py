@@ -35,6 +35,13 @@ class CaptioningTask(BenchTask):
     log-likelihood of each validation image's first reference. At test time it decodes with
     beam search (``beam_size``) and greedily.
 
+    Both models decode with a :class:`~mmgraph.captioning.TransformerDecoder`; ``caption-graph``
+    starts its relational layers with a closest / furthest selection prior (``distance_prior``).
+    In probes (``benchmarks/probes/caption_variant.py``) the GRU decoder stayed on a plateau
+    where relations are ignored even when each object's closest and furthest object were given
+    as input features; the Transformer decoder learned them from such features, and from the
+    graph once the prior was added.
+
     Metrics: ``bleu4`` (corpus BLEU-4 against all references, NLTK) and ``relation_em`` (the
     fraction of generated captions whose every statement — both objects with their true
     shapes, and the relation — holds in the scene), with beam search; ``bleu4_greedy`` and
@@ -58,6 +65,10 @@ class CaptioningTask(BenchTask):
     default_models = ("caption-graph", "caption-pooled")
     full_settings = {"epochs": 40, "lrs": (1e-3, 3e-3), "sweep_epochs": 3, "batch_size": 64}
     quick_settings = {"epochs": 4, "batch_size": 32}
+
+    #: Both models decode with the small Transformer decoder; ``caption-graph``'s relational layers
+    #: start with a closest / furthest selection prior of this sharpness (see ``CaptionModel``).
+    DISTANCE_PRIOR = 30.0
 
     FULL = (4000, 500, 1000)
     QUICK = (300, 100, 200)
@@ -93,7 +104,9 @@ class CaptioningTask(BenchTask):
 
     def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
         max_len = next(iter(self.data.values())).max_len + 1 if self.data else self.facts_per_caption * 13 + 1
-        kwargs: dict[str, Any] = {"max_len": max_len}
+        kwargs: dict[str, Any] = {"max_len": max_len, "decoder": "transformer"}
+        if name == "caption-graph":
+            kwargs["distance_prior"] = self.DISTANCE_PRIOR
         if self.input == "pixels":
             kwargs["extractors"] = {"image": GridCNN()}
         return kwargs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -63,6 +63,8 @@ class RelationalConv(MessagePassing):
             hidden layer :math:`u`, i.e. :math:`m_{ji} = W_2 (w_{ji} \otimes u_{ji}) + \bar w_{ji} b_2`
             with :math:`w_{ji,k} = g_{ji} + \alpha_{ji,k}` and :math:`\bar w` their mean, so one
             layer can select several neighbours at once (e.g. the closest and the furthest).
+        edge_score_init: Optional ``(heads, edge_dim)`` initial bias of the bilinear term, one
+            row per head (see :meth:`init_edge_scores`); ``None``: PyTorch's default initialisation.
 
     Shapes:
         - **input:** node states :math:`(N, F)` or a pair :math:`((N_s, F), (N_t, F))`,
@@ -81,6 +83,7 @@ class RelationalConv(MessagePassing):
         context_dim: int = 0,
         softmax: bool = True,
         heads: int = 1,
+        edge_score_init: Optional[Sequence[Sequence[float]]] = None,
     ) -> None:
         super().__init__(aggr="add")
         for name, value in (("in_dim", in_dim), ("out_dim", out_dim)):
@@ -107,7 +110,40 @@ class RelationalConv(MessagePassing):
         self.log_scale = nn.Parameter(torch.zeros(heads)) if softmax else None
         # the target (and its context) weighs the edge attributes directly in the score
         self.score_edge = nn.Linear(in_dim + context_dim, heads * edge_dim) if softmax and edge_dim else None
+        self.edge_score_init: Optional[Tensor] = None
+        if edge_score_init is not None:
+            self.edge_score_init = self._check_edge_score_init(edge_score_init)
         self.reset_parameters()
+
+    def _check_edge_score_init(self, weights: Union[Tensor, Sequence[Sequence[float]]]) -> Tensor:
+        if self.score_edge is None:
+            raise ValueError("RelationalConv: edge_score_init needs softmax=True and edge_dim > 0")
+        w = torch.as_tensor(weights, dtype=torch.float32)
+        if w.shape != (self.heads, self.edge_dim):
+            raise ValueError(f"RelationalConv: edge_score_init expected shape (heads={self.heads}, "
+                             f"edge_dim={self.edge_dim}), got {tuple(w.shape)}")
+        return w
+
+    def init_edge_scores(self, weights: Union[Tensor, Sequence[Sequence[float]]]) -> None:
+        r"""Set the initial weighting of the edge attributes in each head's score, now and on every reset.
+
+        ``weights[k]`` becomes the bias :math:`v_k` of the bilinear term, so head :math:`k`
+        starts by scoring edge :math:`j \to i` with :math:`v_k^\top e_{ji}`. With
+        ``Full(attr="pos")`` edges (:math:`e = [\Delta x, \Delta y, d]`), ``[[0, 0, -C], [0, 0, C]]``
+        makes the first head start by selecting each node's closest neighbour and the second its
+        furthest (sharply for a large :math:`C`); training may move them anywhere.
+
+        Args:
+            weights: ``(heads, edge_dim)`` values.
+        """
+        self.edge_score_init = self._check_edge_score_init(weights)
+        self._apply_edge_score_init()
+
+    def _apply_edge_score_init(self) -> None:
+        if self.edge_score_init is not None and self.score_edge is not None:
+            with torch.no_grad():
+                bias = self.score_edge.bias.view(self.heads, self.edge_dim)
+                bias.copy_(self.edge_score_init.to(bias))
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -116,6 +152,7 @@ class RelationalConv(MessagePassing):
                 layer.reset_parameters()
         if self.log_scale is not None:
             nn.init.zeros_(self.log_scale)
+        self._apply_edge_score_init()
 
     def forward(
         self,

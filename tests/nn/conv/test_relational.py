@@ -140,3 +140,41 @@ def test_errors() -> None:
         with_ctx(torch.randn(2, 2), ei)
     with pytest.raises(ValueError, match=r"context expected shape \(2, 3\), got \(1, 3\)"):
         with_ctx(torch.randn(2, 2), ei, context=torch.zeros(1, 3))
+
+
+def test_edge_score_init_selects_closest_and_furthest_and_survives_reset() -> None:
+    torch.manual_seed(0)
+    pos = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.45, 0.6], [1.0, 0.9]])  # no ties
+    src, dst = torch.tensor([[j, i] for i in range(4) for j in range(4) if i != j]).t()
+    delta = pos[src] - pos[dst]
+    attr = torch.cat([delta, delta.norm(dim=-1, keepdim=True)], -1)
+    prior = [[0.0, 0.0, -100.0], [0.0, 0.0, 100.0]]
+    conv = RelationalConv(8, 8, edge_dim=3, heads=2, edge_score_init=prior)
+    _, gates = conv(torch.randn(4, 8) * 0.01, torch.stack([src, dst]), attr, return_gates=True)
+    d = torch.cdist(pos, pos).fill_diagonal_(float("nan"))
+    for i in range(4):
+        into = (dst == i).nonzero().squeeze(-1)
+        closest = int(d[i].nan_to_num(float("inf")).argmin())
+        furthest = int(d[i].nan_to_num(float("-inf")).argmax())
+        assert int(src[into[gates[into, 1].argmax()]]) == closest and gates[into, 1].max() > 0.9
+        assert int(src[into[gates[into, 2].argmax()]]) == furthest and gates[into, 2].max() > 0.9
+    with torch.no_grad():
+        conv.score_edge.bias.zero_()
+    conv.reset_parameters()
+    torch.testing.assert_close(conv.score_edge.bias.view(2, 3), torch.tensor(prior))
+    conv.init_edge_scores(torch.zeros(2, 3))
+    assert conv.score_edge.bias.abs().sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"edge_dim": 3, "heads": 2, "edge_score_init": [[0.0, 0.0, 1.0]]},
+         r"edge_score_init expected shape \(heads=2, edge_dim=3\), got \(1, 3\)"),
+        ({"edge_dim": 0, "edge_score_init": [[]]}, "needs softmax=True and edge_dim > 0"),
+        ({"edge_dim": 3, "softmax": False, "edge_score_init": [[0.0, 0.0, 1.0]]}, "needs softmax=True and edge_dim > 0"),
+    ],
+)
+def test_edge_score_init_errors(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        RelationalConv(8, 8, **kwargs)
