@@ -124,7 +124,7 @@ class CaptionModel(nn.Module):
             self.decoder: nn.Module = AttentionGRUDecoder(vocab_size, hidden, hidden, bos=bos, eos=eos)
         elif decoder == "transformer":
             self.decoder = TransformerDecoder(vocab_size, hidden, hidden, num_layers=decoder_layers, heads=decoder_heads,
-                                              max_len=max(max_len, 1), bos=bos, eos=eos)
+                                              max_len=max_len, bos=bos, eos=eos)
         else:
             raise ValueError(f"decoder: expected 'gru' or 'transformer', got {decoder!r}")
         self.decoder_kind = decoder
