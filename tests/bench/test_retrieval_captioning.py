@@ -135,5 +135,6 @@ def test_captioning_benchmark_end_to_end(tmp_path: Path, input: str) -> None:
     model = build_model(task, "caption-graph", 16)
     assert model.decoder_kind == "transformer" and model.distance_prior == task.DISTANCE_PRIOR
     assert build_model(task, "caption-pooled", 16).decoder_kind == "transformer"
+    assert results["config"]["task"]["decoder"] == "transformer"
     texts = task.generate(model, "test", 2, beam_size=2)
     assert len(texts) == 4 and all(isinstance(t, str) for t in texts)

@@ -66,8 +66,10 @@ class CaptioningTask(BenchTask):
     full_settings = {"epochs": 40, "lrs": (1e-3, 3e-3), "sweep_epochs": 3, "batch_size": 64}
     quick_settings = {"epochs": 4, "batch_size": 32}
 
-    #: Both models decode with the small Transformer decoder; ``caption-graph``'s relational layers
-    #: start with a closest / furthest selection prior of this sharpness (see ``CaptionModel``).
+    #: The decoder of both models (see ``CaptionModel``).
+    DECODER = "transformer"
+    #: ``caption-graph``'s relational layers start with a closest / furthest selection prior of
+    #: this sharpness (``CaptionModel(distance_prior=...)``).
     DISTANCE_PRIOR = 30.0
 
     FULL = (4000, 500, 1000)
@@ -93,7 +95,8 @@ class CaptioningTask(BenchTask):
     def config(self) -> dict[str, Any]:
         return {"input": self.input, "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
                 "captions_per_image": self.num_captions, "facts_per_caption": self.facts_per_caption,
-                "beam_size": self.beam_size}
+                "beam_size": self.beam_size, "decoder": self.DECODER,
+                "distance_prior": {"caption-graph": self.DISTANCE_PRIOR}}
 
     @property
     def _image(self) -> str:
@@ -104,7 +107,7 @@ class CaptioningTask(BenchTask):
 
     def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
         max_len = next(iter(self.data.values())).max_len + 1 if self.data else self.facts_per_caption * 13 + 1
-        kwargs: dict[str, Any] = {"max_len": max_len, "decoder": "transformer"}
+        kwargs: dict[str, Any] = {"max_len": max_len, "decoder": self.DECODER}
         if name == "caption-graph":
             kwargs["distance_prior"] = self.DISTANCE_PRIOR
         if self.input == "pixels":
