@@ -25,7 +25,10 @@ from mmgraph.nn.conv.relational import RelationalConv
 from mmgraph.nn.graph_extractor import GraphExtractor
 from mmgraph.registry import register_model
 
-__all__ = ["CaptionModel", "caption_loss"]
+__all__ = ["CaptionModel", "caption_loss", "DEFAULT_DISTANCE_PRIOR"]
+
+#: ``distance_prior`` of the registered ``caption-graph`` (see :class:`CaptionModel`).
+DEFAULT_DISTANCE_PRIOR = 30.0
 
 
 class _Given(nn.Module):
@@ -67,14 +70,15 @@ class CaptionModel(nn.Module):
         max_len: Longest generated caption, in tokens (with ``eos``).
         bos: Begin token id.
         eos: End token id.
-        decoder: ``"gru"`` (:class:`~mmgraph.captioning.AttentionGRUDecoder`) or ``"transformer"``
-            (:class:`~mmgraph.captioning.TransformerDecoder`).
+        decoder: ``"transformer"`` (:class:`~mmgraph.captioning.TransformerDecoder`) or ``"gru"``
+            (:class:`~mmgraph.captioning.AttentionGRUDecoder`).
         decoder_layers: Layers of the Transformer decoder.
         decoder_heads: Attention heads of the Transformer decoder.
         distance_prior: With ``graph=True``, start the first two softmax heads of every relational
             layer scoring neighbours by :math:`-C d` and :math:`+C d` (:math:`C` = ``distance_prior``,
             :math:`d` the distance): each node starts by reading its closest and its furthest
-            neighbour (:meth:`~mmgraph.nn.RelationalConv.init_edge_scores`). ``0``: no prior.
+            neighbour (:meth:`~mmgraph.nn.RelationalConv.init_edge_scores`). ``0``: no prior. The
+            registered ``caption-graph`` uses :data:`DEFAULT_DISTANCE_PRIOR` unless told otherwise.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` with the image modality and ``y`` :math:`(B, T + 1)`
@@ -97,7 +101,7 @@ class CaptionModel(nn.Module):
         max_len: int = 32,
         bos: int = 1,
         eos: int = 2,
-        decoder: str = "gru",
+        decoder: str = "transformer",
         decoder_layers: int = 2,
         decoder_heads: int = 4,
         distance_prior: float = 0.0,
@@ -160,6 +164,9 @@ class CaptionModel(nn.Module):
         if y is None or y.dim() != 2 or y.size(0) != memory.size(0) or y.size(1) < 2:
             got = None if y is None else tuple(y.shape)
             raise ValueError(f"y: expected target tokens (B={memory.size(0)}, T + 1 >= 2) for teacher forcing, got {got}")
+        if self.decoder_kind == "transformer" and y.size(1) - 1 > self.max_len:
+            raise ValueError(f"y: expected at most max_len + 1 = {self.max_len + 1} columns (the Transformer decoder "
+                             f"has max_len={self.max_len} positions), got {y.size(1)}")
         return self.decoder(memory, mask, y[:, :-1].long())
 
     @torch.no_grad()
@@ -186,9 +193,9 @@ def _build(graph: bool):  # noqa: ANN202
         max_len: int = 32,
         bos: int = 1,
         eos: int = 2,
-        decoder: str = "gru",
+        decoder: str = "transformer",
         select_heads: int = 2,
-        distance_prior: float = 0.0,
+        distance_prior: Optional[float] = None,
     ) -> CaptionModel:
         name = "caption-graph" if graph else "caption-pooled"
         if task != "captioning":
@@ -201,12 +208,15 @@ def _build(graph: bool):  # noqa: ANN202
             out_dim = len(CAPTION_VOCAB)
         (image, dim), = in_dims.items()
         extractor = (extractors or {}).get(image)
+        if distance_prior is None:
+            distance_prior = DEFAULT_DISTANCE_PRIOR if graph else 0.0
         return CaptionModel(dim, out_dim, hidden, image=image, graph=graph, extractor=extractor,
                             num_layers=num_layers, max_len=max_len, bos=bos, eos=eos, decoder=decoder,
                             select_heads=select_heads, distance_prior=distance_prior)
 
     build.__name__ = "caption_graph" if graph else "caption_pooled"
-    build.__doc__ = f"A :class:`CaptionModel` with ``graph={graph}``; ``out_dim`` is the vocabulary size."
+    build.__doc__ = (f"A :class:`CaptionModel` with ``graph={graph}``; ``out_dim`` is the vocabulary size; "
+                     f"``distance_prior=None`` means {DEFAULT_DISTANCE_PRIOR if graph else 0.0}.")
     return build
 
 

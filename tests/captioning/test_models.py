@@ -85,6 +85,8 @@ def test_errors(data: SceneCaptions) -> None:
         mg.get_model("caption-pooled", in_dims={"objects": 10}, task="classification")
     with pytest.raises(ValueError, match="distance_prior: needs graph=True and select_heads >= 2, got graph=False"):
         build("caption-pooled", distance_prior=10.0)
+    with pytest.raises(ValueError, match=r"y: expected at most max_len \+ 1 = 6 columns .* got 13"):
+        mg.get_model("caption-graph", in_dims={"objects": 10}, hidden=16, max_len=5)(batch)
     with pytest.raises(ValueError, match="decoder: expected 'gru' or 'transformer', got 'lstm'"):
         build("caption-graph", decoder="lstm")
     with pytest.raises(ValueError, match="image modality only"):
@@ -92,6 +94,7 @@ def test_errors(data: SceneCaptions) -> None:
 
 
 def test_distance_prior_starts_every_relational_layer_on_closest_and_furthest() -> None:
+    assert mg.captioning.DEFAULT_DISTANCE_PRIOR == 30.0
     from mmgraph.nn import RelationalConv
 
     model = build("caption-graph", distance_prior=20.0)
@@ -100,6 +103,8 @@ def test_distance_prior_starts_every_relational_layer_on_closest_and_furthest() 
     expected = torch.tensor([[0.0, 0.0, -20.0], [0.0, 0.0, 20.0]])  # edge_attr = [dx, dy, distance]
     for conv in convs:
         torch.testing.assert_close(conv.score_edge.bias.detach().view(2, 3), expected)
-    plain = build("caption-graph")
+    assert all(torch.equal(c.score_edge.bias.detach().view(2, 3), 1.5 * expected)  # the registered default: 30
+               for c in build("caption-graph").modules() if isinstance(c, RelationalConv))
+    plain = build("caption-graph", distance_prior=0.0)
     assert all(not torch.equal(c.score_edge.bias.detach().view(2, 3), expected)
                for c in plain.modules() if isinstance(c, RelationalConv))

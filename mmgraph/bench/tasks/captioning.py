@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from mmgraph.bench.tasks.base import Batches, BenchTask
 from mmgraph.captioning.metrics import caption_metrics
-from mmgraph.captioning.models import caption_loss
+from mmgraph.captioning.models import DEFAULT_DISTANCE_PRIOR, caption_loss
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.datasets.captions import CAPTION_VOCAB, SceneCaptions, caption_text
 from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
@@ -70,7 +70,7 @@ class CaptioningTask(BenchTask):
     DECODER = "transformer"
     #: ``caption-graph``'s relational layers start with a closest / furthest selection prior of
     #: this sharpness (``CaptionModel(distance_prior=...)``).
-    DISTANCE_PRIOR = 30.0
+    DISTANCE_PRIOR = DEFAULT_DISTANCE_PRIOR
 
     FULL = (4000, 500, 1000)
     QUICK = (300, 100, 200)
