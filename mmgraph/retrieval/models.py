@@ -127,6 +127,9 @@ class CrossAttentionReranker(nn.Module):
     r"""Score an (image, caption) pair: caption tokens attend to themselves, then to the image.
 
     Tokens :math:`t_i` and regions :math:`r_j` are encoded by linear maps to width :math:`H`.
+    With ``local_window`` :math:`w > 0`, a convolution over the tokens first adds
+    :math:`\mathrm{GELU}(\sum_{|k| \le w} W_k t_{i+k})` to each token (one weight per offset: the
+    attention model's counterpart of ``rerank-graph``'s one-hot token-offset edges). Then
     ``num_layers`` Transformer encoder layers (self-attention with the padding mask) contextualise
     the tokens, ``num_layers`` :class:`~mmgraph.baselines.attention.CrossAttentionBlock` s let
     them attend over the regions (plus a learned null region), and the head scores
@@ -140,6 +143,7 @@ class CrossAttentionReranker(nn.Module):
         num_layers: Self- and cross-attention layers.
         heads: Attention heads (must divide ``hidden``).
         dropout: Dropout.
+        local_window: Offsets :math:`w` of the token convolution (``0``: none).
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` with both modalities
@@ -158,15 +162,20 @@ class CrossAttentionReranker(nn.Module):
         num_layers: int = 2,
         heads: int = 4,
         dropout: float = 0.0,
+        local_window: int = 0,
     ) -> None:
         super().__init__()
         self.image, self.text = split_modalities(in_dims, text, "CrossAttentionReranker")
         check_positive_int(num_layers, "num_layers")
+        if isinstance(local_window, bool) or not isinstance(local_window, int) or local_window < 0:
+            raise ValueError(f"local_window: expected a non-negative int, got {local_window!r}")
         if hidden % heads != 0:
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self.in_dims = dict(in_dims)
         self.hidden = hidden
         self.encode = nn.ModuleDict({m: nn.Linear(d, hidden) for m, d in sorted(in_dims.items())})
+        self.local_window = local_window
+        self.local = nn.Conv1d(hidden, hidden, 2 * local_window + 1, padding=local_window) if local_window else None
         layer = nn.TransformerEncoderLayer(hidden, heads, 2 * hidden, dropout, batch_first=True, norm_first=True)
         self.self_attention = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.cross = nn.ModuleList([CrossAttentionBlock(hidden, heads, dropout) for _ in range(num_layers)])
@@ -183,7 +192,11 @@ class CrossAttentionReranker(nn.Module):
                 raise ValueError(f"modality {m!r}: expected feature_dim {self.in_dims[m]} (in_dims), "
                                  f"got {batch[m].x.size(-1)}")
         t, r = batch[self.text], batch[self.image]
-        tokens = self.self_attention(self.encode[self.text](t.x), src_key_padding_mask=~t.mask)
+        tokens = self.encode[self.text](t.x)
+        if self.local is not None:
+            keep = t.mask.unsqueeze(-1).to(tokens.dtype)
+            tokens = tokens + F.gelu(self.local((tokens * keep).transpose(1, 2)).transpose(1, 2)) * keep
+        tokens = self.self_attention(tokens, src_key_padding_mask=~t.mask)
         regions = self.encode[self.image](r.x)
         context = torch.cat([self.null.expand(regions.size(0), -1, -1), regions], 1)
         pad = torch.cat([torch.zeros_like(r.mask[:, :1]), ~r.mask], 1)
@@ -210,12 +223,14 @@ def dual_graph(
     text: str = "caption",
     num_layers: int = 2,
     window: int = 2,
+    token_edges: str = "offset",
     extractors: Optional[Mapping[str, nn.Module]] = None,
 ) -> DualEncoder:
     """Dual encoder of two intra-modal graphs (``graph-relational`` towers), each with a fusion node.
 
     The image tower links its regions/objects completely with ``[dx, dy, distance]`` edge
-    attributes; the text tower links tokens within ``window`` positions. Node states are
+    attributes; the text tower links tokens within ``window`` positions, with
+    ``token_edges`` as the edges' attribute (``attr`` of :class:`~mmgraph.graph.edges.Sequential`). Node states are
     max-pooled: with a mean readout (or the fusion node's state) the embeddings of different
     samples start nearly identical — every scene has the same six colours, every caption the
     same words in other slots — and contrastive training collapsed them in probes.
@@ -224,7 +239,7 @@ def dual_graph(
     image, text = split_modalities(in_dims, text, "dual-graph")
     ex = dict(extractors or {})
     towers = {}
-    for m, strategy in ((image, edges.Full(attr="pos")), (text, edges.Sequential(window=window))):
+    for m, strategy in ((image, edges.Full(attr="pos")), (text, edges.Sequential(window=window, attr=token_edges))):
         builder = GraphBuilder(intra={m: strategy}, fusion_node=True)
         towers[m] = GraphFusionModel({m: in_dims[m]}, hidden, out_dim, builder=builder, conv="relational",
                                      num_layers=num_layers, task="embedding", readout="max",
@@ -314,16 +329,21 @@ def rerank_graph(
     text: str = "caption",
     num_layers: int = 2,
     window: int = 2,
+    token_edges: str = "onehot",
     extractors: Optional[Mapping[str, nn.Module]] = None,
 ) -> PairGraphModel:
     """Re-ranker over the joint graph of one pair: both intra-modal graphs, tokens ↔ regions, a fusion node.
 
-    A ``graph-relational`` model whose messages are conditioned on the caption.
+    A ``graph-relational`` model whose messages are conditioned on the caption. Token edges
+    (within ``window`` positions) carry a one-hot of their offset (``token_edges="onehot"``, see
+    :class:`~mmgraph.graph.edges.Sequential`), so a shape word's state can take the colour word
+    just before it as such; with the signed scalar offset (``"offset"``) the re-ranker stayed at
+    chance on positives vs hard negatives in probes (``benchmarks/README.md``, "Probes").
     """
     _check_task(task, "classification", "rerank-graph")
     image, text = split_modalities(in_dims, text, "rerank-graph")
     builder = GraphBuilder(
-        intra={image: edges.Full(attr="pos"), text: edges.Sequential(window=window)},
+        intra={image: edges.Full(attr="pos"), text: edges.Sequential(window=window, attr=token_edges)},
         cross={(text, image): edges.Full()},
         fusion_node=True,
     )
@@ -341,8 +361,10 @@ def rerank_attention(
     text: str = "caption",
     num_layers: int = 2,
     heads: int = 4,
+    local_window: int = 0,
 ) -> CrossAttentionReranker:
     """Cross-attention re-ranker (:class:`CrossAttentionReranker`)."""
     _check_task(task, "classification", "rerank-attention")
     heads = math.gcd(hidden, heads)
-    return CrossAttentionReranker(in_dims, hidden, out_dim, text=text, num_layers=num_layers, heads=heads)
+    return CrossAttentionReranker(in_dims, hidden, out_dim, text=text, num_layers=num_layers, heads=heads,
+                                  local_window=local_window)

@@ -112,3 +112,37 @@ def test_dual_encoder_towers_see_one_modality_each(data: SceneCaptions) -> None:
     torch.testing.assert_close(model(a)[:, 0], model.encode_image(a.without("caption")))
     with pytest.raises(ValueError, match="expected task='embedding'"):
         mg.get_model("dual-pooled", in_dims={"objects": 10, "caption": data.text_dim}, task="classification")
+
+
+VARIANTS = [("rerank-attention", {"local_window": 2}), ("rerank-graph", {"token_edges": "offset"}),
+            ("dual-graph", {"token_edges": "onehot"})]
+
+
+@pytest.mark.parametrize("name, kwargs", VARIANTS, ids=[f"{n}-{next(iter(k.values()))}" for n, k in VARIANTS])
+def test_token_context_options(name: str, kwargs: dict, data: SceneCaptions) -> None:
+    dual = name.startswith("dual")
+    mg.seed_everything(0)
+    model = mg.get_model(name, in_dims={"objects": 10, "caption": data.text_dim}, hidden=16,
+                         out_dim=8 if dual else 2, task="embedding" if dual else "classification", **kwargs).eval()
+    short = min(range(4), key=lambda i: int(data.lengths[i, 0]))
+    alone = model(batch_of(data, [short]))
+    together = model(batch_of(data, [short, *[i for i in range(4) if i != short]]))
+    torch.testing.assert_close(alone, together[:1], rtol=1e-4, atol=1e-5)
+    assert together.shape == ((4, 2, 8) if dual else (4, 2))
+
+
+def test_rerank_graph_token_edges_are_onehot_offsets(data: SceneCaptions) -> None:
+    model = build("rerank-graph", data)
+    strategy = model.builder.intra["caption"]
+    assert isinstance(strategy, mg.edges.Sequential) and strategy.attr == "onehot" and strategy.edge_dim == 4
+    assert build("dual-graph", data).text_tower.builder.intra["caption"].attr == "offset"
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_attention_local_window_errors(bad: object, data: SceneCaptions) -> None:
+    with pytest.raises(ValueError, match=rf"local_window: expected a non-negative int, got {bad!r}"):
+        mg.get_model("rerank-attention", in_dims={"objects": 10, "caption": data.text_dim}, hidden=16,
+                     local_window=bad)
+    with pytest.raises(ValueError, match="Sequential: attr must be one of"):
+        mg.get_model("rerank-graph", in_dims={"objects": 10, "caption": data.text_dim}, hidden=16,
+                     token_edges="signed")
