@@ -205,12 +205,18 @@ class CrossAttentionReranker(nn.Module):
         return self.head(torch.cat([masked_mean(tokens, t.mask), masked_mean(regions, r.mask)], -1))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.text!r} attends to {self.image!r}, hidden={self.hidden})"
+        window = f", local_window={self.local_window}" if self.local_window else ""
+        return f"{type(self).__name__}({self.text!r} attends to {self.image!r}, hidden={self.hidden}{window})"
 
 
 def _check_task(task: str, expected: str, name: str) -> None:
     if task != expected:
         raise ValueError(f"{name}: expected task={expected!r}, got {task!r}")
+
+
+def _check_token_edges(token_edges: str, name: str) -> None:
+    if token_edges not in edges.Sequential.ATTRS:
+        raise ValueError(f"{name}: token_edges must be one of {list(edges.Sequential.ATTRS)}, got {token_edges!r}")
 
 
 @register_model("dual-graph", family="retrieval")
@@ -236,6 +242,7 @@ def dual_graph(
     same words in other slots — and contrastive training collapsed them in probes.
     """
     _check_task(task, "embedding", "dual-graph")
+    _check_token_edges(token_edges, "dual-graph")
     image, text = split_modalities(in_dims, text, "dual-graph")
     ex = dict(extractors or {})
     towers = {}
@@ -341,6 +348,7 @@ def rerank_graph(
     chance on positives vs hard negatives in probes (``benchmarks/README.md``, "Probes").
     """
     _check_task(task, "classification", "rerank-graph")
+    _check_token_edges(token_edges, "rerank-graph")
     image, text = split_modalities(in_dims, text, "rerank-graph")
     builder = GraphBuilder(
         intra={image: edges.Full(attr="pos"), text: edges.Sequential(window=window, attr=token_edges)},

@@ -143,6 +143,19 @@ def test_attention_local_window_errors(bad: object, data: SceneCaptions) -> None
     with pytest.raises(ValueError, match=rf"local_window: expected a non-negative int, got {bad!r}"):
         mg.get_model("rerank-attention", in_dims={"objects": 10, "caption": data.text_dim}, hidden=16,
                      local_window=bad)
-    with pytest.raises(ValueError, match="Sequential: attr must be one of"):
-        mg.get_model("rerank-graph", in_dims={"objects": 10, "caption": data.text_dim}, hidden=16,
-                     token_edges="signed")
+
+
+@pytest.mark.parametrize("name", ["rerank-graph", "dual-graph"])
+def test_token_edges_errors(name: str, data: SceneCaptions) -> None:
+    with pytest.raises(ValueError, match=rf"{name}: token_edges must be one of \['offset', 'onehot'\], got 'signed'"):
+        mg.get_model(name, in_dims={"objects": 10, "caption": data.text_dim}, hidden=16,
+                     out_dim=8 if name.startswith("dual") else 2,
+                     task="embedding" if name.startswith("dual") else "classification", token_edges="signed")
+
+
+def test_attention_reranker_repr_shows_local_window(data: SceneCaptions) -> None:
+    dims = {"objects": 10, "caption": data.text_dim}
+    assert repr(mg.get_model("rerank-attention", in_dims=dims, hidden=16)) == \
+        "CrossAttentionReranker('caption' attends to 'objects', hidden=16)"
+    assert repr(mg.get_model("rerank-attention", in_dims=dims, hidden=16, local_window=2)) == \
+        "CrossAttentionReranker('caption' attends to 'objects', hidden=16, local_window=2)"
