@@ -96,6 +96,16 @@ class ModalityBatch:
         out.labels = self.labels
         return out
 
+    def select(self, index: Tensor) -> "ModalityBatch":
+        """The samples ``index`` (a 1-D integer tensor; repeats allowed), in that order."""
+        index = _check_index(index, self.x.size(0))
+        out = ModalityBatch.__new__(ModalityBatch)
+        out.x, out.mask = self.x[index], self.mask[index]
+        out.pos = None if self.pos is None else self.pos[index]
+        out.time = None if self.time is None else self.time[index]
+        out.labels = None if self.labels is None else [self.labels[int(i)] for i in index]
+        return out
+
     def __repr__(self) -> str:
         parts = [f"x={list(self.x.shape)}"]
         parts += [f"{k}={list(getattr(self, k).shape)}" for k in ("pos", "time") if getattr(self, k) is not None]
@@ -190,6 +200,18 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
         raw = {k: v for k, v in self.raw.items() if k not in extra}
         return MultimodalBatch(mods, y=self.y, raw=raw)
 
+    def select(self, index: Tensor) -> "MultimodalBatch":
+        """The samples ``index`` (a 1-D integer tensor; repeats allowed), in that order, targets included.
+
+        Raw modalities keep their items and select their ``index``, so an item used by several
+        selected samples is still encoded once.
+        """
+        index = _check_index(index, self.batch_size)
+        mods = {k: v.select(index) for k, v in self._mods.items()}
+        raw = {k: RawModality(v.data, v.index[index.to(v.index.device)], name=k) for k, v in self.raw.items()}
+        y = None if self.y is None else self.y[index.to(self.y.device)]
+        return MultimodalBatch(mods, y=y, raw=raw)
+
     def unbatch(self) -> list[MultimodalSample]:
         """Split back into samples (the inverse of :func:`collate`)."""
         if self.raw:
@@ -214,6 +236,18 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in {**self._mods, **self.raw}.items())
         return f"MultimodalBatch(batch_size={self.batch_size}, {inner})"
+
+
+def _check_index(index: Tensor, size: int) -> Tensor:
+    if not isinstance(index, Tensor) or index.dim() != 1 or index.dtype not in (torch.int32, torch.int64):
+        got = (tuple(index.shape), index.dtype) if isinstance(index, Tensor) else type(index).__name__
+        raise ValueError(f"index: expected a 1-D integer tensor of sample indices, got {got}")
+    if index.numel() == 0:
+        raise ValueError("index: expected at least one sample index, got an empty tensor")
+    if int(index.min()) < 0 or int(index.max()) >= size:
+        raise ValueError(f"index: expected values in [0, {size - 1}] (the batch size is {size}), "
+                         f"got min {int(index.min())} max {int(index.max())}")
+    return index.long()
 
 
 def _pad(tensors: list[Tensor]) -> Tensor:

@@ -303,6 +303,7 @@ class SceneCaptions:
         self.scenes = scenes
         self.text_encoder = text_encoder
         self._embedded: dict[str, Any] = {}
+        self._pieces: dict[str, Optional[list[str]]] = {}
         self.captions = caption_dataset(scenes, num_captions, facts_per_caption, seed)
         ids = [[caption_tokens(c.text) for c in caps] for caps in self.captions]
         longest = max(len(t) for caps in ids for t in caps)
@@ -337,6 +338,7 @@ class SceneCaptions:
                 if m.x.size(0) > self.max_len:
                     raise ValueError(f"text encoder: {m.x.size(0)} tokens for {text!r}, more than max_len={self.max_len}")
                 self._embedded[text] = m.x.float()
+                self._pieces[text] = list(m.labels) if m.labels is not None else None
         return [self._embedded[t] for t in texts]
 
     def embed_all(self) -> None:
@@ -358,24 +360,32 @@ class SceneCaptions:
         return tokens, lengths
 
     def text_modality(self, tokens: Any, lengths: Any) -> Any:
-        """The ``"caption"`` :class:`~mmgraph.ModalityBatch` of token ids ``(B, max_len)``."""
+        """The ``"caption"`` :class:`~mmgraph.ModalityBatch` of token ids ``(B, max_len)``.
+
+        Its ``labels`` are the tokens' text (the words; with a text encoder, its word pieces), so
+        a model can find the statements' ``";"`` separators (:class:`~mmgraph.retrieval.ClauseReranker`).
+        """
         import torch
         import torch.nn.functional as F
 
         from mmgraph.data.batch import ModalityBatch
 
         b, n = tokens.shape
+        labels: list[Optional[list[str]]]
         if self.text_encoder is not None:  # contextual embeddings of the caption's text, one per word piece
-            rows = self.embed([caption_text(t[: int(k)]) for t, k in zip(tokens, lengths)])
+            texts = [caption_text(t[: int(k)]) for t, k in zip(tokens, lengths)]
+            rows = self.embed(texts)
+            labels = [self._pieces.get(t) for t in texts]
             lengths = torch.tensor([r.size(0) for r in rows])
             words = torch.zeros(b, n, self.text_encoder.dim)
             for i, r in enumerate(rows):
                 words[i, : r.size(0)] = r
         else:
             words = F.one_hot(tokens, len(CAPTION_VOCAB)).float()
+            labels = [[CAPTION_VOCAB[int(w)] for w in t[: int(k)]] for t, k in zip(tokens, lengths)]
         mask = torch.arange(n).unsqueeze(0) < lengths.unsqueeze(1)
         x = torch.cat([words, F.one_hot(torch.arange(n), n).expand(b, n, n).float()], -1)
-        return ModalityBatch(x * mask.unsqueeze(-1), mask=mask, name="caption")
+        return ModalityBatch(x * mask.unsqueeze(-1), mask=mask, labels=labels, name="caption")
 
     def image_modalities(self, images: Any, input: str = "state") -> tuple[dict[str, Any], dict[str, Any]]:
         """``(modalities, raw)`` of the images ``(B,)`` for :class:`~mmgraph.MultimodalBatch`."""

@@ -30,6 +30,7 @@ from mmgraph.nn.fusion_model import check_positive_int
 from mmgraph.nn.heads import make_head
 from mmgraph.nn.models.graph_fusion import GraphFusionModel
 from mmgraph.registry import register_model
+from mmgraph.retrieval.clauses import ClauseReranker
 
 __all__ = ["DualEncoder", "PooledTower", "CrossAttentionReranker", "PairGraphModel", "info_nce", "split_modalities"]
 
@@ -214,6 +215,13 @@ def _check_task(task: str, expected: str, name: str) -> None:
         raise ValueError(f"{name}: expected task={expected!r}, got {task!r}")
 
 
+def _widen(in_dims: Mapping[str, int], text: str, positions: int, name: str) -> dict[str, int]:
+    """``in_dims`` with the text's width grown by the clause-position columns."""
+    if isinstance(positions, bool) or not isinstance(positions, int) or positions < 0:
+        raise ValueError(f"{name}: clause_positions: expected a non-negative int, got {positions!r}")
+    return {**in_dims, text: in_dims[text] + positions}
+
+
 def _check_token_edges(token_edges: str, name: str) -> None:
     if token_edges not in edges.Sequential.ATTRS:
         raise ValueError(f"{name}: token_edges must be one of {list(edges.Sequential.ATTRS)}, got {token_edges!r}")
@@ -337,8 +345,10 @@ def rerank_graph(
     num_layers: int = 2,
     window: int = 2,
     token_edges: str = "onehot",
+    clauses: bool = False,
+    clause_positions: int = 16,
     extractors: Optional[Mapping[str, nn.Module]] = None,
-) -> PairGraphModel:
+) -> nn.Module:
     """Re-ranker over the joint graph of one pair: both intra-modal graphs, tokens ↔ regions, a fusion node.
 
     A ``graph-relational`` model whose messages are conditioned on the caption. Token edges
@@ -346,10 +356,19 @@ def rerank_graph(
     :class:`~mmgraph.graph.edges.Sequential`), so a shape word's state can take the colour word
     just before it as such; with the signed scalar offset (``"offset"``) the re-ranker stayed at
     chance on positives vs hard negatives in probes (``benchmarks/README.md``, "Probes").
+
+    With ``clauses=True`` the caption is split at its ``";"`` tokens and every (image,
+    statement) pair gets its own joint graph; the pair's score is the soft minimum of the
+    statements' (:class:`~mmgraph.retrieval.ClauseReranker`, ``clause_positions`` one-hot
+    columns of the token's index in its statement added to its features).
     """
     _check_task(task, "classification", "rerank-graph")
     _check_token_edges(token_edges, "rerank-graph")
     image, text = split_modalities(in_dims, text, "rerank-graph")
+    if clauses:
+        inner = rerank_graph(_widen(in_dims, text, clause_positions, "rerank-graph"), hidden, out_dim, text=text,
+                             num_layers=num_layers, window=window, token_edges=token_edges, extractors=extractors)
+        return ClauseReranker(inner, text=text, positions=clause_positions)
     builder = GraphBuilder(
         intra={image: edges.Full(attr="pos"), text: edges.Sequential(window=window, attr=token_edges)},
         cross={(text, image): edges.Full()},
@@ -370,9 +389,20 @@ def rerank_attention(
     num_layers: int = 2,
     heads: int = 4,
     local_window: int = 0,
-) -> CrossAttentionReranker:
-    """Cross-attention re-ranker (:class:`CrossAttentionReranker`)."""
+    clauses: bool = False,
+    clause_positions: int = 16,
+) -> nn.Module:
+    """Cross-attention re-ranker (:class:`CrossAttentionReranker`).
+
+    ``clauses=True`` scores the caption statement by statement, as for ``rerank-graph``
+    (:class:`~mmgraph.retrieval.ClauseReranker`).
+    """
     _check_task(task, "classification", "rerank-attention")
     heads = math.gcd(hidden, heads)
+    if clauses:
+        image, text = split_modalities(in_dims, text, "rerank-attention")
+        inner = CrossAttentionReranker(_widen(in_dims, text, clause_positions, "rerank-attention"), hidden, out_dim,
+                                       text=text, num_layers=num_layers, heads=heads, local_window=local_window)
+        return ClauseReranker(inner, text=text, positions=clause_positions)
     return CrossAttentionReranker(in_dims, hidden, out_dim, text=text, num_layers=num_layers, heads=heads,
                                   local_window=local_window)

@@ -301,3 +301,37 @@ def test_batch_repr():
         "MultimodalBatch(batch_size=3, image=ModalityBatch(x=[3, 2, 3], pos=[3, 2, 2]), "
         "text=ModalityBatch(x=[3, 3, 2], time=[3, 3, 2]))"
     )
+
+
+def test_batch_select_picks_and_repeats_samples():
+    b = collate(_three_samples())
+    s = b.select(torch.tensor([2, 0, 2]))
+    assert s.batch_size == 3 and s.modalities == ["image", "text"]
+    assert s.y.tolist() == [2, 0, 2]
+    for name in ("image", "text"):
+        assert torch.equal(s[name].x, b[name].x[[2, 0, 2]]) and torch.equal(s[name].mask, b[name].mask[[2, 0, 2]])
+    assert torch.equal(s["image"].pos, b["image"].pos[[2, 0, 2]]) and s["image"].time is None
+    assert s["text"].labels == [["c", "d", "e"], ["a", "b"], ["c", "d", "e"]]
+    assert [u["text"].x.tolist() for u in s.unbatch()] == [[[7, 8], [9, 10], [11, 12]], [[1, 2], [3, 4]],
+                                                          [[7, 8], [9, 10], [11, 12]]]
+
+
+def test_batch_select_raw_keeps_items():
+    data = torch.arange(2 * 3, dtype=torch.float32).reshape(2, 3)
+    b = MultimodalBatch({}, raw={"image": mg.RawModality(data, torch.tensor([1, 0, 1]))}, y=torch.tensor([5, 6, 7]))
+    s = b.select(torch.tensor([1, 1, 2, 0]))
+    assert s.raw["image"].data is data and s.raw["image"].index.tolist() == [0, 0, 1, 1]
+    assert s.y.tolist() == [6, 6, 7, 5]
+
+
+@pytest.mark.parametrize("index, match", [
+    (torch.tensor([0, 3]), r"index: expected values in \[0, 2\] \(the batch size is 3\), got min 0 max 3"),
+    (torch.tensor([-1]), r"index: expected values in \[0, 2\].*got min -1 max -1"),
+    (torch.tensor([0.0]), r"index: expected a 1-D integer tensor of sample indices, got \(\(1,\), torch.float32\)"),
+    (torch.tensor([[0]]), r"index: expected a 1-D integer tensor of sample indices, got \(\(1, 1\), torch.int64\)"),
+    ([0, 1], r"index: expected a 1-D integer tensor of sample indices, got list"),
+    (torch.tensor([], dtype=torch.long), r"index: expected at least one sample index, got an empty tensor"),
+])
+def test_batch_select_errors(index: object, match: str):
+    with pytest.raises(ValueError, match=match):
+        collate(_three_samples()).select(index)

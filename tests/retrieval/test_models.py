@@ -115,10 +115,11 @@ def test_dual_encoder_towers_see_one_modality_each(data: SceneCaptions) -> None:
 
 
 VARIANTS = [("rerank-attention", {"local_window": 2}), ("rerank-graph", {"token_edges": "offset"}),
-            ("dual-graph", {"token_edges": "onehot"})]
+            ("dual-graph", {"token_edges": "onehot"}), ("rerank-graph", {"clauses": True}),
+            ("rerank-attention", {"clauses": True})]
 
 
-@pytest.mark.parametrize("name, kwargs", VARIANTS, ids=[f"{n}-{next(iter(k.values()))}" for n, k in VARIANTS])
+@pytest.mark.parametrize("name, kwargs", VARIANTS, ids=[f"{n}-{next(iter(k))}" for n, k in VARIANTS])
 def test_token_context_options(name: str, kwargs: dict, data: SceneCaptions) -> None:
     dual = name.startswith("dual")
     mg.seed_everything(0)
