@@ -1,7 +1,7 @@
 """Train one re-ranker on (image, caption) pairs of the retrieval task and print how well it verifies captions.
 
 Usage: python benchmarks/probes/rerank_variant.py MODEL [--images 4000] [--facts 3] [--epochs 5]
-       [--lr 1e-3] [--hidden 48] [--batch-size 128] [--model-arg KEY=VALUE ...]
+       [--lr 1e-3] [--hidden 48] [--batch-size 128] [--model-arg KEY=VALUE ...] [--masked-words W]
 
 MODEL: a registered re-ranker (``rerank-graph``, ``rerank-attention``). Each epoch prints the
 validation accuracy on (positive, hard negative, other caption) triples, where always "no match"
@@ -19,6 +19,7 @@ import torch
 
 from mmgraph.bench.runner import build_model
 from mmgraph.bench.tasks import RetrievalTask
+from mmgraph.datasets.captions import CAPTION_VOCAB, COLORS, SHAPES
 from mmgraph.train.fit import fit, predict
 
 
@@ -35,12 +36,17 @@ def main() -> None:
     parser.add_argument("--listwise", action="store_true",
                         help="softmax cross-entropy over each image's (positive, hard negative, other) scores")
     parser.add_argument("--model-arg", action="append", default=[], help="KEY=VALUE passed to the model factory")
+    parser.add_argument("--masked-words", type=float, default=0.0,
+                        help="weight of the masked-word loss (clauses=True; colour and shape words are masked)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = RetrievalTask(sizes=(args.images, 500, 100), facts_per_caption=args.facts)
     task.load(quick=False)
     task.use(args.model)
     extra = {k: ast.literal_eval(v) for k, v in (a.split("=", 1) for a in args.model_arg)}
+    if args.masked_words:
+        extra.update(clauses=True, masked_words=args.masked_words, vocab=CAPTION_VOCAB,
+                     maskable=(*COLORS, *SHAPES))
     if extra:
         base = task.model_kwargs
         task.model_kwargs = lambda name, hidden: {**base(name, hidden), **extra}  # type: ignore[method-assign]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Collection, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -127,6 +127,15 @@ class ClauseReranker(nn.Module):
     logistic loss of :math:`s`, and :math:`s \le \min_c s_c`: one false clause makes the pair
     a non-match. A sample without any clause gets :math:`s = 0`.
 
+    **Masked words** (``vocab`` given and ``masked_words > 0``), the masked-language-modelling
+    objective of image–text matching models such as UNITER and ALBEF: in training, one word of
+    every clause of every matching pair (``batch.y == 1``; one of ``maskable`` if given) has its
+    features zeroed (its clause position is kept), the ``inner`` model scores the masked pair,
+    and the cross-entropy of its outputs ``2:`` (one per word of ``vocab``) with the hidden word,
+    times ``masked_words``, is left in :attr:`auxiliary_loss`, which :func:`~mmgraph.train.fit`
+    adds to the loss. Filling in "the ___ circle is the furthest from the gray square" from the
+    image is a question with an answer, a denser signal than match / no match.
+
     Args:
         inner: Pairwise model over (image, clause) batches, returning ``(P, 2)`` (no match /
             match); with ``positions > 0`` its text input width is the text's plus ``positions``.
@@ -135,6 +144,10 @@ class ClauseReranker(nn.Module):
         positions: One-hot columns of the element's index within its clause appended to the
             text features (``0``: none).
         temperature: :math:`\tau` of the soft minimum.
+        vocab: The words the masked-word head predicts (``inner`` then returns
+            ``2 + len(vocab)`` outputs); ``None``: no masked words.
+        masked_words: Weight of the masked-word loss (``0``: off).
+        maskable: The words that may be masked (default: every word of ``vocab``).
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` with the text and the image modalities
@@ -144,7 +157,8 @@ class ClauseReranker(nn.Module):
     task = "classification"
 
     def __init__(self, inner: nn.Module, text: str = "caption", separator: str = ";", positions: int = 16,
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0, vocab: Optional[Sequence[str]] = None, masked_words: float = 0.0,
+                 maskable: Optional[Collection[str]] = None) -> None:
         super().__init__()
         if not isinstance(separator, str) or not separator:
             raise ValueError(f"separator: expected a non-empty string, got {separator!r}")
@@ -152,12 +166,29 @@ class ClauseReranker(nn.Module):
             raise ValueError(f"positions: expected a non-negative int, got {positions!r}")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+        if isinstance(masked_words, bool) or not isinstance(masked_words, (int, float)) or masked_words < 0:
+            raise ValueError(f"masked_words: expected a non-negative number, got {masked_words!r}")
+        if masked_words > 0 and not vocab:
+            raise ValueError(f"masked_words={masked_words!r} needs vocab (the words to predict), got {vocab!r}")
         self.inner = inner
         self.text, self.separator, self.positions = text, separator, positions
         self.temperature = float(temperature)
+        self.vocab = list(vocab) if vocab else None
+        self.masked_words = float(masked_words)
+        self._word_id = {w: i for i, w in enumerate(self.vocab or [])}
+        unknown = sorted(set(maskable or ()) - set(self._word_id))
+        if unknown:
+            raise ValueError(f"maskable: expected words of vocab, got {unknown} that are not")
+        self.maskable = set(maskable) if maskable else set(self._word_id)
+        #: The masked-word loss of the last training forward (``None`` in eval mode or when off).
+        self.auxiliary_loss: Optional[Tensor] = None
 
     def clause_scores(self, batch: MultimodalBatch) -> tuple[Tensor, Tensor]:
         """``(scores (P,), owner (P,))``: the match score of every (image, clause) pair and its sample."""
+        scores, owner, _ = self._score_clauses(batch)
+        return scores, owner
+
+    def _score_clauses(self, batch: MultimodalBatch) -> tuple[Tensor, Tensor, ModalityBatch]:
         if not isinstance(batch, MultimodalBatch):
             raise ValueError(f"expected a MultimodalBatch, got {type(batch).__name__}")
         if self.text not in batch.modalities:
@@ -166,10 +197,48 @@ class ClauseReranker(nn.Module):
         clauses, owner = split_clauses(batch[self.text], self.separator, self.positions, name=self.text)
         pairs = batch.without(self.text).select(owner).with_modalities({self.text: clauses})
         out = self.inner(pairs)
-        return out[:, 1] - out[:, 0], owner
+        want = 2 + len(self.vocab) if self.vocab else 2
+        if out.dim() != 2 or out.size(1) != want:
+            raise ValueError(f"inner: expected outputs of shape (pairs, {want}) (no match, match"
+                             f"{', one per vocab word' if self.vocab else ''}), got {tuple(out.shape)}")
+        return out[:, 1] - out[:, 0], owner, clauses
+
+    def masked_word_loss(self, batch: MultimodalBatch, clauses: ModalityBatch, owner: Tensor) -> Optional[Tensor]:
+        """Cross-entropy of the hidden word of every clause of the matching pairs (``None``: none to mask)."""
+        if batch.y is None:
+            return None
+        y = batch.y.reshape(-1)
+        if y.numel() != batch.batch_size:
+            raise ValueError(f"masked words: expected one match label per pair in batch.y ({batch.batch_size}), "
+                             f"got shape {tuple(batch.y.shape)}")
+        positive = (y == 1).to(owner.device)[owner]
+        assert clauses.labels is not None
+        picks, rows, targets = [], [], []
+        for p in positive.nonzero().flatten().tolist():
+            words = [k for k, w in enumerate(clauses.labels[p]) if w in self.maskable]
+            if words:
+                k = words[int(torch.randint(len(words), ()))]
+                rows.append(p)
+                picks.append(k)
+                targets.append(self._word_id[clauses.labels[p][k]])
+        if not rows:
+            return None
+        index = torch.tensor(rows, device=owner.device)
+        masked = clauses.select(index)
+        x = masked.x.clone()
+        width = x.size(-1) - self.positions
+        x[torch.arange(len(rows)), torch.tensor(picks), :width] = 0.0
+        masked.x = x
+        pairs = batch.without(self.text).select(owner[index]).with_modalities({self.text: masked})
+        logits = self.inner(pairs)[:, 2:]
+        return F.cross_entropy(logits, torch.tensor(targets, device=logits.device))
 
     def forward(self, batch: MultimodalBatch) -> Tensor:
-        scores, owner = self.clause_scores(batch)
+        scores, owner, clauses = self._score_clauses(batch)
+        self.auxiliary_loss = None
+        if self.training and self.masked_words > 0:
+            loss = self.masked_word_loss(batch, clauses, owner)
+            self.auxiliary_loss = None if loss is None else self.masked_words * loss
         b, tau = batch.batch_size, self.temperature
         neg = -scores / tau
         top = neg.new_full((b,), float("-inf")).scatter_reduce(0, owner, neg, "amax")
@@ -181,5 +250,6 @@ class ClauseReranker(nn.Module):
         return torch.stack([torch.zeros_like(soft_min), soft_min], -1)
 
     def __repr__(self) -> str:
+        masked = f", masked_words={self.masked_words:g}" if self.masked_words else ""
         return (f"{type(self).__name__}({type(self.inner).__name__}, separator={self.separator!r}, "
-                f"positions={self.positions}, temperature={self.temperature:g})")
+                f"positions={self.positions}, temperature={self.temperature:g}{masked})")

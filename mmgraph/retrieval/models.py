@@ -16,7 +16,7 @@ Registered in the ``"retrieval"`` family (:func:`mmgraph.list_models("retrieval"
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional
+from typing import Any, Collection, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -222,6 +222,19 @@ def _widen(in_dims: Mapping[str, int], text: str, positions: int, name: str) -> 
     return {**in_dims, text: in_dims[text] + positions}
 
 
+def _masked_vocab(clauses: bool, masked_words: float, vocab: Optional[Sequence[str]], name: str) -> list[str]:
+    """The words of the masked-word head (none when ``masked_words`` is 0)."""
+    if isinstance(masked_words, bool) or not isinstance(masked_words, (int, float)) or masked_words < 0:
+        raise ValueError(f"{name}: masked_words: expected a non-negative number, got {masked_words!r}")
+    if not masked_words:
+        return []
+    if not clauses:
+        raise ValueError(f"{name}: masked_words={masked_words!r} needs clauses=True, got clauses={clauses!r}")
+    if not vocab:
+        raise ValueError(f"{name}: masked_words={masked_words!r} needs vocab (the words to predict), got {vocab!r}")
+    return list(vocab)
+
+
 def _check_token_edges(token_edges: str, name: str) -> None:
     if token_edges not in edges.Sequential.ATTRS:
         raise ValueError(f"{name}: token_edges must be one of {list(edges.Sequential.ATTRS)}, got {token_edges!r}")
@@ -347,6 +360,9 @@ def rerank_graph(
     token_edges: str = "onehot",
     clauses: bool = False,
     clause_positions: int = 16,
+    masked_words: float = 0.0,
+    vocab: Optional[Sequence[str]] = None,
+    maskable: Optional[Collection[str]] = None,
     extractors: Optional[Mapping[str, nn.Module]] = None,
 ) -> nn.Module:
     """Re-ranker over the joint graph of one pair: both intra-modal graphs, tokens ↔ regions, a fusion node.
@@ -360,15 +376,19 @@ def rerank_graph(
     With ``clauses=True`` the caption is split at its ``";"`` tokens and every (image,
     statement) pair gets its own joint graph; the pair's score is the soft minimum of the
     statements' (:class:`~mmgraph.retrieval.ClauseReranker`, ``clause_positions`` one-hot
-    columns of the token's index in its statement added to its features).
+    columns of the token's index in its statement added to its features); ``masked_words > 0``
+    adds the masked-word loss over ``vocab`` (words in ``maskable``) with that weight.
     """
     _check_task(task, "classification", "rerank-graph")
     _check_token_edges(token_edges, "rerank-graph")
     image, text = split_modalities(in_dims, text, "rerank-graph")
+    words = _masked_vocab(clauses, masked_words, vocab, "rerank-graph")
     if clauses:
-        inner = rerank_graph(_widen(in_dims, text, clause_positions, "rerank-graph"), hidden, out_dim, text=text,
-                             num_layers=num_layers, window=window, token_edges=token_edges, extractors=extractors)
-        return ClauseReranker(inner, text=text, positions=clause_positions)
+        inner = rerank_graph(_widen(in_dims, text, clause_positions, "rerank-graph"), hidden, out_dim + len(words),
+                             text=text, num_layers=num_layers, window=window, token_edges=token_edges,
+                             extractors=extractors)
+        return ClauseReranker(inner, text=text, positions=clause_positions, vocab=words or None,
+                              masked_words=masked_words, maskable=maskable)
     builder = GraphBuilder(
         intra={image: edges.Full(attr="pos"), text: edges.Sequential(window=window, attr=token_edges)},
         cross={(text, image): edges.Full()},
@@ -391,18 +411,24 @@ def rerank_attention(
     local_window: int = 0,
     clauses: bool = False,
     clause_positions: int = 16,
+    masked_words: float = 0.0,
+    vocab: Optional[Sequence[str]] = None,
+    maskable: Optional[Collection[str]] = None,
 ) -> nn.Module:
     """Cross-attention re-ranker (:class:`CrossAttentionReranker`).
 
-    ``clauses=True`` scores the caption statement by statement, as for ``rerank-graph``
-    (:class:`~mmgraph.retrieval.ClauseReranker`).
+    ``clauses=True`` scores the caption statement by statement and ``masked_words`` adds the
+    masked-word loss, as for ``rerank-graph`` (:class:`~mmgraph.retrieval.ClauseReranker`).
     """
     _check_task(task, "classification", "rerank-attention")
     heads = math.gcd(hidden, heads)
+    words = _masked_vocab(clauses, masked_words, vocab, "rerank-attention")
     if clauses:
         image, text = split_modalities(in_dims, text, "rerank-attention")
-        inner = CrossAttentionReranker(_widen(in_dims, text, clause_positions, "rerank-attention"), hidden, out_dim,
-                                       text=text, num_layers=num_layers, heads=heads, local_window=local_window)
-        return ClauseReranker(inner, text=text, positions=clause_positions)
+        inner = CrossAttentionReranker(_widen(in_dims, text, clause_positions, "rerank-attention"), hidden,
+                                       out_dim + len(words), text=text, num_layers=num_layers, heads=heads,
+                                       local_window=local_window)
+        return ClauseReranker(inner, text=text, positions=clause_positions, vocab=words or None,
+                              masked_words=masked_words, maskable=maskable)
     return CrossAttentionReranker(in_dims, hidden, out_dim, text=text, num_layers=num_layers, heads=heads,
                                   local_window=local_window)

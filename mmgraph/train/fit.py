@@ -90,6 +90,17 @@ def _task_of(model: nn.Module) -> Optional[str]:
     return getattr(model, "task", None)
 
 
+def _auxiliary_loss(model: nn.Module) -> Union[Tensor, float]:
+    """The ``auxiliary_loss`` the model's last forward set (``0.0`` if none)."""
+    aux = getattr(model, "auxiliary_loss", None)
+    if aux is None:
+        return 0.0
+    if not isinstance(aux, Tensor) or aux.numel() != 1:
+        got = tuple(aux.shape) if isinstance(aux, Tensor) else type(aux).__name__
+        raise ValueError(f"model.auxiliary_loss: expected None or a scalar tensor, got {got}")
+    return aux.reshape(())
+
+
 def default_loss(task: Optional[str]) -> LossFn:
     """The loss :func:`fit` uses for ``task``: cross-entropy (classification) or L1 (regression)."""
     if task == "classification":
@@ -391,7 +402,9 @@ def fit(
             epoch (a one-shot iterator is refused).
         val: Validation batches, as ``train``.
         test: Optional test batches, as ``train``.
-        loss: ``loss(out, y) -> scalar tensor``; default from the task.
+        loss: ``loss(out, y) -> scalar tensor``; default from the task. A model that sets an
+            ``auxiliary_loss`` attribute (a scalar tensor) in its training forward gets it added
+            (e.g. :class:`~mmgraph.retrieval.ClauseReranker`'s masked-word loss).
         metrics: ``metrics(preds, targets) -> dict[str, float]`` on the concatenated
             predictions and targets (CPU tensors); default from the task.
         monitor: Validation metric to select the best epoch and stop early on; default from
@@ -546,6 +559,7 @@ def fit(
                     if not isinstance(value, Tensor) or value.numel() != 1:
                         raise ValueError(f"loss: expected a scalar tensor, got {type(value).__name__} "
                                          f"{tuple(value.shape) if isinstance(value, Tensor) else ''}")
+                    value = value + _auxiliary_loss(model)
                     optimizer.zero_grad(set_to_none=True)
                     value.backward()
                     if grad_clip is not None:

@@ -146,3 +146,86 @@ def test_registered_rerankers_score_by_clause(name: str) -> None:
     with pytest.raises(ValueError, match=rf"{name}: clause_positions: expected a non-negative int, got -2"):
         mg.get_model(name, in_dims={"objects": 10, "caption": data.text_dim}, hidden=16, clauses=True,
                      clause_positions=-2)
+
+
+class Recorder(nn.Module):
+    """Uniform outputs over ``2 + vocab`` columns; keeps every batch it scores."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab, self.seen = vocab, []
+
+    def forward(self, batch: MultimodalBatch) -> Tensor:
+        self.seen.append(batch)
+        return torch.zeros(batch.batch_size, 2 + self.vocab)
+
+
+VOCAB = ["a", "b", "c", "d", "e"]
+
+
+def test_masked_words_hide_one_maskable_word_per_matching_clause() -> None:
+    batch = pair([["a", "b", ";", "c"], ["d", "e"]], [[1.0, 2.0, 0.0, 3.0], [4.0, 5.0]])
+    batch.y = torch.tensor([1, 0])
+    inner = Recorder(len(VOCAB))
+    model = ClauseReranker(inner, text="text", positions=3, vocab=VOCAB, masked_words=0.5, maskable=["b", "c", "e"])
+    torch.manual_seed(0)
+    model.train()(batch)
+    scored, masked = inner.seen
+    assert scored.batch_size == 3 and masked.batch_size == 2  # clauses "a b" and "c" of the matching pair only
+    text = masked["text"]
+    assert text.labels == [["a", "b"], ["c"]]
+    torch.testing.assert_close(text.x[0, :, :2], torch.tensor([[1.0, 0.0], [0.0, 0.0]]))  # "b" hidden, "a" kept
+    torch.testing.assert_close(text.x[1, 0, :2], torch.zeros(2))
+    torch.testing.assert_close(text.x[..., 2:], scored["text"].x[:2, :, 2:])  # clause positions kept
+    torch.testing.assert_close(model.auxiliary_loss, 0.5 * torch.log(torch.tensor(5.0)))
+    model.eval()(batch)
+    assert model.auxiliary_loss is None and len(inner.seen) == 3
+
+
+def test_masked_words_need_matching_pairs_with_maskable_words() -> None:
+    model = ClauseReranker(Recorder(len(VOCAB)), text="text", positions=0, vocab=VOCAB, masked_words=1.0,
+                           maskable=["e"]).train()
+    batch = pair([["a", "b"], ["c"]], [[1.0, 1.0], [1.0]])
+    batch.y = torch.tensor([1, 1])
+    model(batch)
+    assert model.auxiliary_loss is None  # no "e" to hide
+    with pytest.raises(ValueError, match=r"masked words: expected one match label per pair in batch.y \(2\), "
+                                         r"got shape \(2, 2\)"):
+        model(MultimodalBatch(dict(batch.items()), y=torch.ones(2, 2, dtype=torch.long)))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"masked_words": 1.0}, r"masked_words=1.0 needs vocab \(the words to predict\), got None"),
+    ({"masked_words": -1.0, "vocab": VOCAB}, r"masked_words: expected a non-negative number, got -1.0"),
+    ({"masked_words": 1.0, "vocab": VOCAB, "maskable": ["a", "z"]}, r"maskable: expected words of vocab, got \['z'\]"),
+])
+def test_masked_word_argument_errors(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ClauseReranker(Recorder(5), text="text", **kwargs)
+
+
+def test_inner_output_width_is_checked() -> None:
+    model = ClauseReranker(Recorder(3), text="text", positions=0, vocab=VOCAB, masked_words=1.0)
+    with pytest.raises(ValueError, match=r"inner: expected outputs of shape \(pairs, 7\) \(no match, match, one per vocab "
+                                         r"word\), got \(1, 5\)"):
+        model(pair([["a"]], [[1.0]]))
+
+
+@pytest.mark.parametrize("name", ["rerank-graph", "rerank-attention"])
+def test_registered_rerankers_masked_words(name: str) -> None:
+    from mmgraph.datasets.captions import CAPTION_VOCAB, SceneCaptions
+    from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
+
+    data = SceneCaptions(sort_of_clevr_splits(1, 1, 2, seed=3)["test"], num_captions=1, facts_per_caption=2, seed=0)
+    dims = {"objects": 10, "caption": data.text_dim}
+    mg.seed_everything(0)
+    model = mg.get_model(name, in_dims=dims, hidden=16, clauses=True, masked_words=0.3, vocab=CAPTION_VOCAB,
+                         maskable=["red", "circle"])
+    batch = data.pair_batch(torch.arange(2), data.tokens[:, 0], data.lengths[:, 0], y=torch.tensor([1, 1]))
+    out = model.train()(batch)
+    assert out.shape == (2, 2) and model.maskable == {"red", "circle"}
+    assert model.auxiliary_loss is None or model.auxiliary_loss.requires_grad
+    with pytest.raises(ValueError, match=rf"{name}: masked_words=0.3 needs clauses=True, got clauses=False"):
+        mg.get_model(name, in_dims=dims, hidden=16, masked_words=0.3, vocab=CAPTION_VOCAB)
+    with pytest.raises(ValueError, match=rf"{name}: masked_words=0.3 needs vocab"):
+        mg.get_model(name, in_dims=dims, hidden=16, clauses=True, masked_words=0.3)

@@ -293,3 +293,39 @@ def test_bad_data(cls_data, batch: mg.MultimodalBatch) -> None:
     emb = mg.get_model("concat", in_dims=IN_DIMS, hidden=8, out_dim=4, task="embedding")
     with pytest.raises(ValueError, match="no default loss for task 'embedding'"):
         mt.fit(emb, cls_data["train"], cls_data["val"], epochs=1, progress=False)
+
+
+class WithAuxiliary(torch.nn.Module):
+    """A concat model plus a parameter that only an auxiliary loss (set in the training forward) reaches."""
+
+    task = "classification"
+
+    def __init__(self, aux: str) -> None:
+        super().__init__()
+        self.model = concat()
+        self.extra = torch.nn.Parameter(torch.zeros(()))
+        self.aux = aux
+        self.auxiliary_loss = None
+
+    def forward(self, batch: mg.MultimodalBatch) -> torch.Tensor:
+        if self.aux == "scalar":
+            self.auxiliary_loss = (self.extra - 1.0) ** 2 if self.training else None
+        elif self.aux == "vector":
+            self.auxiliary_loss = self.extra.expand(2)
+        return self.model(batch)
+
+
+@pytest.mark.parametrize("aux", ["scalar", "none"])
+def test_fit_adds_a_models_auxiliary_loss(cls_data, aux: str) -> None:
+    mg.seed_everything(0)
+    model = WithAuxiliary(aux)
+    mt.fit(model, cls_data["train"], cls_data["val"], epochs=2, lr=0.05, progress=False)
+    if aux == "scalar":
+        assert 0.05 < float(model.extra.detach()) <= 1.2  # pulled towards 1 by the auxiliary loss alone
+    else:
+        assert float(model.extra.detach()) == 0.0
+
+
+def test_fit_refuses_a_non_scalar_auxiliary_loss(cls_data) -> None:
+    with pytest.raises(ValueError, match=r"model.auxiliary_loss: expected None or a scalar tensor, got \(2,\)"):
+        mt.fit(WithAuxiliary("vector"), cls_data["train"], cls_data["val"], epochs=1, progress=False)
