@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/probes/rerank_variant.py MODEL [--images 4000] [--facts 3] [--epochs 5]
        [--lr 1e-3] [--hidden 48] [--batch-size 128] [--model-arg KEY=VALUE ...] [--masked-words W]
+       [--every-caption]
 
 MODEL: a registered re-ranker (``rerank-graph``, ``rerank-attention``). Each epoch prints the
 validation accuracy on (positive, hard negative, other caption) triples, where always "no match"
@@ -36,11 +37,14 @@ def main() -> None:
     parser.add_argument("--listwise", action="store_true",
                         help="softmax cross-entropy over each image's (positive, hard negative, other) scores")
     parser.add_argument("--model-arg", action="append", default=[], help="KEY=VALUE passed to the model factory")
+    parser.add_argument("--every-caption", action="store_true",
+                        help="an epoch visits every (image, caption) pair (rerank_every_caption=True)")
     parser.add_argument("--masked-words", type=float, default=0.0,
                         help="weight of the masked-word loss (clauses=True; colour and shape words are masked)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    task = RetrievalTask(sizes=(args.images, 500, 100), facts_per_caption=args.facts)
+    task = RetrievalTask(sizes=(args.images, 500, 100), facts_per_caption=args.facts,
+                         rerank_every_caption=args.every_caption)
     task.load(quick=False)
     task.use(args.model)
     extra = {k: ast.literal_eval(v) for k, v in (a.split("=", 1) for a in args.model_arg)}

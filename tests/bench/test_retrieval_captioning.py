@@ -66,6 +66,28 @@ def test_rerank_batches_hold_a_positive_a_hard_negative_and_another_caption(retr
                 assert not caption_is_true(text, *data.scene(image))
 
 
+@pytest.mark.parametrize("every", [True, False])
+def test_rerank_epoch_visits_every_caption_when_asked(every: bool) -> None:
+    task = RetrievalTask(sizes=(6, 4, 5), num_captions=2, facts_per_caption=2, rerank_every_caption=every)
+    task.load(quick=True)
+    task.use("rerank-graph")
+    data = task.data["train"]
+    vocab = len(CAPTION_VOCAB)
+    positives = []
+    for b in task.batches("train", 6, shuffle=True, seed=0):
+        for row in range(0, b.batch_size, 3):
+            image = int(np.nonzero((data.scenes.states == b["objects"].x[row]).all(-1).all(-1).numpy())[0][0])
+            text = caption_text(b["caption"].x[row, b["caption"].mask[row], :vocab].argmax(-1).tolist())
+            positives.append((image, [c.text for c in data.captions[image]].index(text)))
+    if every:
+        assert sorted(positives) == [(i, k) for i in range(6) for k in range(2)]
+    else:
+        assert sorted(i for i, _ in positives) == list(range(6))
+    assert task.config()["rerank_every_caption"] is every
+    with pytest.raises(ValueError, match="rerank_every_caption: expected a bool, got 1"):
+        RetrievalTask(rerank_every_caption=1)  # type: ignore[arg-type]
+
+
 def test_relation_dependent_queries() -> None:
     task = RetrievalTask(sizes=(1, 1, 40), facts_per_caption=1)
     task.load(quick=True)

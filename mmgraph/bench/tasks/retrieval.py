@@ -72,6 +72,9 @@ class RetrievalTask(BenchTask):
         num_captions: Captions per image.
         facts_per_caption: Statements per caption.
         rerank_k: Items of the first stage each re-ranker re-orders per query.
+        rerank_every_caption: A re-ranker's training epoch visits every (image, caption) pair,
+            each with its triple (the dual encoders' epoch); ``False``: one random caption per
+            image and epoch.
         text: ``"onehot"`` (token features: one-hot word and position) or ``"minilm"`` (the
             pretrained MiniLM's contextual word-piece embeddings and position; needs the ``text``
             extra, see :class:`~mmgraph.features.MiniLMTokens`).
@@ -93,7 +96,8 @@ class RetrievalTask(BenchTask):
     QUICK = (300, 100, 200)
 
     def __init__(self, input: str = "state", sizes: Optional[tuple[int, int, int]] = None, num_captions: int = 5,
-                 facts_per_caption: int = 3, rerank_k: int = 10, text: str = "onehot") -> None:
+                 facts_per_caption: int = 3, rerank_k: int = 10, text: str = "onehot",
+                 rerank_every_caption: bool = False) -> None:
         if input != "state":
             raise ValueError(f"input: retrieval runs on state descriptions (input='state'), got {input!r}")
         if text not in TEXTS:
@@ -102,6 +106,9 @@ class RetrievalTask(BenchTask):
         self.name = "retrieval" if text == "onehot" else f"retrieval-{text}"
         self.input, self.sizes = input, sizes
         self.num_captions, self.facts_per_caption, self.rerank_k = num_captions, facts_per_caption, rerank_k
+        if not isinstance(rerank_every_caption, bool):
+            raise ValueError(f"rerank_every_caption: expected a bool, got {rerank_every_caption!r}")
+        self.rerank_every_caption = rerank_every_caption
         self.data: dict[str, SceneCaptions] = {}
         self.model_name, self.seed, self.out_dir = DUAL[0], 0, None
         self._rng = np.random.default_rng(0)
@@ -127,7 +134,8 @@ class RetrievalTask(BenchTask):
     def config(self) -> dict[str, Any]:
         return {"input": self.input, "text": self.text, "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
                 "captions_per_image": self.num_captions, "facts_per_caption": self.facts_per_caption,
-                "gallery": (self.sizes or self.FULL)[2], "rerank_k": self.rerank_k}
+                "gallery": (self.sizes or self.FULL)[2], "rerank_k": self.rerank_k,
+                "rerank_every_caption": self.rerank_every_caption}
 
     @property
     def _image(self) -> str:
@@ -170,13 +178,15 @@ class RetrievalTask(BenchTask):
                 return data.pair_batch(idx, data.tokens[idx, 0], data.lengths[idx, 0], y=idx, input=self.input)
             return Batches(make_first, n, 1, batch_size, shuffle, seed)
         rng = np.random.default_rng([seed, 7])
+        every = self.rerank_every_caption and split == "train"
 
-        def make_pairs(idx: Tensor) -> Any:  # image * 3 + (0 positive, 1 hard negative, 2 other image's caption)
-            images, kind = (idx // 3).numpy(), (idx % 3).numpy()
+        def make_pairs(idx: Tensor) -> Any:  # item * 3 + (0 positive, 1 hard negative, 2 other image's caption)
+            items, kind = (idx // 3).numpy(), (idx % 3).numpy()  # item: an image, or (every) image * c + caption
+            images = items // c if every else items
             texts, y = [], []
-            for i, kd in zip(images, kind):
+            for item, i, kd in zip(items, images, kind):
                 r = rng if split == "train" else np.random.default_rng([int(i), int(kd), 11])
-                cap = data.captions[i][int(r.integers(c))]
+                cap = data.captions[i][int(item % c) if every else int(r.integers(c))]
                 if kd == 0:
                     texts.append(cap.text)
                 elif kd == 1:
@@ -187,7 +197,7 @@ class RetrievalTask(BenchTask):
                 y.append(int(kd == 0))
             tokens, lengths = data.encode(texts)
             return data.pair_batch(torch.as_tensor(images), tokens, lengths, y=torch.tensor(y), input=self.input)
-        return Batches(make_pairs, n, 3, max(1, batch_size // 3), shuffle, seed)
+        return Batches(make_pairs, n * c if every else n, 3, max(1, batch_size // 3), shuffle, seed)
 
     # ------------------------------------------------------------------ models
 
