@@ -1,7 +1,7 @@
 """Train one re-ranker on (image, caption) pairs of the retrieval task and print how well it verifies captions.
 
 Usage: python benchmarks/probes/rerank_variant.py MODEL [--images 4000] [--facts 3] [--epochs 5]
-       [--lr 1e-3] [--hidden 48] [--batch-size 128] [--model-arg KEY=VALUE ...] [--masked-words W]
+       [--lr 1e-3] [--hidden 48] [--batch-size 128] [--model-arg KEY=VALUE ...] [--masked-words W] [--maskable colours|content]
        [--every-caption]
 
 MODEL: a registered re-ranker (``rerank-graph``, ``rerank-attention``). Each epoch prints the
@@ -40,7 +40,9 @@ def main() -> None:
     parser.add_argument("--every-caption", action="store_true",
                         help="an epoch visits every (image, caption) pair (rerank_every_caption=True)")
     parser.add_argument("--masked-words", type=float, default=0.0,
-                        help="weight of the masked-word loss (clauses=True; colour and shape words are masked)")
+                        help="weight of the masked-word loss (clauses=True; see --maskable)")
+    parser.add_argument("--maskable", choices=("colours", "content"), default="content",
+                        help="words the masked-word loss hides: colour words, or colour and shape words")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = RetrievalTask(sizes=(args.images, 500, 100), facts_per_caption=args.facts,
@@ -50,7 +52,7 @@ def main() -> None:
     extra = {k: ast.literal_eval(v) for k, v in (a.split("=", 1) for a in args.model_arg)}
     if args.masked_words:
         extra.update(clauses=True, masked_words=args.masked_words, vocab=CAPTION_VOCAB,
-                     maskable=(*COLORS, *SHAPES))
+                     maskable=COLORS if args.maskable == "colours" else (*COLORS, *SHAPES))
     if extra:
         base = task.model_kwargs
         task.model_kwargs = lambda name, hidden: {**base(name, hidden), **extra}  # type: ignore[method-assign]
