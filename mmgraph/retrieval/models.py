@@ -358,6 +358,7 @@ def rerank_graph(
     num_layers: int = 2,
     window: int = 2,
     token_edges: str = "onehot",
+    cross: bool = True,
     clauses: bool = False,
     clause_positions: int = 16,
     masked_words: float = 0.0,
@@ -378,20 +379,26 @@ def rerank_graph(
     statements' (:class:`~mmgraph.retrieval.ClauseReranker`, ``clause_positions`` one-hot
     columns of the token's index in its statement added to its features); ``masked_words > 0``
     adds the masked-word loss over ``vocab`` (words in ``maskable``) with that weight.
+    ``cross=False`` leaves out the token ↔ region edges: the caption then reaches the image
+    only through the fusion node and the caption-conditioned messages (the Sort-of-CLEVR
+    graph), which learned relational fill-in questions much faster in probes
+    (``benchmarks/probes/fill_blank.py``).
     """
     _check_task(task, "classification", "rerank-graph")
     _check_token_edges(token_edges, "rerank-graph")
+    if not isinstance(cross, bool):
+        raise ValueError(f"rerank-graph: cross: expected a bool, got {cross!r}")
     image, text = split_modalities(in_dims, text, "rerank-graph")
     words = _masked_vocab(clauses, masked_words, vocab, "rerank-graph")
     if clauses:
         inner = rerank_graph(_widen(in_dims, text, clause_positions, "rerank-graph"), hidden, out_dim + len(words),
-                             text=text, num_layers=num_layers, window=window, token_edges=token_edges,
+                             text=text, num_layers=num_layers, window=window, token_edges=token_edges, cross=cross,
                              extractors=extractors)
         return ClauseReranker(inner, text=text, positions=clause_positions, vocab=words or None,
                               masked_words=masked_words, maskable=maskable)
     builder = GraphBuilder(
         intra={image: edges.Full(attr="pos"), text: edges.Sequential(window=window, attr=token_edges)},
-        cross={(text, image): edges.Full()},
+        cross={(text, image): edges.Full()} if cross else None,
         fusion_node=True,
     )
     return PairGraphModel(dict(in_dims), hidden, out_dim, builder=builder, conv="relational", num_layers=num_layers,

@@ -115,7 +115,7 @@ def test_dual_encoder_towers_see_one_modality_each(data: SceneCaptions) -> None:
 
 
 VARIANTS = [("rerank-attention", {"local_window": 2}), ("rerank-graph", {"token_edges": "offset"}),
-            ("dual-graph", {"token_edges": "onehot"}), ("rerank-graph", {"clauses": True}),
+            ("dual-graph", {"token_edges": "onehot"}), ("rerank-graph", {"clauses": True}), ("rerank-graph", {"cross": False}),
             ("rerank-attention", {"clauses": True})]
 
 
@@ -160,3 +160,16 @@ def test_attention_reranker_repr_shows_local_window(data: SceneCaptions) -> None
         "CrossAttentionReranker('caption' attends to 'objects', hidden=16)"
     assert repr(mg.get_model("rerank-attention", in_dims=dims, hidden=16, local_window=2)) == \
         "CrossAttentionReranker('caption' attends to 'objects', hidden=16, local_window=2)"
+
+
+def test_rerank_graph_without_token_region_edges(data: SceneCaptions) -> None:
+    dims = {"objects": 10, "caption": data.text_dim}
+    with_cross = mg.get_model("rerank-graph", in_dims=dims, hidden=16)
+    without = mg.get_model("rerank-graph", in_dims=dims, hidden=16, cross=False)
+    assert ("caption", "cross", "objects") in with_cross.edge_types
+    assert not [et for et in without.edge_types if et[1] == "cross"]
+    assert {et for et in without.edge_types if et[1] == "intra"} == {et for et in with_cross.edge_types if et[1] == "intra"}
+    inner = mg.get_model("rerank-graph", in_dims=dims, hidden=16, cross=False, clauses=True).inner
+    assert not [et for et in inner.edge_types if et[1] == "cross"]
+    with pytest.raises(ValueError, match="rerank-graph: cross: expected a bool, got 'no'"):
+        mg.get_model("rerank-graph", in_dims=dims, hidden=16, cross="no")
