@@ -102,11 +102,15 @@ def split_clauses(text: ModalityBatch, separator: str = ";", positions: int = 0,
     new_mask[p, w] = True
     if positions:
         x = x * new_mask.unsqueeze(-1)
-    labels: list[list[str]] = [[] for _ in range(total)]
-    flat = [text.labels[r] for r in range(b)]
-    position = {(r, c): k for r in range(b) for k, c in enumerate(mask[r].nonzero().flatten().tolist())}
-    for r, c, pp in zip(rows.tolist(), cols.tolist(), p.tolist()):
-        labels[pp].append(flat[r][position[(r, c)]])  # type: ignore[index]
+    labels: list[list[str]] = []  # the same split on the label lists (pairs are ordered sample by sample)
+    for sample in text.labels:
+        current: list[str] = []
+        for label in list(sample or []) + [separator]:
+            if label != separator:
+                current.append(label)
+            elif current:
+                labels.append(current)
+                current = []
     out = ModalityBatch(x, mask=new_mask, pos=place(text.pos), time=place(text.time), labels=labels, name=name)
     return out, owner
 
