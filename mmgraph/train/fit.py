@@ -332,12 +332,35 @@ def _set_random_state(state: dict[str, Any], train: Any) -> None:
         generator.set_state(state["train"])
 
 
+#: Entries of the resume state kept in files of their own (``resume.<epoch>.<key>.pt``), so that
+#: no one file holds model, optimizer and best weights together (a long run's state can then be
+#: committed in parts of a few MB each).
+_RESUME_PARTS = ("model", "optimizer", "best_state")
+
+
 def _save_resume_state(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Write the parts for this epoch, then ``resume.pt`` naming them (atomically), then drop older parts.
+
+    An interruption at any point leaves a ``resume.pt`` whose parts all exist.
+    """
+    epoch = len(state.get("history", []))
+    main = {k: v for k, v in state.items() if k not in _RESUME_PARTS}
+    main["parts"] = {}
+    for key in _RESUME_PARTS:
+        name = f"{path.stem}.{epoch}.{key}.pt"
+        atomic_write(path.parent / name, lambda tmp, value=state[key]: torch.save(value, tmp))
+        main["parts"][key] = name
+    atomic_write(path, lambda tmp: torch.save(main, tmp))
+    keep = set(main["parts"].values())
+    for old in path.parent.glob(f"{path.stem}.*.pt"):
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
 
 
 def _load_resume_state(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     state = torch.load(path, map_location="cpu", weights_only=True)
+    for key, name in (state.pop("parts", None) or {}).items():
+        state[key] = torch.load(path.parent / name, map_location="cpu", weights_only=True)
     saved = state.get("settings", {}) if isinstance(state, dict) else {}
     differ = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
     if differ:

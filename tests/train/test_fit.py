@@ -188,7 +188,8 @@ def test_checkpoints_are_written(tmp_path: Path, cls_data) -> None:
     r = mt.fit(model, cls_data["train"], cls_data["val"], epochs=4, lr=2e-2, checkpoint_dir=ckpt, seed=3,
                progress=False)
     names = sorted(p.name for p in ckpt.iterdir())
-    assert names == ["best.safetensors", "last.optim.pt", "last.safetensors", RESUME_FILE]
+    parts = [f"resume.4.{key}.pt" for key in ("best_state", "model", "optimizer")]  # only the last epoch's
+    assert names == ["best.safetensors", "last.optim.pt", "last.safetensors", *parts, RESUME_FILE]
     best = concat(seed=9)
     meta = mt.load_checkpoint(ckpt / "best.safetensors", best)
     assert meta["epoch"] == r.best_epoch and meta["val"] == r.best_val
