@@ -66,10 +66,11 @@ def test_rerank_batches_hold_a_positive_a_hard_negative_and_another_caption(retr
                 assert not caption_is_true(text, *data.scene(image))
 
 
-@pytest.mark.parametrize("every", [True, False])
-def test_rerank_epoch_visits_every_caption_when_asked(every: bool) -> None:
+@pytest.mark.parametrize("every, quick", [(True, False), (False, False), (True, True)])
+def test_rerank_epoch_visits_every_caption_when_asked(every: bool, quick: bool) -> None:
     task = RetrievalTask(sizes=(6, 4, 5), num_captions=2, facts_per_caption=2, rerank_every_caption=every)
-    task.load(quick=True)
+    task.load(quick=quick)
+    every = every and not quick  # a --quick smoke run: one caption per image
     task.use("rerank-graph")
     data = task.data["train"]
     vocab = len(CAPTION_VOCAB)
@@ -86,6 +87,41 @@ def test_rerank_epoch_visits_every_caption_when_asked(every: bool) -> None:
     assert task.config()["rerank_every_caption"] is every
     with pytest.raises(ValueError, match="rerank_every_caption: expected a bool, got 1"):
         RetrievalTask(rerank_every_caption=1)  # type: ignore[arg-type]
+
+
+def test_rerankers_default_to_clauses_with_masked_colour_words(retrieval: RetrievalTask) -> None:
+    from mmgraph.datasets.captions import COLORS
+    from mmgraph.retrieval import ClauseReranker
+
+    for name in ("rerank-graph", "rerank-attention"):
+        kwargs = retrieval.model_kwargs(name, 16)
+        assert kwargs["clauses"] is True and kwargs["masked_words"] == 1.0 and kwargs["maskable"] == COLORS
+        model = build_model(retrieval, name, 16)
+        assert isinstance(model, ClauseReranker) and model.masked_words == 1.0
+    assert retrieval.model_kwargs("rerank-graph", 16)["cross"] is False
+    assert "cross" not in retrieval.model_kwargs("rerank-attention", 16)
+    assert "clauses" not in retrieval.model_kwargs("dual-graph", 16)
+    assert RetrievalTask().rerank_every_caption is True and RetrievalTask().rerank_k == 50
+
+
+def test_rerank_validation_metrics_rank_the_positive_above_both_negatives() -> None:
+    from mmgraph.bench.tasks.retrieval import _rerank_val_metrics
+
+    y = torch.tensor([1, 0, 0, 1, 0, 0])
+    # match scores (out[:, 1] - out[:, 0]): triple 1 ranks its positive first; triple 2 puts
+    # the hard negative above it; every score is negative ("no match"), so acc is 4/6
+    score = torch.tensor([-0.1, -0.5, -0.9, -0.6, -0.2, -0.9])
+    out = torch.stack([torch.zeros(6), score], -1)
+    m = _rerank_val_metrics(out, y)
+    assert m["acc"] == pytest.approx(4 / 6)
+    assert m["pos_above_hard"] == 0.5 and m["pos_above_other"] == 1.0 and m["rank_acc"] == 0.75
+    with pytest.raises(ValueError, match=r"triples with labels 1, 0, 0, got outputs of shape \(6, 2\) and 6"):
+        _rerank_val_metrics(out, torch.tensor([0, 1, 0, 1, 0, 0]))
+    with pytest.raises(ValueError, match=r"got outputs of shape \(4, 2\)"):
+        _rerank_val_metrics(out[:4], y[:4])
+    retrieval = RetrievalTask()
+    retrieval.use("rerank-attention")
+    assert retrieval.monitor == "rank_acc" and retrieval.val_metrics() is _rerank_val_metrics
 
 
 def test_relation_dependent_queries() -> None:
