@@ -100,6 +100,8 @@ def test_rerankers_default_to_clauses_with_masked_colour_words(retrieval: Retrie
         assert isinstance(model, ClauseReranker) and model.masked_words == 1.0
     assert retrieval.model_kwargs("rerank-graph", 16)["cross"] is False
     assert "cross" not in retrieval.model_kwargs("rerank-attention", 16)
+    assert retrieval.model_kwargs("rerank-attention", 16)["local_window"] == 2
+    assert build_model(retrieval, "rerank-attention", 16).inner.local_window == 2
     assert "clauses" not in retrieval.model_kwargs("dual-graph", 16)
     assert RetrievalTask().rerank_every_caption is True and RetrievalTask().rerank_k == 50
 

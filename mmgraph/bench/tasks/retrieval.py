@@ -61,7 +61,8 @@ class RetrievalTask(BenchTask):
       :func:`~mmgraph.datasets.captions.corrupt_caption`) and another image's caption. With
       one-hot text they score the caption statement by statement and learn to fill in one
       hidden colour word per statement of the positive (``clauses=True``, ``masked_words=1.0``;
-      ``rerank-graph`` without token ↔ object edges), and are selected by validation
+      ``rerank-graph`` without token ↔ object edges, ``rerank-attention`` with a token
+      convolution over the same window of 2), and are selected by validation
       ``rank_acc`` (the positive above its hard negative and above the other caption). At test
       time they re-order the ``rerank_k`` best items of the best dual encoder of the same seed
       (by validation ``t2i_r1``; it must have been trained into the same output folder first).
@@ -160,6 +161,8 @@ class RetrievalTask(BenchTask):
             kwargs.update(clauses=True, masked_words=1.0, vocab=CAPTION_VOCAB, maskable=COLORS)
             if name == "rerank-graph":
                 kwargs["cross"] = False
+            else:  # the attention re-ranker's counterpart of the graph's token window of 2
+                kwargs["local_window"] = 2
         return kwargs
 
     def use(self, name: str, seed: int = 0, out_dir: Optional[Path] = None) -> None:
