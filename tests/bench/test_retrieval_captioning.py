@@ -89,19 +89,18 @@ def test_rerank_epoch_visits_every_caption_when_asked(every: bool, quick: bool) 
         RetrievalTask(rerank_every_caption=1)  # type: ignore[arg-type]
 
 
-def test_rerankers_default_to_clauses_with_masked_colour_words(retrieval: RetrievalTask) -> None:
+def test_reranker_recipes(retrieval: RetrievalTask) -> None:
     from mmgraph.datasets.captions import COLORS
     from mmgraph.retrieval import ClauseReranker
 
-    for name in ("rerank-graph", "rerank-attention"):
-        kwargs = retrieval.model_kwargs(name, 16)
-        assert kwargs["clauses"] is True and kwargs["masked_words"] == 1.0 and kwargs["maskable"] == COLORS
-        model = build_model(retrieval, name, 16)
-        assert isinstance(model, ClauseReranker) and model.masked_words == 1.0
-    assert retrieval.model_kwargs("rerank-graph", 16)["cross"] is False
-    assert "cross" not in retrieval.model_kwargs("rerank-attention", 16)
-    assert retrieval.model_kwargs("rerank-attention", 16)["local_window"] == 2
-    assert build_model(retrieval, "rerank-attention", 16).inner.local_window == 2
+    kwargs = retrieval.model_kwargs("rerank-graph", 16)
+    assert kwargs["clauses"] is True and kwargs["masked_words"] == 1.0 and kwargs["maskable"] == COLORS
+    assert kwargs["cross"] is False
+    model = build_model(retrieval, "rerank-graph", 16)
+    assert isinstance(model, ClauseReranker) and model.masked_words == 1.0
+    kwargs = retrieval.model_kwargs("rerank-attention", 16)
+    assert kwargs["local_window"] == 2 and "clauses" not in kwargs and "cross" not in kwargs
+    assert build_model(retrieval, "rerank-attention", 16).local_window == 2
     assert "clauses" not in retrieval.model_kwargs("dual-graph", 16)
     assert RetrievalTask().rerank_every_caption is True and RetrievalTask().rerank_k == 50
 
