@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -142,6 +143,20 @@ def training_memory_mb(model: nn.Module, batch: Any, loss_fn: Callable[[Any, Any
     model.zero_grad(set_to_none=True)
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     return (sum(storages.values()) + 4 * param_bytes) / 2**20
+
+
+def _history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`fit`'s per-epoch records as plain JSON values (kept in each run's ``extra``)."""
+    plain: list[dict[str, Any]] = []
+    for record in history:
+        row: dict[str, Any] = {}
+        for key, value in record.items():
+            if isinstance(value, str):
+                row[key] = value
+            elif isinstance(value, numbers.Real):
+                row[key] = int(value) if key == "epoch" else float(value)
+        plain.append(row)
+    return plain
 
 
 def _partial_dir(out: Path, run: str) -> Path:
@@ -340,7 +355,7 @@ def run_benchmark(
                 peak_mem_mb=float(memory),
                 epochs_run=int(result.epochs_run),
                 best_epoch=int(result.best_epoch),
-                extra={"hidden": hidden, "machine": facts},
+                extra={"hidden": hidden, "machine": facts, "history": _history(result.history)},
             )
             store.save(record)
             _remove_partial(partial)

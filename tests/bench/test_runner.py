@@ -71,6 +71,9 @@ def test_run_writes_results_and_resumes(tmp_path: Path) -> None:
     assert results["config"]["command"] == "mmgraph bench test"
     assert (tmp_path / "results.md").exists() and (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
     assert sum("sweep" in line for line in lines) == 4  # 2 models x 2 learning rates
+    run = json.loads((tmp_path / "runs" / "concat__seed1.json").read_text())
+    assert [row["epoch"] for row in run["extra"]["history"]] == [1]  # the learning curve is kept
+    assert {"train_loss", "val_acc", "lr"} <= set(run["extra"]["history"][0])
     # a second run keeps every finished (model, seed) and the sweeps
     again: list[str] = []
     results2 = run_benchmark(task, cfg, tmp_path, command="mmgraph bench test", progress=False, say=again.append)
