@@ -151,7 +151,7 @@ def _history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for record in history:
         row: dict[str, Any] = {}
         for key, value in record.items():
-            if isinstance(value, str):
+            if isinstance(value, (str, bool)):
                 row[key] = value
             elif isinstance(value, numbers.Real):
                 row[key] = int(value) if key == "epoch" else float(value)
@@ -174,7 +174,9 @@ def _remove_partial(path: Path) -> None:
 
 
 def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool,
-         device: torch.device, partial: Path):
+         device: torch.device, partial: Path, machine: dict[str, Any]):
+    # each epoch's record names where it ran: a run resumed in another session may finish elsewhere
+    tags = {k: machine[k] for k in ("processor", "device") if isinstance(machine.get(k), str)}
     return fit(
         model,
         task.batches("train", cfg.batch_size, shuffle=True, seed=seed),
@@ -191,11 +193,12 @@ def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs:
         device=device,
         checkpoint_dir=partial,
         resume=True,
+        history_tags=tags,
     )
 
 
 def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: RunStore, say: Callable[[str], None],
-           progress: bool, device: torch.device) -> float:
+           progress: bool, device: torch.device, machine: dict[str, Any]) -> float:
     if len(cfg.lrs) == 1:
         return cfg.lrs[0]
     results = store.load_sweep(name)
@@ -206,7 +209,7 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
             model = build_model(task, name, hidden, seed=0)
             partial = _partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}")
             fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress, device=device,
-                              partial=partial)
+                              partial=partial, machine=machine)
             results[lr] = float(fit_result.best_val[task.monitor])
             say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
         store.save_sweep(name, results)
@@ -326,7 +329,7 @@ def run_benchmark(
         widths[name] = cfg.hidden if name == cfg.reference else match_budget(task, name, target)[0]
     for name in [] if report_only else cfg.models:
         hidden = widths[name]
-        lr = _sweep(task, name, hidden, cfg, store, say, progress, device)
+        lr = _sweep(task, name, hidden, cfg, store, say, progress, device, facts)
         for seed in cfg.seeds:
             if store.has(name, seed):
                 say(f"  {name} seed {seed}: done earlier, kept")
@@ -338,7 +341,7 @@ def run_benchmark(
             memory = training_memory_mb(build_model(task, name, hidden, seed=seed).to(device), first.to(device), loss_fn)
             partial = _partial_dir(out, f"{name}__seed{seed}")
             result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress, device=device,
-                          partial=partial)
+                          partial=partial, machine=facts)
             task.after_fit(name, seed, model, dict(result.best_val), hidden)
             metrics = task.evaluate(model, "test", cfg.batch_size)
             t0 = time.perf_counter()

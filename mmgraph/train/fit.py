@@ -48,7 +48,7 @@ class FitResult:
         history: One dict per epoch run: ``epoch``, ``train_loss``, ``val_<metric>`` for
             every validation metric, ``lr`` (learning rate of the epoch's first step),
             ``train_seconds`` (training part) and ``seconds`` (whole epoch, with validation
-            and checkpointing).
+            and checkpointing), plus the ``history_tags`` of the call that ran the epoch.
         train_s_per_epoch: Mean wall-clock seconds of the training part of an epoch.
         epochs_run: Number of epochs run (less than ``epochs`` after early stopping).
         monitor: The monitored validation metric.
@@ -254,6 +254,24 @@ def evaluate(model: nn.Module, data: Iterable[Any], metrics: Optional[MetricsFn]
 # ----------------------------------------------------------------------------- fit
 
 
+_RECORD_KEYS = ("epoch", "train_loss", "lr", "train_seconds", "seconds")
+
+
+def _check_tags(tags: Any) -> dict[str, Union[str, int, float, bool]]:
+    """``history_tags`` as a plain dict, or a ``ValueError`` naming what is wrong."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise ValueError(f"history_tags: expected a dict of plain values, got {type(tags).__name__}")
+    for key, value in tags.items():
+        if not isinstance(key, str) or key in _RECORD_KEYS or key.startswith("val_"):
+            raise ValueError(f"history_tags: key {key!r} is not allowed; expected a str other than "
+                             f"{', '.join(_RECORD_KEYS)} and not starting with 'val_'")
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"history_tags[{key!r}]: expected a str, int, float or bool, got {type(value).__name__}")
+    return dict(tags)
+
+
 def _check_number(value: Any, what: str, *, positive: bool = False, allow_none: bool = False) -> Optional[float]:
     if value is None and allow_none:
         return None
@@ -393,6 +411,7 @@ def fit(
     device: Union[str, torch.device] = "cpu",
     progress: bool = True,
     log: Optional[Union[Callable[[dict[str, Any]], None], logging.Logger]] = None,
+    history_tags: Optional[Mapping[str, Union[str, int, float, bool]]] = None,
 ) -> FitResult:
     r"""Train ``model`` with AdamW, keep the best weights by a validation metric, and test them.
 
@@ -467,6 +486,10 @@ def fit(
         progress: Show tqdm bars (epochs, with train loss and the monitored val metric; batches).
         log: Called with each epoch's history dict; a :class:`logging.Logger` gets one
             ``info`` line per epoch instead.
+        history_tags: Plain values (str, int, float, bool) added to the history record of
+            every epoch this call runs, e.g. ``{"processor": ...}``: the epochs of a run
+            resumed elsewhere keep the tags of the call that ran them. Keys must not be
+            ``epoch``, ``train_loss``, ``lr``, ``train_seconds``, ``seconds`` or start with ``val_``.
 
     Returns:
         A :class:`FitResult`.
@@ -496,6 +519,7 @@ def fit(
         raise ValueError("resume: needs checkpoint_dir (where resume.pt is kept), got checkpoint_dir=None")
     if monitor is not None and not isinstance(monitor, str):
         raise ValueError(f"monitor: expected a metric name (str), got {monitor!r}")
+    tags = _check_tags(history_tags)
     for name, fn in (("loss", loss), ("metrics", metrics)):
         if fn is not None and not callable(fn):
             raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
@@ -623,6 +647,7 @@ def fit(
             record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
             record.update({f"val_{k}": v for k, v in val_metrics.items()})
             record.update({"lr": epoch_lr, "train_seconds": train_s, "seconds": time.perf_counter() - t0})
+            record.update(tags)
             history.append(record)
             epoch_bar.set_postfix({"train_loss": f"{train_loss:.4f}", f"val_{monitor}": f"{current:.4f}"})
             if patience is not None and since_best >= patience and epoch < epochs:

@@ -74,6 +74,9 @@ def test_run_writes_results_and_resumes(tmp_path: Path) -> None:
     run = json.loads((tmp_path / "runs" / "concat__seed1.json").read_text())
     assert [row["epoch"] for row in run["extra"]["history"]] == [1]  # the learning curve is kept
     assert {"train_loss", "val_acc", "lr"} <= set(run["extra"]["history"][0])
+    # and where each epoch ran (a resumed run may finish on another machine)
+    assert run["extra"]["history"][0]["processor"] == run["extra"]["machine"]["processor"]
+    assert run["extra"]["history"][0]["device"] == "cpu"
     # a second run keeps every finished (model, seed) and the sweeps
     again: list[str] = []
     results2 = run_benchmark(task, cfg, tmp_path, command="mmgraph bench test", progress=False, say=again.append)

@@ -140,6 +140,29 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path, 
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), again.state_dict().values()))
 
 
+def test_history_tags_mark_the_epochs_of_each_call(tmp_path: Path, cls_data) -> None:
+    """A run resumed elsewhere keeps, per epoch, the tags of the call that ran it."""
+    settings = dict(epochs=3, lr=1e-2, progress=False, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(Interrupt):
+        mt.fit(concat(), cls_data["train"], cls_data["val"], log=stop_after(2),
+               history_tags={"processor": "cpu A", "threads": 1}, **settings)
+    r = mt.fit(concat(), cls_data["train"], cls_data["val"], history_tags={"processor": "cpu B", "threads": 2},
+               **settings)
+    assert [(h["epoch"], h["processor"], h["threads"]) for h in r.history] == [
+        (1, "cpu A", 1), (2, "cpu A", 1), (3, "cpu B", 2)]
+
+
+@pytest.mark.parametrize(("tags", "match"), [
+    (["processor"], r"history_tags: expected a dict of plain values, got list"),
+    ({"epoch": 1}, r"history_tags: key 'epoch' is not allowed"),
+    ({"val_acc": 1.0}, r"history_tags: key 'val_acc' is not allowed"),
+    ({"machine": {"cpu": "x"}}, r"history_tags\['machine'\]: expected a str, int, float or bool, got dict"),
+])
+def test_history_tags_are_checked(cls_data, tags, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=1, progress=False, history_tags=tags)
+
+
 def test_resume_refuses_other_settings_and_needs_a_checkpoint_dir(tmp_path: Path, cls_data) -> None:
     with pytest.raises(ValueError, match="resume: needs checkpoint_dir"):
         mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=1, resume=True, progress=False)
