@@ -176,7 +176,7 @@ def _remove_partial(path: Path) -> None:
 def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool,
          device: torch.device, partial: Path, machine: dict[str, Any]):
     # each epoch's record names where it ran: a run resumed in another session may finish elsewhere
-    tags = {k: machine[k] for k in ("processor", "device") if isinstance(machine.get(k), str)}
+    tags = {k: machine[k] for k in ("processor", "device", "torch_threads") if isinstance(machine.get(k), (str, int))}
     return fit(
         model,
         task.batches("train", cfg.batch_size, shuffle=True, seed=seed),

@@ -77,6 +77,7 @@ def test_run_writes_results_and_resumes(tmp_path: Path) -> None:
     # and where each epoch ran (a resumed run may finish on another machine)
     assert run["extra"]["history"][0]["processor"] == run["extra"]["machine"]["processor"]
     assert run["extra"]["history"][0]["device"] == "cpu"
+    assert run["extra"]["history"][0]["torch_threads"] == run["extra"]["machine"]["torch_threads"]
     # a second run keeps every finished (model, seed) and the sweeps
     again: list[str] = []
     results2 = run_benchmark(task, cfg, tmp_path, command="mmgraph bench test", progress=False, say=again.append)
