@@ -11,10 +11,10 @@ from torch_geometric.data import Batch, HeteroData
 
 from mmgraph.data.batch import ModalityBatch, MultimodalBatch, collate
 from mmgraph.data.sample import MultimodalSample, check_modality_name
-from mmgraph.graph.edges.base import EdgeStrategy
+from mmgraph.graph.edges.base import EdgeLimitExceeded, EdgeStrategy, sort_edges
 from mmgraph.graph.edges.full import Full
 
-__all__ = ["GraphBuilder", "EdgeType", "FUSION", "INTRA", "CROSS", "FUSE"]
+__all__ = ["GraphBuilder", "EdgeType", "FUSION", "INTRA", "CROSS", "FUSE", "DEFAULT_MAX_EDGES"]
 
 EdgeType = tuple[str, str, str]
 
@@ -22,6 +22,8 @@ EdgeType = tuple[str, str, str]
 FUSION = "fusion"
 #: Relation names: within a modality, across modalities (both directions), to/from the fusion node.
 INTRA, CROSS, FUSE = "intra", "cross", "fuse"
+#: Default of ``GraphBuilder(max_edges=...)``: the most edges one call may build.
+DEFAULT_MAX_EDGES = 10_000_000
 
 
 class GraphBuilder:
@@ -41,10 +43,17 @@ class GraphBuilder:
     ``edge_attr`` of their edge type; reverse edges get the attributes of the reversed pair
     (e.g. the relative position with the opposite sign).
 
+    Building takes time and memory proportional to the number of elements and edges for
+    every strategy except :class:`~mmgraph.graph.edges.Full`, which links all pairs; a call
+    that would build more than ``max_edges`` edges (all edge types together) stops with an
+    error naming the edge type and the count before it allocates them.
+
     Args:
         intra: ``{modality: strategy}`` for edges within a modality.
         cross: ``{(modality_a, modality_b): strategy}`` for edges across modalities.
         fusion_node: Add the fusion node.
+        max_edges: The most edges one call (one sample, or one batch) may build; raise it for
+            larger graphs. Fusion-node edges (two per element) are not counted.
 
     Example:
         >>> import torch, mmgraph as mg
@@ -68,7 +77,11 @@ class GraphBuilder:
         intra: Optional[Mapping[str, EdgeStrategy]] = None,
         cross: Optional[Mapping[tuple[str, str], EdgeStrategy]] = None,
         fusion_node: bool = False,
+        max_edges: int = DEFAULT_MAX_EDGES,
     ) -> None:
+        if not isinstance(max_edges, int) or isinstance(max_edges, bool) or max_edges < 1:
+            raise ValueError(f"max_edges: expected a positive int, got {max_edges!r}")
+        self.max_edges = max_edges
         self.intra: dict[str, EdgeStrategy] = {}
         for name in intra or {}:
             check_modality_name(name)
@@ -198,8 +211,10 @@ class GraphBuilder:
                     slices[etype]["edge_attr"] = ptr
                     incs[etype]["edge_attr"] = torch.zeros(size, dtype=torch.long, device=device)
 
+        ranks: dict[str, Tensor] = {}
         for name in names:
             mb = batch[name]
+            ranks[name] = mb.mask.cumsum(1) - 1  # node index within its sample of each real position
             attrs = {"x": mb.flat()}
             if mb.pos is not None:
                 attrs["pos"] = mb.pos[mb.mask]
@@ -210,16 +225,26 @@ class GraphBuilder:
             ones = torch.ones(size, dtype=torch.long, device=device)
             add_nodes(FUSION, {"x": batch[names[0]].x.new_zeros(size, 0)}, ones)
 
+        budget = self.max_edges
         for src, dst, strategy, same in self._pairs(names):
             s_mb, d_mb = batch[src], batch[dst]
             strategy.check(src, s_mb, dst, d_mb)
-            adj = strategy.adjacency(s_mb, d_mb, same)
-            g, i, j = adj.nonzero(as_tuple=True)
             rel = INTRA if same else CROSS
-            add_edges((src, rel, dst), g, i, j, strategy.edge_attr(s_mb, d_mb, g, i, j))
+            both = 1 if same else 2  # cross edges come in both directions
+            try:
+                g, i, j = strategy.edges(s_mb, d_mb, same, limit=budget // both)
+            except EdgeLimitExceeded as exc:
+                raise ValueError(
+                    f"GraphBuilder: {strategy!r} on {(src, rel, dst)} would build {exc.count * both:,} edges"
+                    f" ({self.max_edges - budget:,} already built), more than max_edges={self.max_edges:,};"
+                    " use a sparser strategy or pass GraphBuilder(..., max_edges=N)"
+                ) from None
+            budget -= g.numel() * both
+            node_i, node_j = ranks[src][g, i], ranks[dst][g, j]
+            add_edges((src, rel, dst), g, node_i, node_j, strategy.edge_attr(s_mb, d_mb, g, i, j))
             if not same:
-                g, j, i = adj.transpose(1, 2).nonzero(as_tuple=True)
-                add_edges((dst, rel, src), g, j, i, strategy.edge_attr(d_mb, s_mb, g, j, i))
+                g, j, i = sort_edges(g, j, i, d_mb.mask.size(1), s_mb.mask.size(1))
+                add_edges((dst, rel, src), g, ranks[dst][g, j], ranks[src][g, i], strategy.edge_attr(d_mb, s_mb, g, j, i))
 
         if self.fusion_node:
             for name in names:

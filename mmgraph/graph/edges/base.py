@@ -1,4 +1,4 @@
-"""The edge-strategy interface and the edge attributes strategies share."""
+"""The edge-strategy interface and the helpers strategies share."""
 
 from __future__ import annotations
 
@@ -9,17 +9,42 @@ from torch import Tensor
 
 from mmgraph.data.batch import ModalityBatch
 
-__all__ = ["EdgeStrategy", "valid_pairs", "relative_position", "time_relation", "stable_topk_mask"]
+__all__ = [
+    "EdgeStrategy", "EdgeLimitExceeded", "Edges", "check_edge_limit", "valid_pairs", "relative_position",
+    "time_relation", "stable_topk_mask", "sort_edges", "select_k",
+]
+
+#: ``(sample, i, j)``: element ``i`` of the source modality links to element ``j`` of the target
+#: modality in sample ``sample``; positions index the padded batch, sorted by ``(sample, i, j)``.
+Edges = tuple[Tensor, Tensor, Tensor]
+
+
+class EdgeLimitExceeded(ValueError):
+    """Raised by a strategy that would build more edges than the builder allows (``count`` of them)."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(f"{count:,} edges, more than max_edges={limit:,}")
+        self.count, self.limit = count, limit
+
+
+def check_edge_limit(count: int, limit: Optional[int]) -> None:
+    """Raise :class:`EdgeLimitExceeded` if ``count`` edges exceed ``limit`` (``None``: no limit)."""
+    if limit is not None and count > limit:
+        raise EdgeLimitExceeded(int(count), int(limit))
 
 
 class EdgeStrategy:
     r"""Decides which elements of a source modality send messages to which elements of a target.
 
     A strategy works on padded batches, so one call builds the edges of every sample at
-    once: :meth:`adjacency` returns a boolean tensor ``adj`` of shape
-    :math:`(B, L_\text{src}, L_\text{dst})` where ``adj[b, i, j]`` means element ``i`` of the
-    source modality links to element ``j`` of the target modality in sample ``b`` (it must
-    be ``False`` on padding). :meth:`edge_attr` returns the attributes of the listed edges.
+    once. :meth:`edges` returns the linked positions ``(sample, i, j)`` (element ``i`` of the
+    source links to element ``j`` of the target in ``sample``), sorted lexicographically and
+    never on padding, in time and memory proportional to the number of elements and edges;
+    :meth:`edge_attr` returns the attributes of the listed edges.
+
+    A new strategy may implement :meth:`adjacency` instead (a boolean ``(B, L_src, L_dst)``
+    tensor, ``False`` on padding): the default :meth:`edges` reads the links from it, at the
+    cost of :math:`O(B L_\text{src} L_\text{dst})` memory.
 
     Subclasses set :attr:`edge_dim` (number of attribute columns, ``0`` for none),
     :attr:`requires` (``"pos"`` and/or ``"time"``) and :attr:`intra_only`.
@@ -32,9 +57,23 @@ class EdgeStrategy:
     #: True for strategies that only make sense within one modality (e.g. sequences).
     intra_only: bool = False
 
+    def edges(self, src: ModalityBatch, dst: ModalityBatch, same: bool, limit: Optional[int] = None) -> Edges:
+        """The links ``(sample, i, j)`` sorted by ``(sample, i, j)``; ``same`` is True for intra-modal edges.
+
+        Raises :class:`EdgeLimitExceeded` when there would be more than ``limit`` edges.
+        """
+        adj = self.adjacency(src, dst, same)
+        check_edge_limit(int(adj.sum()), limit)
+        g, i, j = adj.nonzero(as_tuple=True)
+        return g, i, j
+
     def adjacency(self, src: ModalityBatch, dst: ModalityBatch, same: bool) -> Tensor:
-        """Boolean links of shape ``(B, L_src, L_dst)``; ``same`` is True for intra-modal edges."""
-        raise NotImplementedError
+        """Boolean links of shape ``(B, L_src, L_dst)`` (dense; for small inputs and tests)."""
+        b, ls, ld = src.mask.size(0), src.mask.size(1), dst.mask.size(1)
+        g, i, j = self.edges(src, dst, same)
+        adj = torch.zeros(b, ls, ld, dtype=torch.bool, device=src.mask.device)
+        adj[g, i, j] = True
+        return adj
 
     def edge_attr(self, src: ModalityBatch, dst: ModalityBatch, b: Tensor, i: Tensor, j: Tensor) -> Optional[Tensor]:
         """Attributes ``(E, edge_dim)`` of the edges ``(b, i) -> (b, j)``, or ``None`` if ``edge_dim == 0``."""
@@ -59,6 +98,12 @@ class EdgeStrategy:
                         f"pass pos_dim={got}"
                     )
 
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and repr(self) == repr(other)
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._repr_args().items())
         return f"{self.__class__.__name__}({args})"
@@ -79,8 +124,9 @@ def valid_pairs(src: ModalityBatch, dst: ModalityBatch, same: bool, self_loops: 
 def stable_topk_mask(score: Tensor, allowed: Tensor, k: int, largest: bool) -> Tensor:
     r"""For every target column, mark the ``k`` best-scoring allowed sources.
 
-    Ties are broken by the lower source index (a stable sort), so the result does not
-    depend on how much padding a batch has.
+    Ties are broken by the lower source index, so the result does not depend on how much
+    padding a batch has: every source strictly better than the :math:`k`-th best score is
+    kept, then the sources equal to it in index order until there are :math:`k`.
 
     Args:
         score: ``(B, L_src, L_dst)`` scores.
@@ -88,14 +134,41 @@ def stable_topk_mask(score: Tensor, allowed: Tensor, k: int, largest: bool) -> T
         k: Neighbours per target (fewer where fewer candidates exist).
         largest: Keep the largest scores (similarities) instead of the smallest (distances).
     """
-    fill = float("-inf") if largest else float("inf")
-    s = score.masked_fill(~allowed, fill)
-    order = torch.sort(s, dim=1, descending=largest, stable=True).indices
+    if score.size(1) == 0:
+        return allowed.clone()
+    s = score if largest else -score
+    s = s.masked_fill(~allowed, float("-inf"))
     k = min(k, s.size(1))
-    top = order[:, :k, :]
-    chosen = torch.zeros_like(allowed)
-    chosen.scatter_(1, top, True)
-    return chosen & allowed
+    kth = s.topk(k, dim=1).values[:, k - 1 : k, :]  # (B, 1, L_dst)
+    better = s > kth
+    tied = (s == kth) & allowed
+    room = k - better.sum(dim=1, keepdim=True)
+    return (better | (tied & (tied.cumsum(dim=1) <= room))) & allowed
+
+
+def select_k(rows: Tensor, cols: Tensor, score: Tensor, k: int, largest: bool) -> Tensor:
+    """Among candidate pairs ``(rows, cols)`` with ``score``, the indices of the ``k`` best per row.
+
+    The best are the largest (or smallest) scores, ties to the lower column; rows with fewer
+    candidates keep all of them. The indices come back sorted by ``(row, col)``.
+    """
+    if rows.numel() == 0:
+        return rows.new_zeros(0)
+    order = torch.argsort(cols, stable=True)
+    order = order[torch.argsort(score[order], stable=True, descending=largest)]
+    order = order[torch.argsort(rows[order], stable=True)]
+    sorted_rows = rows[order]
+    counts = torch.bincount(sorted_rows, minlength=int(sorted_rows[-1]) + 1)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(order.numel(), device=order.device) - starts[sorted_rows]
+    keep = order[rank < k]
+    return keep[torch.argsort(rows[keep] * (int(cols.max()) + 1) + cols[keep])]
+
+
+def sort_edges(g: Tensor, i: Tensor, j: Tensor, len_src: int, len_dst: int) -> Edges:
+    """``(g, i, j)`` reordered lexicographically (edges must be distinct)."""
+    order = torch.argsort((g * len_src + i) * len_dst + j)
+    return g[order], i[order], j[order]
 
 
 def relative_position(src: ModalityBatch, dst: ModalityBatch, b: Tensor, i: Tensor, j: Tensor) -> Tensor:

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
+from typing import Optional
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from mmgraph.data.batch import ModalityBatch
-from mmgraph.graph.edges.base import EdgeStrategy, stable_topk_mask, valid_pairs
+from mmgraph.graph.edges._knn import CHUNK_ELEMENTS, candidate_search, knn_edges
+from mmgraph.graph.edges.base import EdgeStrategy, Edges
 
 __all__ = ["FeatureKNN"]
+
+
+def _similarity(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine similarities ``(B, Ls, Ld)`` of normalised features, summed in a fixed order.
+
+    A batched matrix product would round differently for different padded lengths, so
+    exact ties (e.g. two orthogonal neighbours) could break differently depending on
+    the batch. An element-wise product summed over features does not; it is computed
+    in chunks of source rows to bound memory.
+    """
+    a, b = a.unsqueeze(2), b.unsqueeze(1)  # (B, Ls, 1, D), (B, 1, Ld, D)
+    rows = max(1, CHUNK_ELEMENTS // max(1, a.size(0) * b.size(2) * a.size(3)))
+    return torch.cat([(a[:, i : i + rows] * b).sum(-1) for i in range(0, a.size(1), rows)], dim=1)
+
+
+def _pair_similarity(a: Tensor, b: Tensor) -> Tensor:
+    """The same sum for listed pairs: ``(P, D), (P, D) -> (P,)``."""
+    return (b * a).sum(-1)
 
 
 class FeatureKNN(EdgeStrategy):
@@ -17,7 +38,12 @@ class FeatureKNN(EdgeStrategy):
 
     Similarity is the cosine :math:`\cos(x_i, x_j)` of the raw input features, in pure torch
     (no compiled extensions), batched over samples. Across modalities both must have the
-    same feature dimension (e.g. features from a shared encoder such as CLIP).
+    same feature dimension (e.g. features from a shared encoder such as CLIP). Ties go to the
+    lower index, whatever the padding.
+
+    Samples with more than 65,536 (source, target) pairs are searched in chunks: a matrix
+    product proposes the candidates, which are re-scored exactly, so memory stays bounded
+    and the result is the dense one.
 
     Edge attribute: the cosine similarity.
 
@@ -40,24 +66,11 @@ class FeatureKNN(EdgeStrategy):
                 f"got {src.feature_dim} and {dst.feature_dim}"
             )
 
-    @staticmethod
-    def _similarity(src: ModalityBatch, dst: ModalityBatch, chunk_elements: int = 1 << 24) -> Tensor:
-        """Cosine similarities ``(B, Ls, Ld)`` summed in a fixed order.
-
-        A batched matrix product would round differently for different padded lengths, so
-        exact ties (e.g. two orthogonal neighbours) could break differently depending on
-        the batch. An element-wise product summed over features does not; it is computed
-        in chunks of source rows to bound memory.
-        """
-        a = F.normalize(src.x, dim=-1).unsqueeze(2)  # (B, Ls, 1, D)
-        b = F.normalize(dst.x, dim=-1).unsqueeze(1)  # (B, 1, Ld, D)
-        b_, ls, _, d = a.shape
-        rows = max(1, chunk_elements // max(1, b_ * b.size(2) * d))
-        return torch.cat([(a[:, i : i + rows] * b).sum(-1) for i in range(0, ls, rows)], dim=1)
-
-    def adjacency(self, src: ModalityBatch, dst: ModalityBatch, same: bool) -> Tensor:
-        sim = self._similarity(src, dst)  # (B, Ls, Ld)
-        return stable_topk_mask(sim, valid_pairs(src, dst, same), self.k, largest=True)
+    def edges(self, src: ModalityBatch, dst: ModalityBatch, same: bool, limit: Optional[int] = None) -> Edges:
+        a, b = F.normalize(src.x, dim=-1), F.normalize(dst.x, dim=-1)
+        tol = 8 * a.size(-1) * torch.finfo(a.dtype).eps
+        search = candidate_search(lambda d, s: d @ s.t(), _pair_similarity, tol)
+        return knn_edges(src, dst, a, b, same, self.k, True, _similarity, search, limit)
 
     def edge_attr(self, src: ModalityBatch, dst: ModalityBatch, b: Tensor, i: Tensor, j: Tensor) -> Tensor:
         xs = F.normalize(src.x[b, i], dim=-1)

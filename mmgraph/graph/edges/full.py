@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 from mmgraph.data.batch import ModalityBatch
-from mmgraph.graph.edges.base import EdgeStrategy, relative_position, time_relation, valid_pairs
+from mmgraph.graph.edges.base import EdgeStrategy, Edges, check_edge_limit, relative_position, time_relation
 
 __all__ = ["Full"]
 
@@ -35,8 +36,23 @@ class Full(EdgeStrategy):
         self.requires = (attr,) if attr else ()
         self.edge_dim = {None: 0, "pos": pos_dim + 1, "time": 2}[attr]
 
-    def adjacency(self, src: ModalityBatch, dst: ModalityBatch, same: bool) -> Tensor:
-        return valid_pairs(src, dst, same)
+    def edges(self, src: ModalityBatch, dst: ModalityBatch, same: bool, limit: Optional[int] = None) -> Edges:
+        """Every pair of real elements per sample, by index arithmetic; the count is checked before any is made."""
+        sg, si = src.mask.nonzero(as_tuple=True)
+        dg, dj = dst.mask.nonzero(as_tuple=True)
+        size = src.mask.size(0)
+        per_sample = torch.bincount(dg, minlength=size)
+        first = torch.cumsum(per_sample, 0) - per_sample  # where each sample's targets start in dj
+        fan = per_sample[sg]  # targets of each source element's sample
+        total = int(fan.sum())
+        check_edge_limit(total - (si.numel() if same else 0), limit)
+        owner = torch.repeat_interleave(torch.arange(si.numel(), device=si.device), fan, output_size=total)
+        k = torch.arange(total, device=si.device) - (torch.cumsum(fan, 0) - fan)[owner]
+        g, i, j = sg[owner], si[owner], dj[first[sg[owner]] + k]
+        if same:
+            keep = i != j
+            g, i, j = g[keep], i[keep], j[keep]
+        return g, i, j
 
     def edge_attr(self, src: ModalityBatch, dst: ModalityBatch, b: Tensor, i: Tensor, j: Tensor) -> Optional[Tensor]:
         if self.attr == "pos":
