@@ -21,7 +21,7 @@ from mmgraph.captioning.decoder import AttentionGRUDecoder, TransformerDecoder
 from mmgraph.data.batch import ModalityBatch, MultimodalBatch
 from mmgraph.graph import edges
 from mmgraph.nn.encoders import masked_mean
-from mmgraph.nn.conv.relational import RelationalConv
+from mmgraph.nn.conv.hetero_relational import HeteroRelationalConv
 from mmgraph.nn.graph_extractor import GraphExtractor
 from mmgraph.registry import register_model
 
@@ -120,7 +120,7 @@ class CaptionModel(nn.Module):
                 raise ValueError(f"distance_prior: needs graph=True and select_heads >= 2, got graph={graph}, "
                                  f"select_heads={select_heads}")
             for conv in self.encoder.modules():
-                if isinstance(conv, RelationalConv):
+                if isinstance(conv, HeteroRelationalConv):
                     prior = torch.zeros(conv.heads, conv.edge_dim)
                     prior[0, -1], prior[1, -1] = -distance_prior, distance_prior  # edge_attr = [dx, dy, distance]
                     conv.init_edge_scores(prior)

@@ -2,5 +2,6 @@
 
 from mmgraph.graph import edges
 from mmgraph.graph.builder import CROSS, FUSE, FUSION, INTRA, EdgeType, GraphBuilder
+from mmgraph.graph.layout import HeteroLayout, flatten
 
-__all__ = ["edges", "GraphBuilder", "EdgeType", "FUSION", "INTRA", "CROSS", "FUSE"]
+__all__ = ["edges", "GraphBuilder", "EdgeType", "FUSION", "INTRA", "CROSS", "FUSE", "HeteroLayout", "flatten"]

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from mmgraph.utils.io import atomic_write
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "optimizer_path", "METADATA_KEY"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "optimizer_path", "upgrade_state_dict", "METADATA_KEY"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -104,6 +104,21 @@ def save_checkpoint(
     return path
 
 
+def upgrade_state_dict(model: nn.Module, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename/restack the tensors of an older checkpoint into the model's current layout.
+
+    Every submodule with an ``upgrade_state_dict(state, prefix)`` method (e.g.
+    :class:`~mmgraph.nn.HeteroGNN`, whose layers once ran one convolution per edge type)
+    rewrites its own entries; other entries pass unchanged.
+    """
+    state = dict(state)
+    for name, module in model.named_modules():
+        upgrade = getattr(module, "upgrade_state_dict", None)
+        if callable(upgrade):
+            upgrade(state, f"{name}." if name else "")
+    return state
+
+
 def read_metadata(path: PathLike) -> dict[str, Any]:
     """The metadata dict stored in the checkpoint ``path`` (without loading any tensor)."""
     path = Path(path)
@@ -149,25 +164,22 @@ def load_checkpoint(
     own = model.state_dict()
     with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
         header = f.metadata() or {}
-        names = list(f.keys())
-        in_file = set(names)
-        wrong = []
-        for name, tensor in own.items():  # in the model's order
-            if name in in_file:
-                got = tuple(f.get_slice(name).get_shape())
-                if got != tuple(tensor.shape):
-                    wrong.append(f"tensor {name!r} has shape {got}, but the model expects {tuple(tensor.shape)}")
-        if wrong:
-            raise ValueError(f"checkpoint {str(path)!r} does not fit the model: " + "; ".join(wrong))
-        missing = [k for k in own if k not in in_file]
-        unexpected = [k for k in names if k not in own]
-        if strict and (missing or unexpected):
-            raise ValueError(
-                f"checkpoint {str(path)!r} does not match the model: missing {missing[:10]}"
-                f"{' ...' if len(missing) > 10 else ''}, unexpected {unexpected[:10]}"
-                f"{' ...' if len(unexpected) > 10 else ''} (pass strict=False to ignore)"
-            )
-        state = {name: f.get_tensor(name) for name in names if name in own}
+        state = upgrade_state_dict(model, {name: f.get_tensor(name) for name in f.keys()})
+    wrong = [
+        f"tensor {name!r} has shape {tuple(state[name].shape)}, but the model expects {tuple(tensor.shape)}"
+        for name, tensor in own.items() if name in state and state[name].shape != tensor.shape
+    ]
+    if wrong:
+        raise ValueError(f"checkpoint {str(path)!r} does not fit the model: " + "; ".join(wrong))
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if strict and (missing or unexpected):
+        raise ValueError(
+            f"checkpoint {str(path)!r} does not match the model: missing {missing[:10]}"
+            f"{' ...' if len(missing) > 10 else ''}, unexpected {unexpected[:10]}"
+            f"{' ...' if len(unexpected) > 10 else ''} (pass strict=False to ignore)"
+        )
+    state = {name: value for name, value in state.items() if name in own}
     metadata = json.loads(header.get(METADATA_KEY, "{}"))
     opt_state = None
     if optimizer is not None:

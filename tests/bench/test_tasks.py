@@ -81,7 +81,7 @@ def test_pixel_graph_models_get_the_same_cnn_inside_an_image_level_graph(name: s
     batch = next(iter(task.batches("test", 20, shuffle=False)))
     assert model(batch).shape == (20, task.out_dim)
     if conv == "relational":
-        assert extractor.gnn.convs[0]["elements__intra__elements"].conv.heads == 2
+        assert extractor.gnn.convs[0].heads == 2
         assert model.gnn.condition == "question"
 
 

@@ -95,16 +95,16 @@ def test_errors(data: SceneCaptions) -> None:
 
 def test_distance_prior_starts_every_relational_layer_on_closest_and_furthest() -> None:
     assert mg.captioning.DEFAULT_DISTANCE_PRIOR == 30.0
-    from mmgraph.nn import RelationalConv
+    from mmgraph.nn.conv import HeteroRelationalConv
 
-    model = build("caption-graph", distance_prior=20.0)
-    convs = [m for m in model.modules() if isinstance(m, RelationalConv)]
-    assert len(convs) == 2  # num_layers
+    def scores(model):  # each layer's v (score_edge bias) of the image graph's one edge type, as RelationalConv has it
+        convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
+        return [c.per_type(("elements", "intra", "elements")).score_edge.bias.detach().view(2, 3) for c in convs]
+
     expected = torch.tensor([[0.0, 0.0, -20.0], [0.0, 0.0, 20.0]])  # edge_attr = [dx, dy, distance]
-    for conv in convs:
-        torch.testing.assert_close(conv.score_edge.bias.detach().view(2, 3), expected)
-    assert all(torch.equal(c.score_edge.bias.detach().view(2, 3), 1.5 * expected)  # the registered default: 30
-               for c in build("caption-graph").modules() if isinstance(c, RelationalConv))
-    plain = build("caption-graph", distance_prior=0.0)
-    assert all(not torch.equal(c.score_edge.bias.detach().view(2, 3), expected)
-               for c in plain.modules() if isinstance(c, RelationalConv))
+    found = scores(build("caption-graph", distance_prior=20.0))
+    assert len(found) == 2  # num_layers
+    for bias in found:
+        torch.testing.assert_close(bias, expected)
+    assert all(torch.equal(b, 1.5 * expected) for b in scores(build("caption-graph")))  # the registered default: 30
+    assert all(not torch.equal(b, expected) for b in scores(build("caption-graph", distance_prior=0.0)))

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from mmgraph.nn.conv.gcn import GCNLayer
+from mmgraph.nn.conv.typed_relational import TypedRelationalConv
 from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, edge_key, register_conv
 
 H = 8
@@ -55,8 +56,8 @@ def randomize_biases(module: nn.Module, seed: int = 3) -> None:
 
 
 def inner(gnn: HeteroGNN, et, layer: int = 0) -> nn.Module:
-    """The PyG/mmgraph convolution of edge type ``et`` in ``layer``."""
-    return gnn.convs[layer][edge_key(et)].conv
+    """The PyG/mmgraph convolution of edge type ``et`` in ``layer`` (a copy of its weights)."""
+    return gnn.convs[layer].per_type(et).eval()
 
 
 def apply_inner(gnn: HeteroGNN, et, x: dict[str, Tensor], ei: Tensor, layer: int = 0, attr=None) -> Tensor:
@@ -411,13 +412,13 @@ def test_typed_condition_matches_typed_conv_with_context() -> None:
     batch = {"a": torch.tensor([0, 0, 1]), "b": torch.tensor([1, 0])}
     out = gnn(x, {AA: ei}, batch_dict=batch, num_graphs=2)
     ctx = torch.cat([x["b"][[1, 1, 0]], x["b"][[0, 1]]])  # per node, types in order a, b
-    full, _ = gnn.convs[0](torch.cat([x["a"], x["b"]]), ei, torch.zeros(3, dtype=torch.long), return_gates=True,
-                           context=ctx)
+    full, _ = TypedRelationalConv.forward(gnn.convs[0], torch.cat([x["a"], x["b"]]), ei, torch.zeros(3, dtype=torch.long),
+                                          return_gates=True, context=ctx)
     torch.testing.assert_close(out["a"], full[:3])
 
 
 def test_condition_errors() -> None:
-    with pytest.raises(ValueError, match=r"only conv in .* can be conditioned, got conv='gat'"):
+    with pytest.raises(ValueError, match=r"condition: only a conv that accepts a context.*got conv='gat'"):
         HeteroGNN(["a", "b"], {AA: 0}, H, conv="gat", condition="b")
     with pytest.raises(ValueError, match=r"condition: expected a node type in \['a', 'b'\], got 'c'"):
         HeteroGNN(["a", "b"], {AA: 0}, H, conv="relational", condition="c")
@@ -460,7 +461,7 @@ def conv_name() -> Iterator[str]:
 
 def test_register_conv(conv_name: str) -> None:
     factory = register_conv(conv_name)(_SumConv)
-    assert factory is _SumConv and CONVS[conv_name] is _SumConv
+    assert factory is _SumConv and CONVS[conv_name].factory is _SumConv  # run once per edge type
     gnn = plain(["a", "b"], {AA: 0, BA: 3}, conv=conv_name, heads=2, dropout=0.0)
     assert gnn.convs[0][edge_key(AA)].args == (H, 0, True, 2, 0.0)
     assert gnn.convs[0][edge_key(BA)].args == (H, 3, False, 2, 0.0)

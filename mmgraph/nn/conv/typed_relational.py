@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
-__all__ = ["TypedRelationalConv"]
+from mmgraph.graph.layout import HeteroLayout
+from mmgraph.nn.conv.typed import EdgeAttention, EdgeType, split_attention
+
+__all__ = ["TypedRelationalConv", "TypedRelationalLayer"]
 
 
 class TypedRelationalConv(MessagePassing):
@@ -130,3 +133,31 @@ class TypedRelationalConv(MessagePassing):
             f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, num_types={self.num_types}, "
             f"edge_dim={self.edge_dim}{ctx})"
         )
+
+
+class TypedRelationalLayer(TypedRelationalConv):
+    """:class:`TypedRelationalConv` as a layer of :class:`~mmgraph.nn.HeteroGNN` (``conv="typed-relational"``).
+
+    Takes the schema of a :class:`~mmgraph.graph.HeteroLayout` at construction and the layout in
+    :meth:`forward`; attention per edge type is the gate of every edge.
+    """
+
+    accepts_context = True
+    options: tuple[str, ...] = ()
+
+    def __init__(self, hidden: int, node_types: Sequence[str], edge_types: Mapping[EdgeType, int],
+                 context_dim: int = 0) -> None:
+        super().__init__(hidden, hidden, max(1, len(edge_types)), max(edge_types.values(), default=0),
+                         context_dim=context_dim)
+        self.node_types, self.edge_types = list(node_types), dict(edge_types)
+
+    def slots(self, layout: HeteroLayout) -> None:
+        return None
+
+    def forward(  # type: ignore[override]
+        self, x: Tensor, layout: HeteroLayout, slots: Any = None, context: Optional[Tensor] = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
+        attr = layout.edge_attr if self.edge_dim else None
+        out, gates = super().forward(x, layout.edge_index, layout.edge_type, attr, return_gates=True, context=context)
+        return out, (split_attention(layout, gates) if need_weights else None)

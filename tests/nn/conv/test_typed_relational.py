@@ -86,7 +86,7 @@ def test_hetero_stack_fuses_all_edge_types() -> None:
     glob = torch.tensor([[0, 1, 4, 2, 0], [1, 2, 0, 3, 4]])  # b nodes are offset by 3
     types = torch.tensor([0, 0, 1, 2, 2])
     attr = torch.cat([ea[("a", "intra", "a")], torch.zeros(1, 2), F.pad(ea[("a", "cross", "b")], (0, 1))])
-    expected, gates = conv(torch.cat([x["a"], x["b"]]), glob, types, attr, return_gates=True)
+    expected, gates = TypedRelationalConv.forward(conv, torch.cat([x["a"], x["b"]]), glob, types, attr, return_gates=True)
     torch.testing.assert_close(out["a"], expected[:3])
     torch.testing.assert_close(out["b"], expected[3:])
     assert set(att[0]) == set(ets)
