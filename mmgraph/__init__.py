@@ -1,7 +1,7 @@
 """mmgraph: graph-based multimodal fusion on PyTorch Geometric."""
 
 from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, RawModality, collate
-from mmgraph.graph import GraphBuilder, edges
+from mmgraph.graph import GraphBuilder, GraphCollate, edges
 from mmgraph import baselines, captioning, datasets, nn, retrieval, train  # importing them registers their models
 from mmgraph.registry import get_model, list_models, register_model
 from mmgraph.utils import seed_everything
@@ -25,6 +25,7 @@ __all__ = [
     "RawModality",
     "collate",
     "GraphBuilder",
+    "GraphCollate",
     "edges",
     "nn",
     "datasets",

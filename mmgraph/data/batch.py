@@ -124,6 +124,10 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
         y: Optional targets with the batch as the first dimension.
         raw: Optional ``{name: RawModality}`` inputs that a model's extractors turn into
             modalities (e.g. pixels into image regions); see :meth:`mmgraph.nn.FusionModel.prepare`.
+        graph: Optional graph of this batch built ahead of the model, where the data is loaded
+            (:class:`mmgraph.graph.GraphCollate`); graph models then use it instead of building
+            one in their forward pass. Operations that change the samples (``select``,
+            ``without``, ``with_modalities``) drop it.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
         modalities: Mapping[str, ModalityBatch],
         y: Optional[Tensor] = None,
         raw: Optional[Mapping[str, RawModality]] = None,
+        graph: Optional[Any] = None,
     ) -> None:
         raw = dict(raw or {})
         if not modalities and not raw:
@@ -150,6 +155,12 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
         if y is not None and (y.dim() == 0 or y.size(0) != self.batch_size):
             raise ValueError(f"y: expected the batch size {self.batch_size} as first dimension, got {tuple(y.shape)}")
         self.y: Optional[Tensor] = y
+        if graph is not None:
+            if not all(hasattr(graph, a) for a in ("data", "layout", "key", "to")):
+                raise ValueError(f"graph: expected a prebuilt graph (mmgraph.graph.PrebuiltGraph), got {type(graph).__name__}")
+            if graph.layout.num_graphs != self.batch_size:
+                raise ValueError(f"graph: expected {self.batch_size} graphs (the batch size), got {graph.layout.num_graphs}")
+        self.graph = graph
 
     @property
     def modalities(self) -> list[str]:
@@ -180,7 +191,13 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
         device_kwargs = {k: v for k, v in kwargs.items() if k != "dtype"}
         y = None if self.y is None else self.y.to(*device_args, **device_kwargs)
         raw = {k: v.to(*args, **kwargs) for k, v in self.raw.items()}
-        return MultimodalBatch({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y, raw=raw)
+        graph = None if self.graph is None else self.graph.to(*args, **kwargs)
+        return MultimodalBatch({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y, raw=raw, graph=graph)
+
+    def with_graph(self, graph: Any) -> "MultimodalBatch":
+        """This batch with a prebuilt ``graph`` (see :class:`mmgraph.graph.GraphCollate`)."""
+        out = MultimodalBatch(self._mods, y=self.y, raw=self.raw, graph=graph)
+        return out
 
     def without(self, *names: str) -> "MultimodalBatch":
         """Return the batch with the given modalities removed entirely (e.g. for ablations)."""

@@ -64,7 +64,8 @@ class ModalityEncoders(nn.Module):
         self.hidden = hidden
         self.proj = nn.ModuleDict(
             {
-                name: nn.Sequential(nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout))
+                name: nn.Sequential(nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.GELU(),
+                                    nn.Dropout(dropout) if dropout else nn.Identity())
                 for name, dim in self.in_dims.items()
             }
         )

@@ -16,7 +16,7 @@ from mmgraph.nn.conv.hetero_relational import HeteroGatedRelationalConv, HeteroR
 from mmgraph.nn.conv.typed import EdgeAttention, PerTypeConv, PerTypeFactory, TypedConv, edge_key
 from mmgraph.nn.conv.typed_relational import TypedRelationalLayer
 
-__all__ = ["HeteroGNN", "EdgeAttention", "register_conv", "CONVS", "TYPED", "CONDITIONABLE", "edge_key"]
+__all__ = ["HeteroGNN", "TypeLayerNorm", "EdgeAttention", "register_conv", "CONVS", "TYPED", "CONDITIONABLE", "edge_key"]
 
 EdgeType = tuple[str, str, str]
 #: ``conv`` name of the stack whose layers share weights across edge types (a learned embedding per type).
@@ -69,6 +69,46 @@ def _make_norm(kind: Optional[str], hidden: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm1d(hidden)
     return nn.Identity()
+
+
+class TypeLayerNorm(nn.Module):
+    """One ``LayerNorm`` per node type, applied to all rows at once (each row scaled and shifted by its type's).
+
+    Args:
+        node_types: The node types that have a norm.
+        hidden: Width of the rows.
+        eps: Added to the variance.
+
+    Shapes:
+        - **input:** rows :math:`(N, H)` and each row's type index :math:`(N,)`
+        - **output:** :math:`(N, H)`
+    """
+
+    def __init__(self, node_types: Sequence[str], hidden: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.node_types, self.hidden, self.eps = list(node_types), hidden, eps
+        self.weight = nn.Parameter(torch.ones(len(self.node_types), hidden))
+        self.bias = nn.Parameter(torch.zeros(len(self.node_types), hidden))
+
+    def reset_parameters(self) -> None:
+        nn.init.ones_(self.weight)
+        nn.init.zeros_(self.bias)
+
+    def __getitem__(self, node_type: str) -> nn.LayerNorm:
+        """A ``LayerNorm`` holding a copy of ``node_type``'s scale and shift."""
+        if node_type not in self.node_types:
+            raise KeyError(f"no norm for node type {node_type!r}; have {self.node_types}")
+        t = self.node_types.index(node_type)
+        norm = nn.LayerNorm(self.hidden, eps=self.eps)
+        norm.load_state_dict({"weight": self.weight[t].detach().clone(), "bias": self.bias[t].detach().clone()})
+        return norm
+
+    def forward(self, x: Tensor, row_type: Tensor) -> Tensor:
+        normed = F.layer_norm(x, (self.hidden,), eps=self.eps)
+        return torch.addcmul(self.bias.index_select(0, row_type), normed, self.weight.index_select(0, row_type))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.node_types}, {self.hidden})"
 
 
 class HeteroGNN(nn.Module):
@@ -186,11 +226,18 @@ class HeteroGNN(nn.Module):
             conv_cls(hidden, self.node_types, self.edge_types, **options) for _ in range(num_layers)
         )
         self.receivers = sorted({et[2] for et in self.edge_types}, key=self.node_types.index)
-        self.norm_first = bool(norm_first)
+        # whether each node type receives messages (a buffer: nothing is copied to the device per step)
+        self.register_buffer("receives", torch.tensor([t in self.receivers for t in self.node_types]), persistent=False)
+        self.norm_first, self.norm_kind = bool(norm_first), norm
         normed = self.node_types if self.norm_first else self.receivers
-        self.norms = nn.ModuleList(
-            nn.ModuleDict({t: _make_norm(norm, hidden) for t in normed}) for _ in range(num_layers)
-        )
+        if norm == "layer":  # one module per layer, every node type's scale and shift stacked
+            self.norms = nn.ModuleList(TypeLayerNorm(normed, hidden) for _ in range(num_layers))
+            rows = [normed.index(t) if t in normed else 0 for t in self.node_types]
+            self.register_buffer("norm_rows", torch.tensor(rows, dtype=torch.long), persistent=False)
+        else:
+            self.norms = nn.ModuleList(
+                nn.ModuleDict({t: _make_norm(norm, hidden) for t in normed}) for _ in range(num_layers)
+            )
 
     @staticmethod
     def _conv_class(conv: Union[str, type]) -> Any:
@@ -249,50 +296,103 @@ class HeteroGNN(nn.Module):
                     f"batch_dict[{t!r}]: expected shape ({x_dict[t].size(0)},), got {tuple(batch_dict[t].shape)}"
                 )
 
+    def prepare(self, layout: HeteroLayout) -> Any:
+        """What every layer of a forward pass over ``layout`` shares and depends on the graph alone.
+
+        The convolutions' per-edge indices and table plan (:meth:`TypedConv.slots
+        <mmgraph.nn.conv.typed.TypedConv.slots>`). :class:`~mmgraph.graph.GraphCollate` can
+        compute it where the data is loaded (``model.collate_fn()`` does), so that a training
+        step only does the arithmetic.
+        """
+        return self.convs[0].slots(layout)
+
+    @property
+    def prepare_key(self) -> str:
+        """Which preparations this GNN can use: the same convolution class over the same schema."""
+        conv = self.convs[0]
+        return f"{type(conv).__qualname__}:{getattr(conv, 'padding_limit', '')}:{self.node_types}:{self.edge_types}"
+
     def forward_layout(
-        self, x: Tensor, layout: HeteroLayout, return_attention: bool = False
+        self, x: Tensor, layout: HeteroLayout, return_attention: bool = False, prepared: Any = None,
     ) -> Union[Tensor, tuple[Tensor, list[dict[EdgeType, EdgeAttention]]]]:
-        """Run every layer on node states ``x (N, hidden)`` in the rows of ``layout`` (same node and edge types)."""
-        slots = self.convs[0].slots(layout)
+        """Run every layer on node states ``x (N, hidden)`` in the rows of ``layout`` (same node and edge types);
+        ``prepared``: :meth:`prepare` of ``layout`` if it was computed beforehand."""
+        slots = self.prepare(layout) if prepared is None else prepared
+        keep = self._receivers(layout)  # what depends on the graph only is computed once, for every layer
+        count = self._condition_count(layout)
         attention: list[dict[EdgeType, EdgeAttention]] = []
         for layer, conv in enumerate(self.convs):
             inputs = self._inputs(layer, x, layout)
-            msg, att = conv(inputs, layout, slots, self._context(inputs, layout), return_attention)
-            x = self._update(layer, x, msg, layout)
+            msg, att = conv(inputs, layout, slots, self._context(inputs, layout, count), return_attention)
+            x = self._update(layer, x, msg, layout, keep)
             if return_attention:
                 attention.append(att or {})
         return (x, attention) if return_attention else x
 
-    def _context(self, h: Tensor, layout: HeteroLayout) -> Optional[Tensor]:
+    def _receivers(self, layout: HeteroLayout) -> Tensor:
+        """``(N, 1)`` bool: whether each node's type receives messages."""
+        if layout.node_types == tuple(self.node_types):
+            receives = self.receives
+        else:  # a layout of another schema (not the model's own): no buffer to reuse
+            receives = torch.tensor([t in self.receivers for t in layout.node_types], device=layout.batch.device)
+        return receives.index_select(0, layout.node_type).unsqueeze(-1).to(self._dtype())
+
+    def _condition_count(self, layout: HeteroLayout) -> Optional[Tensor]:
+        """``(num_graphs, 1)``: how many conditioning nodes each graph has (at least 1)."""
+        if self.condition is None:
+            return None
+        index = layout.batch[layout.node_slice(self.condition)]
+        ones = torch.ones(index.size(0), 1, dtype=self._dtype(), device=index.device)
+        return ones.new_zeros(layout.num_graphs, 1).index_add_(0, index, ones).clamp_min(1)
+
+    def _dtype(self) -> torch.dtype:
+        return next((p.dtype for p in self.parameters()), torch.get_default_dtype())
+
+    def _context(self, h: Tensor, layout: HeteroLayout, count: Optional[Tensor]) -> Optional[Tensor]:
         """``(N, hidden)``: the mean state of the conditioning type in each node's graph (zeros if none)."""
         if self.condition is None:
             return None
+        assert count is not None
         rows = layout.node_slice(self.condition)
-        index = layout.batch[rows]
-        total = h.new_zeros(layout.num_graphs, self.hidden).index_add_(0, index, h[rows])
-        count = h.new_zeros(layout.num_graphs).index_add_(0, index, h.new_ones(index.size(0))).clamp_min(1)
-        return (total / count.unsqueeze(-1)).index_select(0, layout.batch)
+        total = h.new_zeros(layout.num_graphs, self.hidden).index_add_(0, layout.batch[rows], h[rows])
+        return (total / count).index_select(0, layout.batch)
 
     def _per_type(self, x: Tensor, layout: HeteroLayout) -> list[tuple[str, Tensor]]:
         return [(t, x[layout.node_ptr[k] : layout.node_ptr[k + 1]]) for k, t in enumerate(layout.node_types)]
 
+    def _norm(self, layer: int, x: Tensor, layout: HeteroLayout, types: Sequence[str]) -> Tensor:
+        """Each node type's norm on its rows (rows of types outside ``types`` pass unchanged).
+
+        Layer norms run as one ``layer_norm`` over all rows with each row's own type's scale
+        and shift gathered; other norms (batch norm: statistics per type) run per type.
+        """
+        norms = self.norms[layer]
+        if isinstance(norms, TypeLayerNorm):  # rows of types without a norm are never used
+            return norms(x, self._norm_rows(layout))
+        return torch.cat([norms[t](v) if t in types and v.size(0) else v for t, v in self._per_type(x, layout)])
+
+    def _norm_rows(self, layout: HeteroLayout) -> Tensor:
+        """``(N,)``: each node's row in the stacked norms."""
+        if layout.node_types == tuple(self.node_types):
+            return self.norm_rows.index_select(0, layout.node_type)
+        norm = self.norms[0]
+        rows = [norm.node_types.index(t) if t in norm.node_types else 0 for t in layout.node_types]
+        return torch.tensor(rows, device=layout.node_type.device).index_select(0, layout.node_type)
+
     def _inputs(self, layer: int, h: Tensor, layout: HeteroLayout) -> Tensor:
         """What the convolution of ``layer`` sees: ``Norm(h)`` per node type with pre-norm, else ``h``."""
-        if not self.norm_first:
-            return h
-        norms = self.norms[layer]
-        return torch.cat([norms[t](x) if x.size(0) else x for t, x in self._per_type(h, layout)])
+        return self._norm(layer, h, layout, layout.node_types) if self.norm_first else h
 
-    def _update(self, layer: int, h: Tensor, msg: Tensor, layout: HeteroLayout) -> Tensor:
+    def _update(self, layer: int, h: Tensor, msg: Tensor, layout: HeteroLayout, keep: Tensor) -> Tensor:
         """``h + Dropout(act(Norm(m)))`` (pre-norm: ``h + Dropout(act(m))``) for every type that receives messages."""
-        parts = []
-        for (t, x), (_, m) in zip(self._per_type(h, layout), self._per_type(msg, layout)):
-            if t not in self.receivers or x.size(0) == 0:
-                parts.append(x)
-                continue
-            upd = self.dropout(self.act(m if self.norm_first else self.norms[layer][t](m)))
-            parts.append(x + upd if self.residual else upd)
-        return torch.cat(parts)
+        if not self.norm_first:
+            msg = self._norm(layer, msg, layout, self.receivers)
+        upd = self.act(msg)
+        if self.dropout.p > 0:
+            upd = self.dropout(upd)
+        if self.residual:
+            return h + upd * keep  # nodes of types that receive nothing keep their state
+        return torch.where(keep.bool(), upd, h)
 
     def upgrade_state_dict(self, state_dict: dict[str, Any], prefix: str = "") -> None:
         """Rewrite, in place, entries saved when each layer ran one small convolution per edge type.
@@ -301,6 +401,7 @@ class HeteroGNN(nn.Module):
         :meth:`load_state_dict` call this): the per-type weights are stacked into each layer's
         convolution, which computes the same function.
         """
+        self._upgrade_norms(state_dict, prefix)
         per_type: dict[int, dict[str, dict[str, Tensor]]] = {}
         for key in [k for k in state_dict if k.startswith(prefix)]:
             match = _PER_TYPE_KEY.fullmatch(key[len(prefix):])
@@ -311,6 +412,16 @@ class HeteroGNN(nn.Module):
             conv = self.convs[layer]
             stacked = conv.load_per_type([states.get(edge_key(et), {}) for et in conv.edge_types])
             state_dict.update({f"{prefix}convs.{layer}.{name}": value for name, value in stacked.items()})
+
+    def _upgrade_norms(self, state_dict: dict[str, Any], prefix: str) -> None:
+        """``norms.<layer>.<type>.{weight,bias}`` (one LayerNorm per node type) → stacked ``norms.<layer>.{weight,bias}``."""
+        for layer, norm in enumerate(self.norms):
+            if not isinstance(norm, TypeLayerNorm):
+                continue
+            for name in ("weight", "bias"):
+                keys = [f"{prefix}norms.{layer}.{t}.{name}" for t in norm.node_types]
+                if all(k in state_dict for k in keys):
+                    state_dict[f"{prefix}norms.{layer}.{name}"] = torch.stack([state_dict.pop(k) for k in keys])
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         self.upgrade_state_dict(state_dict, prefix)

@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
+from mmgraph.graph.layout import HeteroLayout
+
 __all__ = ["Readout", "POOLINGS"]
 
 #: Per-node-type poolings; ``"fusion"`` additionally takes the fusion node's state.
@@ -68,6 +70,7 @@ class Readout(nn.Module):
         self.hidden = hidden
         self.fusion_type = fusion_type
         self.gates = nn.ModuleDict({t: nn.Linear(hidden, 1) for t in self.node_types}) if "attention" in modes else None
+        self._block_cache: dict[tuple[tuple[str, ...], str], Tensor] = {}
         n_pool = sum(m != "fusion" for m in modes)
         self.out_dim = hidden * (len(self.node_types) * n_pool + ("fusion" in modes))
 
@@ -102,6 +105,52 @@ class Readout(nn.Module):
                     parts.append(scatter(x, index, dim=0, dim_size=num_graphs, reduce=mode))
         out = torch.cat(parts, dim=-1)
         return (out, weights) if return_weights else out
+
+    def forward_layout(
+        self, h: Tensor, layout: HeteroLayout, return_weights: bool = False
+    ) -> Union[Tensor, tuple[Tensor, dict[str, Tensor]]]:
+        """:meth:`forward` on node states in the rows of a :class:`~mmgraph.graph.HeteroLayout`.
+
+        Every pooling is one scatter over all node types at once: node ``v`` of type ``t`` in
+        graph ``g`` goes to group ``g * T + t``; the pooled types' groups are then picked.
+        """
+        num_graphs, types = layout.num_graphs, len(layout.node_types)
+        group = layout.batch * types + layout.node_type  # one group per (graph, node type)
+        blocks = self._blocks(layout, h.device)  # the pooled node types' places among the layout's
+        parts: list[Tensor] = []
+        weights: dict[str, Tensor] = {}
+        for mode in self.modes:
+            if mode == "fusion":
+                if self.fusion_type not in layout.node_types:
+                    raise ValueError("readout mode 'fusion' needs a fusion node: build graphs with fusion_node=True")
+                parts.append(h[layout.node_slice(self.fusion_type)])
+                continue
+            src = h
+            if mode == "attention":
+                assert self.gates is not None
+                gate_w = torch.stack([self.gates[t].weight[0] for t in self.node_types] + [h.new_zeros(h.size(1))])
+                gate_b = torch.stack([self.gates[t].bias[0] for t in self.node_types] + [h.new_zeros(())])
+                kind = torch.full((types,), len(self.node_types), dtype=torch.long, device=h.device)
+                kind = kind.index_copy(0, blocks, torch.arange(len(self.node_types), device=h.device))
+                kind = kind.index_select(0, layout.node_type)  # each node's gate (the last: none)
+                logit = (h * gate_w.index_select(0, kind)).sum(-1) + gate_b.index_select(0, kind)
+                alpha = softmax(logit, group, num_nodes=num_graphs * types)
+                weights.update({t: alpha[layout.node_slice(t)] for t in self.node_types if t in layout.node_types})
+                src, mode = alpha.unsqueeze(-1) * h, "sum"
+            pooled = scatter(src, group, dim=0, dim_size=num_graphs * types, reduce=mode).view(num_graphs, types, -1)
+            parts.append(pooled.index_select(1, blocks).view(num_graphs, len(self.node_types) * self.hidden))
+        out = torch.cat(parts, dim=-1)
+        return (out, weights) if return_weights else out
+
+    def _blocks(self, layout: HeteroLayout, device: torch.device) -> Tensor:
+        """``(T_pooled,)`` the position of each pooled node type among the layout's (cached per schema and device)."""
+        key = (layout.node_types, str(device))
+        if key not in self._block_cache:
+            missing = [t for t in self.node_types if t not in layout.node_types]
+            if missing:
+                raise ValueError(f"Readout: node types {missing} are not in the graph's {list(layout.node_types)}")
+            self._block_cache[key] = torch.tensor([layout.node_types.index(t) for t in self.node_types], device=device)
+        return self._block_cache[key]
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.node_types}, modes={list(self.modes)})"

@@ -8,11 +8,10 @@ from typing import ClassVar, Mapping, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import softmax as pyg_softmax
 
 from mmgraph.graph.layout import HeteroLayout
 from mmgraph.nn.conv.hetero_relational import uniform_
-from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, EdgeType, TypedConv
+from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, EdgeType, TypedConv, pad_nodes, segment_softmax
 
 __all__ = ["HeteroGATConv", "HeteroGATv2Conv"]
 
@@ -42,21 +41,21 @@ class _HeteroAttention(TypedConv):
         self.w_edge = nn.Parameter(torch.empty(self.edge_rows_index.numel(), hidden)) if typed else None
         self.bias = nn.Parameter(torch.empty(r, hidden))
 
-    def _edge_weights(self) -> Optional[Tensor]:
-        """``(R * (D + 1), hidden)``: each type's attribute weights in the block layout, zeros elsewhere."""
-        if self.w_edge is None:
-            return None
-        rows = self.num_types * (self.edge_dim + 1)
-        return self.w_edge.new_zeros(rows, self.hidden).index_copy(0, self.edge_rows_index, self.w_edge)
+    def slots(self, layout: HeteroLayout) -> EdgeSlots:
+        """:meth:`TypedConv.slots` with the attributes cut to the rows of ``w_edge`` (each type's own attributes)."""
+        slots = super().slots(layout)
+        return slots._replace(attr=slots.attr.index_select(1, self.edge_rows_index))
 
-    def _aggregate(self, values: Tensor, score: Tensor, layout: HeteroLayout, slots: EdgeSlots,
-                   need_weights: bool, leaky: bool = True) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
-        """Softmax of ``score (E, heads)`` per (target, type), dropout, weighted sum of ``values (N * R, hidden)``."""
+    def _aggregate(self, values: Tensor, score: Tensor, layout: HeteroLayout, slots: EdgeSlots, need_weights: bool,
+                   leaky: bool = True, gathered: bool = False) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
+        """Softmax of ``score (E, heads)`` per (target, type), dropout, weighted sum of the source table ``values``
+        (``gathered``: ``values`` already per edge)."""
         n, e = layout.num_nodes, slots.src.size(0)
         score = F.leaky_relu(score, 0.2) if leaky else score
-        alpha = pyg_softmax(score, slots.dst, num_nodes=n * self.num_types)
+        alpha = segment_softmax(score, slots.dst, slots.dst_rows)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        msg = values.index_select(0, slots.src).view(e, self.heads, self.channels) * alpha.unsqueeze(-1)
+        values = values if gathered else values.index_select(0, slots.src)
+        msg = values.reshape(e, self.heads, self.channels) * alpha.unsqueeze(-1)
         out = msg.new_zeros(n, self.hidden).index_add_(0, layout.edge_index[1], msg.view(e, self.hidden))
         out = out + self.node_bias(self.bias, layout)
         return out, (self.attention(layout, alpha) if need_weights else None)
@@ -134,18 +133,21 @@ class HeteroGATConv(_HeteroAttention):
 
     def forward(self, x: Tensor, layout: HeteroLayout, slots: EdgeSlots, context: Optional[Tensor] = None,
                 need_weights: bool = False) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
-        n, r, k, c = x.size(0), self.num_types, self.heads, self.channels
-        xs = (x @ self.w_src).view(n, r, k, c)
-        a_src = (xs * self.att_src).sum(-1).view(n * r, k)
-        a_dst = ((x @ self.w_dst).view(n, r, k, c) * self.att_dst).sum(-1).view(n * r, k)
-        score = a_src.index_select(0, slots.src) + a_dst.index_select(0, slots.dst)
-        w_edge = self._edge_weights()
-        if w_edge is not None:
+        r, k, c, h = self.num_types, self.heads, self.channels, self.hidden
+        # a^T (W x) = (W^T a)^T x: the attention vectors folded into the weights; messages and source
+        # scores come from one product per node type
+        a_src = (self.w_src.view(h, r, k, c) * self.att_src).sum(-1)
+        x = pad_nodes(x, slots.plan) if slots.plan.padded else x  # pad once for both projections
+        src = self.project(x, slots.plan, torch.cat([self.w_src.view(h, r, h), a_src], 2).view(h, r * (h + k)), "src", h + k)
+        xs, a_src = src[:, :h], src[:, h:]
+        a_dst = self.project(x, slots.plan, (self.w_dst.view(h, r, k, c) * self.att_dst).sum(-1).view(h, r * k), "dst", k)
+        src = src.index_select(0, slots.src)  # (E, h + K): the source's message and score
+        score = src[:, h:] + a_dst.index_select(0, slots.dst)
+        if self.w_edge is not None:
             assert self.att_edge is not None
-            att = self.att_edge.new_zeros(r * (self.edge_dim + 1), k, c).index_copy(
-                0, self.edge_rows_index, self.att_edge.index_select(0, self.edge_row_type))
-            score = score + slots.attr @ (w_edge.view(-1, k, c) * att).sum(-1)
-        return self._aggregate(xs.view(n * r, self.hidden), score, layout, slots, need_weights)
+            att = self.att_edge.index_select(0, self.edge_row_type)  # each attribute row's own type's vector
+            score = score + slots.attr @ (self.w_edge.view(-1, k, c) * att).sum(-1)
+        return self._aggregate(src[:, :h], score, layout, slots, need_weights, gathered=True)
 
     def per_type(self, edge_type: EdgeType) -> nn.Module:
         """A PyG ``GATConv`` holding a copy of ``edge_type``'s weights."""
@@ -153,8 +155,9 @@ class HeteroGATConv(_HeteroAttention):
 
         r, h = self._type_index(edge_type), self.hidden
         dim, row, typed = self._edge_block(r)
-        state = {"lin_src.weight": self.w_src[:, r * h : (r + 1) * h].t(), "lin_dst.weight": self.w_dst[:, r * h : (r + 1) * h].t(),
-                 "att_src": self.att_src[r : r + 1], "att_dst": self.att_dst[r : r + 1], "bias": self.bias[r]}
+        s, q = self.src_groups.rank[r], self.dst_groups.rank[r]
+        state = {"lin_src.weight": self.w_src[:, s * h : (s + 1) * h].t(), "lin_dst.weight": self.w_dst[:, q * h : (q + 1) * h].t(),
+                 "att_src": self.att_src[s : s + 1], "att_dst": self.att_dst[q : q + 1], "bias": self.bias[r]}
         if dim:
             state.update({"lin_edge.weight": self.w_edge[row : row + dim].t(), "att_edge": self.att_edge[typed : typed + 1]})
         return self._per_type_module(GATConv, edge_type, state)
@@ -165,9 +168,10 @@ class HeteroGATConv(_HeteroAttention):
         out = {name: p.detach().clone() for name, p in self.named_parameters()}
         row, typed = 0, 0
         for r, (state, dim) in enumerate(zip(states, self.edge_types.values())):
-            out["w_src"][:, r * h : (r + 1) * h] = state["lin_src.weight"].t()
-            out["w_dst"][:, r * h : (r + 1) * h] = state["lin_dst.weight"].t()
-            out["att_src"][r], out["att_dst"][r] = state["att_src"][0], state["att_dst"][0]
+            s, q = self.src_groups.rank[r], self.dst_groups.rank[r]
+            out["w_src"][:, s * h : (s + 1) * h] = state["lin_src.weight"].t()
+            out["w_dst"][:, q * h : (q + 1) * h] = state["lin_dst.weight"].t()
+            out["att_src"][s], out["att_dst"][q] = state["att_src"][0], state["att_dst"][0]
             out["bias"][r] = state["bias"]
             if dim:
                 out["w_edge"][row : row + dim] = state["lin_edge.weight"].t()
@@ -227,15 +231,15 @@ class HeteroGATv2Conv(_HeteroAttention):
 
     def forward(self, x: Tensor, layout: HeteroLayout, slots: EdgeSlots, context: Optional[Tensor] = None,
                 need_weights: bool = False) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
-        n, r, k, c, e = x.size(0), self.num_types, self.heads, self.channels, slots.src.size(0)
-        xl = (x @ self.w_l + self.b_l).view(n * r, self.hidden)
-        xr = (x @ self.w_r + self.b_r).view(n * r, self.hidden)
+        k, c, e, h = self.heads, self.channels, slots.src.size(0), self.hidden
+        x = pad_nodes(x, slots.plan) if slots.plan.padded else x  # pad once for both projections
+        xl = self.project(x, slots.plan, self.w_l, "src", h, bias=self.b_l)
+        xr = self.project(x, slots.plan, self.w_r, "dst", h, bias=self.b_r)
         z = xl.index_select(0, slots.src) + xr.index_select(0, slots.dst)
-        w_edge = self._edge_weights()
-        if w_edge is not None:
-            z = z + slots.attr @ w_edge
-        z = F.leaky_relu(z, 0.2).view(e, k, c)
-        score = torch.einsum("ekc,rkc->erk", z, self.att).reshape(e * r, k).index_select(0, slots.edge)
+        if self.w_edge is not None:
+            z = z + slots.attr @ self.w_edge
+        att = self.att.view(-1, h).index_select(0, layout.edge_type)  # each edge's own type's vector
+        score = (F.leaky_relu(z, 0.2) * att).view(e, k, c).sum(-1)
         return self._aggregate(xl, score, layout, slots, need_weights, leaky=False)
 
     def per_type(self, edge_type: EdgeType) -> nn.Module:
@@ -244,9 +248,10 @@ class HeteroGATv2Conv(_HeteroAttention):
 
         r, h = self._type_index(edge_type), self.hidden
         dim, row, _ = self._edge_block(r)
-        cols = slice(r * h, (r + 1) * h)
-        state = {"lin_l.weight": self.w_l[:, cols].t(), "lin_l.bias": self.b_l[cols], "lin_r.weight": self.w_r[:, cols].t(),
-                 "lin_r.bias": self.b_r[cols], "att": self.att[r : r + 1], "bias": self.bias[r]}
+        src = slice(self.src_groups.rank[r] * h, (self.src_groups.rank[r] + 1) * h)
+        dst = slice(self.dst_groups.rank[r] * h, (self.dst_groups.rank[r] + 1) * h)
+        state = {"lin_l.weight": self.w_l[:, src].t(), "lin_l.bias": self.b_l[src], "lin_r.weight": self.w_r[:, dst].t(),
+                 "lin_r.bias": self.b_r[dst], "att": self.att[r : r + 1], "bias": self.bias[r]}
         if dim:
             state["lin_edge.weight"] = self.w_edge[row : row + dim].t()
         return self._per_type_module(GATv2Conv, edge_type, state)
@@ -257,9 +262,10 @@ class HeteroGATv2Conv(_HeteroAttention):
         out = {name: p.detach().clone() for name, p in self.named_parameters()}
         row = 0
         for r, (state, dim) in enumerate(zip(states, self.edge_types.values())):
-            cols = slice(r * h, (r + 1) * h)
-            out["w_l"][:, cols], out["b_l"][cols] = state["lin_l.weight"].t(), state["lin_l.bias"]
-            out["w_r"][:, cols], out["b_r"][cols] = state["lin_r.weight"].t(), state["lin_r.bias"]
+            src = slice(self.src_groups.rank[r] * h, (self.src_groups.rank[r] + 1) * h)
+            dst = slice(self.dst_groups.rank[r] * h, (self.dst_groups.rank[r] + 1) * h)
+            out["w_l"][:, src], out["b_l"][src] = state["lin_l.weight"].t(), state["lin_l.bias"]
+            out["w_r"][:, dst], out["b_r"][dst] = state["lin_r.weight"].t(), state["lin_r.bias"]
             out["att"][r], out["bias"][r] = state["att"][0], state["bias"]
             if dim:
                 out["w_edge"][row : row + dim] = state["lin_edge.weight"].t()

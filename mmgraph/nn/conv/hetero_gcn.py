@@ -10,23 +10,27 @@ from torch import Tensor, nn
 
 from mmgraph.graph.layout import HeteroLayout
 from mmgraph.nn.conv.hetero_relational import uniform_
-from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, EdgeType, TypedConv
+from mmgraph.nn.conv.typed import EdgeAttention, EdgeType, Plan, TypedConv
 
 __all__ = ["HeteroGCNConv", "GCNSlots"]
 
 
 class GCNSlots(NamedTuple):
-    """:class:`~mmgraph.nn.conv.typed.EdgeSlots` plus the normalisation every layer shares.
+    """The edges of one forward pass with each type's self loops appended, and their :math:`\\hat{A}_r` entries.
 
     Attributes:
-        slots: The edge slots.
-        coeff: ``(E,)`` the entry of :math:`\\hat{A}_r` of every edge.
-        loop: ``(N, R)`` the self-loop entry of every node for every intra-type edge type (0 elsewhere).
+        src: ``(E + L,)`` each edge's row in the source table (its source's projection for its type).
+        dst: ``(E + L,)`` each edge's target node.
+        coeff: ``(E + L,)`` the entry of :math:`\\hat{A}_r` of every edge, self loops last.
+        loops: Number of self loops of each edge type (``0`` across node types).
+        plan: How the tables are laid out.
     """
 
-    slots: EdgeSlots
+    src: Tensor
+    dst: Tensor
     coeff: Tensor
-    loop: Tensor
+    loops: tuple[int, ...]
+    plan: Plan
 
 
 def _inv_sqrt(deg: Tensor) -> Tensor:
@@ -59,12 +63,9 @@ class HeteroGCNConv(TypedConv):
 
     def __init__(self, hidden: int, node_types: Sequence[str], edge_types: Mapping[EdgeType, int]) -> None:
         super().__init__(hidden, node_types, edge_types)
-        loops = torch.zeros(len(self.node_types), self.num_types)
-        for r, et in enumerate(self.edge_types):
-            if et[0] == et[2]:
-                loops[self.src_type[r], r] = 1.0
-        self.register_buffer("loops", loops, persistent=False)  # loops[t, r]: nodes of type t get r's self loop
-        self.weight = nn.Parameter(torch.empty(hidden, self.num_types * hidden))
+        same = [et[0] == et[2] for et in self.edge_types]  # types within one node type get self loops
+        self.register_buffer("same", torch.tensor(same or [False]), persistent=False)
+        self.weight = nn.Parameter(torch.empty(hidden, self.num_types * hidden))  # source-group order
         self.bias = nn.Parameter(torch.empty(self.num_types, hidden))
         self.reset_parameters()
 
@@ -74,37 +75,46 @@ class HeteroGCNConv(TypedConv):
         nn.init.zeros_(self.bias)
 
     def slots(self, layout: HeteroLayout) -> GCNSlots:  # type: ignore[override]
-        slots = super().slots(layout)
-        n, r = layout.num_nodes, self.num_types
-        ones = torch.ones_like(slots.src, dtype=self.weight.dtype)
-        loop = self.loops.to(self.weight.dtype).index_select(0, layout.node_type)  # (N, R)
-        deg_in = ones.new_zeros(n * r).index_add_(0, slots.dst, ones) + loop.reshape(-1)
-        deg_out = ones.new_zeros(n * r).index_add_(0, slots.src, ones)
-        inv_in, inv_out = _inv_sqrt(deg_in), _inv_sqrt(deg_out)
-        same = self.loops.sum(0).bool().index_select(0, layout.edge_type)  # the edge's type stays in one node type
-        src_norm = torch.where(same, inv_in.index_select(0, slots.src), inv_out.index_select(0, slots.src))
-        coeff = inv_in.index_select(0, slots.dst) * src_norm
-        return GCNSlots(slots, coeff, loop * inv_in.square().view(n, r))
+        """The edges plus one self loop per node for each type within one node type, and :math:`\\hat{A}_r`."""
+        plan = self.plan(layout)
+        nodes, types, loops = [], [], []
+        for r, et in enumerate(layout.edge_types):
+            rows = layout.node_slice(et[0]) if et[0] == et[2] else slice(0, 0)
+            nodes.append(torch.arange(rows.start, rows.stop, device=layout.edge_type.device))
+            types.append(torch.full_like(nodes[-1], r))
+            loops.append(rows.stop - rows.start)
+        src = torch.cat([layout.edge_index[0], *nodes])
+        dst = torch.cat([layout.edge_index[1], *nodes])
+        r = torch.cat([layout.edge_type, *types])
+        src_rows, dst_rows = self.rows(layout, plan, "src", src, r), self.rows(layout, plan, "dst", dst, r)
+        ones = torch.ones_like(src, dtype=self.weight.dtype)
+        inv_in = _inv_sqrt(ones.new_zeros(self.table_rows(plan, "dst")).index_add_(0, dst_rows, ones))
+        inv_out = _inv_sqrt(ones.new_zeros(self.table_rows(plan, "src")).index_add_(0, src_rows, ones))
+        # within one node type the normalisation is symmetric: a source's in-degree for the edge's type
+        as_target = self.rows(layout, plan, "dst", src, r).clamp(0, max(inv_in.size(0) - 1, 0))
+        src_norm = torch.where(self.same.index_select(0, r), inv_in.index_select(0, as_target),
+                               inv_out.index_select(0, src_rows))
+        return GCNSlots(src_rows, dst, inv_in.index_select(0, dst_rows) * src_norm, tuple(loops), plan)
 
     def forward(self, x: Tensor, layout: HeteroLayout, slots: GCNSlots,  # type: ignore[override]
                 context: Optional[Tensor] = None, need_weights: bool = False,
                 ) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
-        n, r = x.size(0), self.num_types
-        proj = (x @ self.weight).view(n * r, self.hidden)
-        msg = proj.index_select(0, slots.slots.src) * slots.coeff.unsqueeze(-1)
-        out = msg.new_zeros(n, self.hidden).index_add_(0, layout.edge_index[1], msg)
-        out = out + (proj.view(n, r, self.hidden) * slots.loop.unsqueeze(-1)).sum(1) + self.node_bias(self.bias, layout)
+        h = self.hidden
+        proj = self.project(x, slots.plan, self.weight, "src", h)
+        msg = proj.index_select(0, slots.src) * slots.coeff.unsqueeze(-1)
+        out = msg.new_zeros(x.size(0), h).index_add_(0, slots.dst, msg) + self.node_bias(self.bias, layout)
         return out, (self._attention(layout, slots) if need_weights else None)
 
     def _attention(self, layout: HeteroLayout, slots: GCNSlots) -> dict[EdgeType, EdgeAttention]:
         """Each type's :math:`\\hat{A}_r` entries: its edges, then (within a node type) one self loop per node."""
-        out = self.attention(layout, slots.coeff.unsqueeze(-1))
+        e = layout.num_edges
+        out = self.attention(layout, slots.coeff[:e].unsqueeze(-1))
+        loop_coeff = slots.coeff[e:].split(list(slots.loops))
         for r, et in enumerate(layout.edge_types):
-            if et[0] == et[2]:
-                rows = layout.node_slice(et[0])
-                loop = torch.arange(rows.stop - rows.start, device=slots.coeff.device)
+            if slots.loops[r]:
+                loop = torch.arange(slots.loops[r], device=slots.coeff.device)
                 ei = torch.cat([out[et].edge_index, loop.repeat(2, 1)], dim=1)
-                out[et] = EdgeAttention(ei, torch.cat([out[et].weight, slots.loop[rows, r].unsqueeze(-1)]))
+                out[et] = EdgeAttention(ei, torch.cat([out[et].weight, loop_coeff[r].unsqueeze(-1)]))
         return out
 
     def load_per_type(self, states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
@@ -112,7 +122,8 @@ class HeteroGCNConv(TypedConv):
         h = self.hidden
         out = {name: p.detach().clone() for name, p in self.named_parameters()}
         for r, state in enumerate(states):
-            out["weight"][:, r * h : (r + 1) * h] = state["weight"]
+            s = self.src_groups.rank[r]
+            out["weight"][:, s * h : (s + 1) * h] = state["weight"]
             out["bias"][r] = state["bias"]
         return out
 
@@ -122,7 +133,8 @@ class HeteroGCNConv(TypedConv):
 
         r, h = self._type_index(edge_type), self.hidden
         conv = GCNLayer(h, h, act=None, add_self_loops=edge_type[0] == edge_type[2])
-        conv.load_state_dict({"weight": self.weight[:, r * h : (r + 1) * h].detach().clone(),
+        s = self.src_groups.rank[r]
+        conv.load_state_dict({"weight": self.weight[:, s * h : (s + 1) * h].detach().clone(),
                               "bias": self.bias[r].detach().clone()})
         return conv
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Mapping, Optional, Sequence, Union
+from typing import ClassVar, Mapping, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import softmax as pyg_softmax
 
 from mmgraph.graph.layout import HeteroLayout
-from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, EdgeType, TypedConv
+from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, EdgeType, TypedConv, pad_nodes, segment_softmax
 
-__all__ = ["HeteroRelationalConv", "HeteroGatedRelationalConv"]
+__all__ = ["HeteroRelationalConv", "HeteroGatedRelationalConv", "RelationalSlots"]
 
 
 def uniform_(tensor: Tensor, bound: float) -> Tensor:
@@ -73,30 +72,50 @@ class HeteroRelationalConv(TypedConv):
             raise ValueError("select_heads > 1 needs the softmax (conv='relational')")
         r, h, d, c, k = self.num_types, hidden, self.edge_dim, context_dim, select_heads
         self.heads = k
-        dims = list(self.edge_types.values())
+        # node projections in the group order of their end (see TypedConv.project): target-side ones
+        # (W_d, W_c, and per type W_2, gate, score, temperature, V) by target, W_s by source
         self.w_dst = nn.Parameter(torch.empty(h, r * h))
         self.w_src = nn.Parameter(torch.empty(h, r * h))
         self.w_ctx = nn.Parameter(torch.empty(c, r * h)) if c else None
-        # per type: its edge_dim rows of W_e^T, then its bias b (only real rows are parameters)
+        # per type (type order): its edge_dim rows of W_e^T, then its bias b (only real rows are parameters)
         self.register_buffer("edge_rows_index", self.edge_rows(bias_row=True), persistent=False)
         self.w_edge = nn.Parameter(torch.empty(self.edge_rows_index.numel(), h))
         self.lin2 = nn.Parameter(torch.empty(r, h + 1, h))  # per type: W_2^T rows, then the bias b_2
-        self.gate = nn.Parameter(torch.empty(r, h + 1))  # per type: w, then c
-        self.score = nn.Parameter(torch.empty(r, k, h + 1)) if self.softmax else None
+        # per type: the gate's (w, c), then (softmax) each head's score (a, b): read from m = W_2 u + b_2
+        self.heads_w = nn.Parameter(torch.empty(r, 1 + k if self.softmax else 1, h + 1))
         self.log_scale = nn.Parameter(torch.empty(r, k)) if self.softmax else None
-        # per type with attributes: V (rows of [h_i || c_i]) and v (last row), columns (head, attribute)
-        cols = [(t * k + kk) * d + i for t, dim in enumerate(dims) for kk in range(k) for i in range(dim)]
-        self.register_buffer("score_edge_index", torch.tensor(cols, dtype=torch.long), persistent=False)
+        # V (rows of [h_i || c_i]) and v (last row) per type with attributes, columns (type, head, attribute)
+        dims = [self.edge_types_list[q][1] for q in self.dst_groups.order] if self.edge_types else []
+        cols = [(q * k + kk) * d + i for q, dim in enumerate(dims) for kk in range(k) for i in range(dim)]  # (type, head, attribute)
         self.score_edge = nn.Parameter(torch.empty(h + c + 1, len(cols))) if self.softmax and cols else None
+        # per column of score_edge: the attribute it weighs in the block layout of EdgeSlots.attr, and its head
+        order = self.dst_groups.order
+        full = [order[q] * (d + 1) + i for q, dim in enumerate(dims) for kk in range(k) for i in range(dim)]
+        heads = [kk for q, dim in enumerate(dims) for kk in range(k) for i in range(dim)]
+        self.register_buffer("bilinear_cols", torch.tensor(full, dtype=torch.long), persistent=False)
+        head_of = torch.zeros(len(heads), k)
+        head_of[torch.arange(len(heads)), torch.tensor(heads, dtype=torch.long)] = 1.0
+        self.register_buffer("bilinear_heads", head_of, persistent=False)
         self.edge_score_init: dict[int, Tensor] = {}
         self.reset_parameters()
 
-    def _blocks(self) -> list[tuple[int, slice, slice]]:
-        """Per edge type: ``(edge_dim, its rows of w_edge, its columns of score_edge)``."""
-        out, row, col = [], 0, 0
-        for dim in self.edge_types.values():
-            out.append((dim, slice(row, row + dim + 1), slice(col, col + self.heads * dim)))
-            row, col = row + dim + 1, col + self.heads * dim
+    @property
+    def edge_types_list(self) -> list[tuple[EdgeType, int]]:
+        return list(self.edge_types.items())
+
+    def _blocks(self) -> list[tuple[int, int, int, slice, slice]]:
+        """Per edge type ``r``: ``(edge_dim, source block, target block, rows of w_edge, columns of score_edge)``."""
+        dims = list(self.edge_types.values())
+        col_start = {}
+        col = 0
+        for q in self.dst_groups.order:
+            col_start[q] = col
+            col += self.heads * dims[q]
+        out, row = [], 0
+        for r, dim in enumerate(dims):
+            cols = slice(col_start[r], col_start[r] + self.heads * dim)
+            out.append((dim, self.src_groups.rank[r], self.dst_groups.rank[r], slice(row, row + dim + 1), cols))
+            row += dim + 1
         return out
 
     def reset_parameters(self) -> None:
@@ -105,16 +124,15 @@ class HeteroRelationalConv(TypedConv):
         with torch.no_grad():
             for p in self.parameters():
                 p.zero_()
-        for r, (dim, rows, cols) in enumerate(self._blocks()):
+        for dim, s, q, rows, cols in self._blocks():
             bound = 1 / math.sqrt(2 * h + dim + c)
-            for w in (self.w_dst, self.w_src, self.w_ctx):
+            uniform_(self.w_src[:, s * h : (s + 1) * h], bound)
+            for w in (self.w_dst, self.w_ctx):
                 if w is not None:
-                    uniform_(w[:, r * h : (r + 1) * h], bound)
+                    uniform_(w[:, q * h : (q + 1) * h], bound)
             uniform_(self.w_edge[rows], bound)
-            uniform_(self.lin2[r], 1 / math.sqrt(h))
-            uniform_(self.gate[r], 1 / math.sqrt(h))
-            if self.score is not None:
-                uniform_(self.score[r], 1 / math.sqrt(h))
+            uniform_(self.lin2[q], 1 / math.sqrt(h))
+            uniform_(self.heads_w[q], 1 / math.sqrt(h))
             if self.score_edge is not None:
                 uniform_(self.score_edge[:, cols], 1 / math.sqrt(h + c))
         if self.log_scale is not None:
@@ -136,9 +154,7 @@ class HeteroRelationalConv(TypedConv):
             raise ValueError("init_edge_scores needs the softmax (conv='relational') and edge attributes")
         targets = [edge_type] if edge_type is not None else [et for et, d in self.edge_types.items() if d]
         for et in targets:
-            if et not in self.edge_types:
-                raise ValueError(f"edge_type: expected one of {list(self.edge_types)}, got {et!r}")
-            r, dim = list(self.edge_types).index(et), self.edge_types[et]
+            r, dim = self._type_index(et), self.edge_types[et]
             w = torch.as_tensor(weights, dtype=torch.float32)
             if w.shape != (self.heads, dim):
                 raise ValueError(f"init_edge_scores: expected shape (select_heads={self.heads}, edge_dim={dim}) "
@@ -148,63 +164,71 @@ class HeteroRelationalConv(TypedConv):
 
     def _set_edge_scores(self, r: int, weights: Tensor) -> None:
         assert self.score_edge is not None
-        _, _, cols = self._blocks()[r]
+        cols = self._blocks()[r][4]
         with torch.no_grad():
             self.score_edge[-1, cols] = weights.reshape(-1).to(self.score_edge)
 
-    def forward(self, x: Tensor, layout: HeteroLayout, slots: EdgeSlots, context: Optional[Tensor] = None,
-                need_weights: bool = False) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
-        n, e, r, h, k = x.size(0), slots.src.size(0), self.num_types, self.hidden, self.heads
-        node_dst = x @ self.w_dst
-        if self.w_ctx is not None:
-            node_dst = node_dst + context @ self.w_ctx  # the context is per target: fold it in there
-        w_edge = self.w_edge.new_zeros(r * (self.edge_dim + 1), h).index_copy(0, self.edge_rows_index, self.w_edge)
-        pre = node_dst.view(n * r, h).index_select(0, slots.dst) + (x @ self.w_src).view(n * r, h).index_select(
-            0, slots.src) + slots.attr @ w_edge
+    def slots(self, layout: HeteroLayout) -> "RelationalSlots":  # type: ignore[override]
+        edges = super().slots(layout)
+        bilinear = edges.attr.index_select(1, self.bilinear_cols) if self.score_edge is not None else None
+        return RelationalSlots(edges._replace(attr=edges.attr.index_select(1, self.edge_rows_index)), bilinear)
+
+    def forward(self, x: Tensor, layout: HeteroLayout, slots: "RelationalSlots",  # type: ignore[override]
+                context: Optional[Tensor] = None, need_weights: bool = False,
+                ) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
+        edges = slots.edges
+        e, r, h, k = edges.src.size(0), self.num_types, self.hidden, self.heads
+        flat = x if context is None else torch.cat([x, context], dim=-1)  # [h_i || c_i]
+        query = pad_nodes(flat, edges.plan) if edges.plan.padded else flat  # pad once: sources read the first columns
+        w = self.w_dst if self.w_ctx is None else torch.cat([self.w_dst, self.w_ctx], dim=0)
+        node_src = query[..., :h] if edges.plan.padded else x
+        pre = self.project(query, edges.plan, w, "dst", h).index_select(0, edges.dst) + self.project(
+            node_src, edges.plan, self.w_src, "src", h).index_select(0, edges.src) + edges.attr @ self.w_edge
         u = F.gelu(pre)  # (E, h)
         # gate (and score) through W_2: w^T (W_2 u + b_2) + c = (W_2^T w)^T u + (w^T b_2 + c)
-        heads = self.gate.unsqueeze(1) if self.score is None else torch.cat([self.gate.unsqueeze(1), self.score], 1)
-        proj = torch.bmm(self.lin2[:, :h], heads[..., :h].transpose(1, 2))  # (R, h, 1 + K)
-        const = (heads[..., :h] * self.lin2[:, h].unsqueeze(1)).sum(-1) + heads[..., h]  # (R, 1 + K)
+        heads, w2 = self.heads_w[..., :h], self.lin2[:, :h]
+        proj = torch.bmm(w2, heads.transpose(1, 2))  # (R, h, 1 + K)
+        const = (heads * self.lin2[:, h].unsqueeze(1)).sum(-1) + self.heads_w[..., h]  # (R, 1 + K)
         width = heads.size(1)
-        logits = (u @ proj.transpose(0, 1).reshape(h, r * width)).view(e * r, width).index_select(0, slots.edge)
-        logits = logits + const.index_select(0, layout.edge_type)
+        logits = (u @ proj.transpose(0, 1).reshape(h, r * width)).view(e * r, width).index_select(0, edges.pick)
+        logits = logits + const.index_select(0, edges.kind)
         gates = torch.sigmoid(logits[:, :1])
         weight, att = gates, gates
-        if self.score is not None:
+        if self.softmax:
             assert self.log_scale is not None
             score = logits[:, 1:]
-            if self.score_edge is not None and layout.edge_attr is not None:
-                query = x if context is None else torch.cat([x, context], dim=-1)
-                se = self.score_edge.new_zeros(self.score_edge.size(0), r * k * self.edge_dim).index_copy(
-                    1, self.score_edge_index, self.score_edge)
-                bilinear = (query @ se[:-1] + se[-1]).view(n * r, k, self.edge_dim)
-                score = score + (layout.edge_attr.unsqueeze(1) * bilinear.index_select(0, slots.dst)).sum(-1)
-            scale = self.log_scale.exp().index_select(0, layout.edge_type)
-            alpha = pyg_softmax(score * scale, slots.dst, num_nodes=n * r)  # per (target, type)
+            if slots.bilinear is not None:  # e_ji^T (V_r [h_i || c_i] + v_r), per head, on the listed attributes only
+                assert self.score_edge is not None
+                q = torch.addmm(self.score_edge[-1], flat, self.score_edge[:-1]).index_select(0, layout.edge_index[1])
+                score = score + (q * slots.bilinear) @ self.bilinear_heads
+            scale = self.log_scale.exp().index_select(0, edges.kind)
+            alpha = segment_softmax(score * scale, edges.dst, edges.dst_rows)  # per (target, type)
             weight = gates + alpha
             att = torch.cat([gates, alpha], dim=-1)
-        weighted = (u.view(e, k, h // k) * weight.unsqueeze(-1)).view(e, h)
-        msg = torch.cat([weighted, weight.mean(-1, keepdim=True)], dim=-1)  # (E, h + 1): W_2 after the sum
-        agg = msg.new_zeros(n * r, h + 1).index_add_(0, slots.dst, msg)
-        out = agg.view(n, r * (h + 1)) @ self.lin2.view(r * (h + 1), h)
+        if k == 1:
+            msg = torch.cat([u * weight, weight], dim=-1)  # (E, h + 1): W_2 after the sum
+        else:  # head k weighs its own block of u
+            weighted = (u.view(e, k, h // k) * weight.unsqueeze(-1)).view(e, h)
+            msg = torch.cat([weighted, weight.mean(-1, keepdim=True)], dim=-1)
+        agg = msg.new_zeros(edges.dst_rows, h + 1).index_add_(0, edges.dst, msg)
+        out = self.per_target(agg, edges.plan, self.lin2.view(r * (h + 1), h))
         return out, (self.attention(layout, att) if need_weights else None)
 
     def load_per_type(self, states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
         """Stack the states of one :class:`~mmgraph.nn.RelationalConv` per edge type."""
         h, c = self.hidden, self.context_dim
         out = {name: p.detach().clone() for name, p in self.named_parameters()}
-        for r, (state, (dim, rows, cols)) in enumerate(zip(states, self._blocks())):
+        for state, (dim, s, q, rows, cols) in zip(states, self._blocks()):
             w_dst, w_src, w_e, w_c = state["mlp.0.weight"].split([h, h, dim, c], dim=1)
-            out["w_dst"][:, r * h : (r + 1) * h], out["w_src"][:, r * h : (r + 1) * h] = w_dst.t(), w_src.t()
+            out["w_dst"][:, q * h : (q + 1) * h], out["w_src"][:, s * h : (s + 1) * h] = w_dst.t(), w_src.t()
             if c:
-                out["w_ctx"][:, r * h : (r + 1) * h] = w_c.t()
+                out["w_ctx"][:, q * h : (q + 1) * h] = w_c.t()
             out["w_edge"][rows] = torch.cat([w_e.t(), state["mlp.0.bias"].unsqueeze(0)])
-            out["lin2"][r, :h], out["lin2"][r, h] = state["mlp.2.weight"].t(), state["mlp.2.bias"]
-            out["gate"][r, :h], out["gate"][r, h] = state["gate.weight"][0], state["gate.bias"][0]
-            if self.score is not None:
-                out["score"][r, :, :h], out["score"][r, :, h] = state["score.weight"], state["score.bias"]
-                out["log_scale"][r] = state["log_scale"]
+            out["lin2"][q, :h], out["lin2"][q, h] = state["mlp.2.weight"].t(), state["mlp.2.bias"]
+            out["heads_w"][q, 0, :h], out["heads_w"][q, 0, h] = state["gate.weight"][0], state["gate.bias"][0]
+            if self.softmax:
+                out["heads_w"][q, 1:, :h], out["heads_w"][q, 1:, h] = state["score.weight"], state["score.bias"]
+                out["log_scale"][q] = state["log_scale"]
             if self.score_edge is not None and dim:
                 out["score_edge"][:-1, cols] = state["score_edge.weight"].t()
                 out["score_edge"][-1, cols] = state["score_edge.bias"]
@@ -214,21 +238,19 @@ class HeteroRelationalConv(TypedConv):
         """A :class:`~mmgraph.nn.RelationalConv` holding a copy of ``edge_type``'s weights (computes its messages)."""
         from mmgraph.nn.conv.relational import RelationalConv
 
-        r = self._type_index(edge_type)
         h, c = self.hidden, self.context_dim
-        dim, rows, cols = self._blocks()[r]
+        dim, s, q, rows, cols = self._blocks()[self._type_index(edge_type)]
         conv = RelationalConv(h, h, edge_dim=dim, context_dim=c, softmax=self.softmax, heads=self.heads)
-        block = slice(r * h, (r + 1) * h)
         w_edge = self.w_edge[rows]
-        parts = [self.w_dst[:, block].t(), self.w_src[:, block].t(), w_edge[:dim].t()]
+        parts = [self.w_dst[:, q * h : (q + 1) * h].t(), self.w_src[:, s * h : (s + 1) * h].t(), w_edge[:dim].t()]
         if c:
-            parts.append(self.w_ctx[:, block].t())
+            parts.append(self.w_ctx[:, q * h : (q + 1) * h].t())
         state = {"mlp.0.weight": torch.cat(parts, dim=1), "mlp.0.bias": w_edge[dim],
-                 "mlp.2.weight": self.lin2[r, :h].t(), "mlp.2.bias": self.lin2[r, h],
-                 "gate.weight": self.gate[r, :h].unsqueeze(0), "gate.bias": self.gate[r, h:]}
-        if self.score is not None:
-            state.update({"score.weight": self.score[r, :, :h], "score.bias": self.score[r, :, h],
-                          "log_scale": self.log_scale[r]})
+                 "mlp.2.weight": self.lin2[q, :h].t(), "mlp.2.bias": self.lin2[q, h],
+                 "gate.weight": self.heads_w[q, :1, :h], "gate.bias": self.heads_w[q, 0, h:]}
+        if self.softmax:
+            state.update({"score.weight": self.heads_w[q, 1:, :h], "score.bias": self.heads_w[q, 1:, h],
+                          "log_scale": self.log_scale[q]})
         if self.score_edge is not None and dim:
             state.update({"score_edge.weight": self.score_edge[:-1, cols].t(), "score_edge.bias": self.score_edge[-1, cols]})
         conv.load_state_dict({k: v.detach().clone() for k, v in state.items()})
@@ -238,6 +260,19 @@ class HeteroRelationalConv(TypedConv):
         extra = f", context_dim={self.context_dim}" if self.context_dim else ""
         extra += f", select_heads={self.heads}" if self.heads > 1 else ""
         return f"{type(self).__name__}({self.hidden}, edge_types={len(self.edge_types)}{extra})"
+
+
+class RelationalSlots(NamedTuple):
+    """:class:`~mmgraph.nn.conv.typed.EdgeSlots` (attributes cut to the rows of ``w_edge``) and the bilinear inputs.
+
+    Attributes:
+        edges: The edge slots.
+        bilinear: ``(E, C)`` for each column of ``score_edge`` the attribute it weighs (zero for
+            edges of other types); ``None`` without the bilinear term.
+    """
+
+    edges: EdgeSlots
+    bilinear: Optional[Tensor]
 
 
 class HeteroGatedRelationalConv(HeteroRelationalConv):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Optional, Sequence
 
 import torch
@@ -10,7 +11,7 @@ from torch import Tensor, nn
 
 from mmgraph.graph.layout import HeteroLayout
 
-__all__ = ["TypedConv", "EdgeAttention", "EdgeSlots", "edge_key", "split_attention", "PerTypeConv", "PerTypeFactory"]
+__all__ = ["TypedConv", "EdgeAttention", "EdgeSlots", "Groups", "Plan", "pad_nodes", "segment_softmax", "edge_key", "split_attention", "PerTypeConv", "PerTypeFactory"]
 
 EdgeType = tuple[str, str, str]
 
@@ -33,21 +34,86 @@ def edge_key(edge_type: EdgeType) -> str:
     return "__".join(edge_type)
 
 
-class EdgeSlots(NamedTuple):
-    """What every layer of a forward pass shares: per-edge indices into ``(node, edge type)`` tables.
+class Groups(NamedTuple):
+    """How the edge types group by the node type at one of their ends (all sources, or all targets).
+
+    Per-type weights that act on that end are stored group by group, so each node type's
+    nodes are projected for exactly the edge types it takes part in.
 
     Attributes:
-        src: ``(E,)`` ``source_row * R + type``: row of the source's projection for the edge's type.
-        dst: ``(E,)`` ``target_row * R + type``: the group of a per-type softmax or aggregation.
+        order: The edge types (indices), grouped by node type in node-type order.
+        rank: ``rank[r]``: the position of edge type ``r`` in ``order``.
+        ptr: Node type ``t`` owns ``order[ptr[t]:ptr[t + 1]]``.
+    """
+
+    order: tuple[int, ...]
+    rank: tuple[int, ...]
+    ptr: tuple[int, ...]
+
+    @classmethod
+    def of(cls, ends: Sequence[int], num_node_types: int) -> "Groups":
+        order = tuple(r for t in range(num_node_types) for r, end in enumerate(ends) if end == t)
+        counts = [sum(1 for end in ends if end == t) for t in range(num_node_types)]
+        rank = tuple(order.index(r) for r in range(len(ends)))
+        return cls(order, rank, tuple(accumulate(counts, initial=0)))
+
+    def count(self, t: int) -> int:
+        return self.ptr[t + 1] - self.ptr[t]
+
+    @property
+    def widest(self) -> int:
+        return max((self.count(t) for t in range(len(self.ptr) - 1)), default=0)
+
+
+class Plan(NamedTuple):
+    """How one forward pass lays out its per-(node, edge type) tables.
+
+    A source table has a row for every (node, edge type leaving the node's type), a target
+    table for every (node, edge type entering it). *Packed* tables hold exactly those rows,
+    node after node, and are computed with one matrix product per node type. *Padded*
+    tables give every node type the same number of nodes and of types (the largest), so one
+    batched product computes a whole table at a fixed handful of operations whatever the
+    number of node types; they are used when padding at most doubles the rows.
+
+    Attributes:
+        padded: Padded (else packed) tables.
+        sizes: Nodes per node type.
+        most: The largest of ``sizes`` (padded tables).
+        pad: ``(N,)`` each node's row ``type * most + index within its type`` in a padded node table.
+    """
+
+    padded: bool
+    sizes: tuple[int, ...]
+    most: int
+    pad: Optional[Tensor]
+
+
+class EdgeSlots(NamedTuple):
+    """What every layer of a forward pass shares: per-edge indices into per-(node, edge type) tables.
+
+    Tables have a row per (node, edge type at that end of its edges): see :class:`Plan`.
+
+    Attributes:
+        src: ``(E,)`` the edge's row in the source table (its source's projection for its type).
+        dst: ``(E,)`` the edge's row in the target table: the group of a per-type softmax or sum.
         attr: ``(E, R * (D + 1))`` the edge attributes and a 1 placed in the edge type's block
             (zeros elsewhere), so one matrix product applies per-type edge weights and biases.
-        edge: ``(E,)`` ``edge * R + type``: picks each edge's own type from an ``(E, R, ...)`` product.
+        kind: ``(E,)`` the edge's type in target-group order (:attr:`TypedConv.dst_groups`), to
+            gather per-type parameters stored in that order.
+        pick: ``(E,)`` ``edge * R + kind``: each edge's own type from an ``(E, R, ...)`` product.
+        src_rows: Rows of the source table.
+        dst_rows: Rows of the target table.
+        plan: How the tables are laid out (:class:`Plan`).
     """
 
     src: Tensor
     dst: Tensor
     attr: Tensor
-    edge: Tensor
+    kind: Tensor
+    pick: Tensor
+    src_rows: int
+    dst_rows: int
+    plan: Plan
 
 
 class TypedConv(nn.Module):
@@ -70,6 +136,8 @@ class TypedConv(nn.Module):
 
     accepts_context: ClassVar[bool] = False
     options: ClassVar[tuple[str, ...]] = ()
+    #: Padded tables are used while they have at most this many times the rows of packed ones (see :class:`Plan`).
+    padding_limit: ClassVar[float] = 2.0
 
     def __init__(self, hidden: int, node_types: Sequence[str], edge_types: Mapping[EdgeType, int],
                  context_dim: int = 0) -> None:
@@ -90,17 +158,137 @@ class TypedConv(nn.Module):
             receives[t, r] = 1.0
         self.register_buffer("receives", receives, persistent=False)
         self.src_type, self.dst_type = src_type, dst_type
+        self.src_groups = Groups.of(src_type, len(self.node_types))
+        self.dst_groups = Groups.of(dst_type, len(self.node_types))
+        for side, groups, ends in (("src", self.src_groups, src_type), ("dst", self.dst_groups, dst_type)):
+            counts = [groups.count(t) for t in range(len(self.node_types))]
+            self.register_buffer(f"{side}_count", torch.tensor(counts, dtype=torch.long), persistent=False)
+            pos = [groups.rank[r] - groups.ptr[ends[r]] for r in range(len(ends))]
+            self.register_buffer(f"{side}_pos", torch.tensor(pos or [0], dtype=torch.long), persistent=False)
+        self.register_buffer("dst_rank", torch.tensor(list(self.dst_groups.rank) or [0], dtype=torch.long),
+                             persistent=False)
+        self._column_cache: dict[tuple[int, int, str], Tensor] = {}
 
     def slots(self, layout: HeteroLayout) -> EdgeSlots:
         """The per-edge indices every layer of one forward pass shares (see :class:`EdgeSlots`)."""
         r = layout.edge_type
         src, dst = layout.edge_index
         dtype = self.receives.dtype
-        one_hot = F.one_hot(r, self.num_types).to(dtype).unsqueeze(-1)  # (E, R, 1)
+        types = torch.arange(self.num_types, device=r.device)
+        one_hot = (r.unsqueeze(1) == types).to(dtype).unsqueeze(-1)  # (E, R, 1); F.one_hot would check values on the host
         attr = one_hot * _with_one(layout.edge_attr, self.edge_dim + 1, r, dtype).unsqueeze(1)  # (E, R, D + 1)
-        edge = torch.arange(r.size(0), device=r.device) * self.num_types + r
         attr = attr.reshape(r.size(0), self.num_types * (self.edge_dim + 1))
-        return EdgeSlots(src * self.num_types + r, dst * self.num_types + r, attr, edge)
+        kind = self.dst_rank.index_select(0, r)
+        pick = torch.arange(r.size(0), device=r.device) * self.num_types + kind
+        plan = self.plan(layout)
+        return EdgeSlots(self.rows(layout, plan, "src", src, r), self.rows(layout, plan, "dst", dst, r), attr, kind,
+                         pick, self.table_rows(plan, "src"), self.table_rows(plan, "dst"), plan)
+
+    def plan(self, layout: HeteroLayout) -> Plan:
+        """Padded tables when padding adds at most :attr:`padding_limit` times the rows (node types of similar size), else packed."""
+        sizes = tuple(_sizes(layout))
+        most = max(sizes, default=0)
+        packed = max(sum(n * g.count(t) for t, n in enumerate(sizes)) for g in (self.src_groups, self.dst_groups))
+        padded = len(sizes) * most * max(self.src_groups.widest, self.dst_groups.widest)
+        if padded > self.padding_limit * packed:
+            return Plan(False, sizes, most, None)
+        counts = torch.zeros(len(sizes), dtype=torch.long, device=layout.node_type.device).index_add_(
+            0, layout.node_type, torch.ones_like(layout.node_type))  # nodes per type, counted on the device
+        first = (torch.cumsum(counts, 0) - counts).index_select(0, layout.node_type)
+        local = torch.arange(layout.num_nodes, device=layout.node_type.device) - first
+        return Plan(True, sizes, most, layout.node_type * most + local)
+
+    def table_rows(self, plan: Plan, side: str) -> int:
+        """Rows of the ``side`` table."""
+        groups = self.src_groups if side == "src" else self.dst_groups
+        if plan.padded:
+            return len(plan.sizes) * plan.most * groups.widest
+        return sum(n * groups.count(t) for t, n in enumerate(plan.sizes))
+
+    def rows(self, layout: HeteroLayout, plan: Plan, side: str, node: Tensor, r: Tensor) -> Tensor:
+        """Row of (``node``, edge type ``r``) in the ``side`` table."""
+        pos = getattr(self, f"{side}_pos").index_select(0, r)
+        if plan.padded:
+            assert plan.pad is not None
+            widest = (self.src_groups if side == "src" else self.dst_groups).widest
+            return plan.pad.index_select(0, node) * widest + pos
+        count = getattr(self, f"{side}_count").index_select(0, layout.node_type)
+        first = torch.cumsum(count, 0) - count
+        return first.index_select(0, node) + pos
+
+    def project(self, x: Tensor, plan: Plan, weight: Tensor, side: str, width: int,
+                bias: Optional[Tensor] = None) -> Tensor:
+        """The ``side`` table of ``x @ W_r (+ b_r)`` for every node and each type of its group.
+
+        ``weight`` is ``(F, R * width)`` with type blocks in the group order of ``side``
+        (``bias``: ``(R * width,)``). Packed tables take one product per node type, padded
+        ones one batched product.
+        """
+        groups = self.src_groups if side == "src" else self.dst_groups
+        if plan.padded:
+            return self._project_padded(x, plan, weight, groups, width, bias)
+        counts = [groups.count(t) for t in range(len(plan.sizes))]
+        xs = x.split(list(plan.sizes))
+        ws = weight.split([c * width for c in counts], dim=1)
+        bs = bias.split([c * width for c in counts]) if bias is not None else [None] * len(counts)
+        parts = [(xt @ wt if bt is None else torch.addmm(bt, xt, wt)).reshape(-1, width)
+                 for xt, wt, bt, c in zip(xs, ws, bs, counts) if c and xt.size(0)]
+        if not parts:
+            return x.new_zeros(0, width)
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+    def _project_padded(self, x: Tensor, plan: Plan, weight: Tensor, groups: Groups, width: int,
+                        bias: Optional[Tensor]) -> Tensor:
+        """One batched product: nodes padded to ``(T, most, F)``, weights to ``(T, F, widest * width)``."""
+        t, widest = len(plan.sizes), groups.widest
+        xp = x if x.dim() == 3 else pad_nodes(x, plan)
+        f = xp.size(-1)
+        wp = self._pad_types(weight, groups, width, dim=1).view(f, t, widest * width)
+        if bias is None:
+            out = torch.bmm(xp, wp.transpose(0, 1))
+        else:
+            bp = self._pad_types(bias, groups, width, dim=0).view(t, 1, widest * width)
+            out = torch.baddbmm(bp, xp, wp.transpose(0, 1))
+        return out.view(t * plan.most * widest, width)
+
+    def _pad_types(self, weight: Tensor, groups: Groups, width: int, dim: int) -> Tensor:
+        """A grouped weight with every node type's block widened to ``widest`` types (zeros), along ``dim``."""
+        if all(groups.count(t) == groups.widest for t in range(len(self.node_types))):
+            return weight  # every node type has the same number of types: nothing to pad
+        cols = self._padded_columns(groups, width, weight.device)
+        shape = list(weight.shape)
+        shape[dim] = len(self.node_types) * groups.widest * width
+        return weight.new_zeros(shape).index_copy(dim, cols, weight)
+
+    def _padded_columns(self, groups: Groups, width: int, device: torch.device) -> Tensor:
+        """Where each column of a grouped ``(F, R * width)`` weight goes in the padded ``(F, T * widest * width)`` one."""
+        key = (groups.ptr, width, str(device))
+        cols = self._column_cache.get(key)
+        if cols is None:
+            cols = torch.tensor([t * groups.widest * width + i for t in range(len(self.node_types))
+                                 for i in range(groups.count(t) * width)], dtype=torch.long, device=device)
+            self._column_cache[key] = cols
+        return cols
+
+    def per_target(self, table: Tensor, plan: Plan, weight: Tensor) -> Tensor:
+        """``(N, out)``: each node's sum over its incoming types of ``table_row @ W_r`` (zeros for types receiving none).
+
+        ``table`` is a target table (``(rows, w)``); ``weight`` is ``(R * w, out)`` with type
+        blocks in target-group order.
+        """
+        w, out, groups = table.size(1), weight.size(1), self.dst_groups
+        if plan.padded:
+            t, widest = len(plan.sizes), groups.widest
+            assert plan.pad is not None
+            wp = self._pad_types(weight, groups, w, dim=0).view(t, widest * w, out)
+            res = torch.bmm(table.view(t, plan.most, widest * w), wp)
+            return res.view(t * plan.most, out).index_select(0, plan.pad)
+        counts = [groups.count(t) for t in range(len(plan.sizes))]
+        tables = table.split([n * c for n, c in zip(plan.sizes, counts)])
+        ws = weight.split([c * w for c in counts])
+        parts = [tt.view(n, c * w) @ wt if c and n else table.new_zeros(n, out)
+                 for tt, wt, n, c in zip(tables, ws, plan.sizes, counts)]
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
 
     def edge_rows(self, bias_row: bool) -> Tensor:
         """Rows of the ``R * (D + 1)`` block layout (see :attr:`EdgeSlots.attr`) that hold real weights.
@@ -145,6 +333,27 @@ class TypedConv(nn.Module):
         convolution per edge type; subclasses that had such a form implement it.
         """
         raise NotImplementedError(f"{type(self).__name__} has no per-edge-type form to load")
+
+
+def pad_nodes(x: Tensor, plan: Plan) -> Tensor:
+    """``(T, most, F)``: node rows of ``x`` placed in a padded table (zeros for missing nodes); ``plan`` must be padded."""
+    assert plan.pad is not None
+    t, f = len(plan.sizes), x.size(1)
+    return x.new_zeros(t * plan.most, f).index_copy(0, plan.pad, x).view(t, plan.most, f)
+
+
+def segment_softmax(score: Tensor, group: Tensor, num_groups: int) -> Tensor:
+    """Softmax of ``score (E, K)`` within each group of rows (``group (E,)``), as PyG's ``softmax`` but leaner."""
+    index = group.unsqueeze(1).expand_as(score)
+    top = score.new_zeros(num_groups, score.size(1)).scatter_reduce_(0, index, score.detach(), "amax", include_self=False)
+    exp = (score - top.index_select(0, group)).exp()
+    total = exp.new_zeros(num_groups, score.size(1)).index_add_(0, group, exp) + 1e-16
+    return exp / total.index_select(0, group)
+
+
+def _sizes(layout: HeteroLayout) -> list[int]:
+    """Number of nodes of each node type."""
+    return [layout.node_ptr[t + 1] - layout.node_ptr[t] for t in range(len(layout.node_types))]
 
 
 def split_attention(layout: HeteroLayout, weights: Tensor) -> dict[EdgeType, EdgeAttention]:

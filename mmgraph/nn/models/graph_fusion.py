@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
 import torch
@@ -10,6 +11,8 @@ from torch_geometric.data import HeteroData
 
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.graph.builder import FUSION, EdgeType, GraphBuilder
+from mmgraph.graph.layout import HeteroLayout, flatten
+from mmgraph.graph.prebuilt import GraphCollate
 from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.heads import make_head
 from mmgraph.nn.hetero_gnn import EdgeAttention, HeteroGNN
@@ -103,6 +106,7 @@ class GraphFusionModel(FusionModel):
         if unknown:
             raise ValueError(f"builder links modalities {unknown} that are not in in_dims {names}")
         self.builder = builder
+        self._builder_key = repr(builder)
         self.conv = conv
         self.node_types = builder.node_types(names)
         self.edge_types = builder.edge_types(names)
@@ -126,10 +130,35 @@ class GraphFusionModel(FusionModel):
             nn.init.normal_(self.fusion, std=0.02)
 
     def graph(self, batch: MultimodalBatch) -> HeteroData:
-        """The batched heterogeneous graph the model builds for ``batch``."""
+        """The batched heterogeneous graph the model runs on for ``batch`` (prebuilt or built now)."""
+        return self._graph(batch)[1]
+
+    def collate_fn(self) -> GraphCollate:
+        """A DataLoader ``collate_fn`` that builds this model's graphs where the data is loaded.
+
+        ``DataLoader(samples, batch_size=B, collate_fn=model.collate_fn(), num_workers=W)``:
+        graphs are built in the workers and the model's forward does no graph construction.
+        """
+        return GraphCollate(self.builder, self.names, prepare=self.gnn)
+
+    def _graph(self, batch: MultimodalBatch) -> tuple[MultimodalBatch, HeteroData, HeteroLayout, Any]:
+        """``(batch, graph, layout, prepared)``: the batch's prebuilt graph when it carries one, else built now."""
         batch = self.prepare(batch)
         self.encoders.check(batch)
-        return self.builder.batch(batch)
+        pre = batch.graph
+        if pre is None:
+            graph = self.builder.batch(batch)
+            return batch, graph, flatten(graph, self.node_types, self.edge_types), None
+        if pre.key != self._builder_key:
+            raise ValueError(
+                f"batch.graph was built by {pre.key}, but this model builds its graphs with {self._builder_key}; "
+                "collate with model.collate_fn() (or mg.graph.GraphCollate(model.builder))"
+            )
+        layout, prepared = pre.layout, pre.prepared
+        if layout.node_types != tuple(self.node_types) or layout.edge_types != tuple(self.edge_types):
+            layout, prepared = flatten(pre.data, self.node_types, self.edge_types), None  # built for a narrower schema
+        usable = prepared is not None and prepared[0] == self.gnn.prepare_key
+        return batch, pre.data, layout, prepared[1] if usable else None
 
     def forward(
         self, batch: MultimodalBatch, return_attention: bool = False, drop_edges: Sequence[EdgeType] = ()
@@ -140,44 +169,46 @@ class GraphFusionModel(FusionModel):
         unknown = [et for et in drop_edges if et not in self.edge_types]
         if unknown:
             raise ValueError(f"drop_edges: {unknown} are not edge types of this model; expected some of {list(self.edge_types)}")
-        batch = self.prepare(batch)
-        self.encoders.check(batch)
-        graph = self.builder.batch(batch)
-        size = batch.batch_size
-        x_dict: dict[str, Tensor] = {}
-        batch_dict: dict[str, Tensor] = {}
-        ref = next(iter(self.encoders.parameters()))
-        for t in self.node_types:
-            if t == FUSION:
-                assert self.fusion is not None
-                x_dict[t] = self.fusion.unsqueeze(0).expand(size, -1)
-                batch_dict[t] = torch.arange(size, device=ref.device)
-            elif t in batch:
-                x_dict[t] = self.encoders.encode(t, graph[t].x)
-                batch_dict[t] = graph[t].batch
-            else:  # modality absent from the whole batch: no nodes
-                x_dict[t] = ref.new_zeros(0, self.hidden)
-                batch_dict[t] = torch.zeros(0, dtype=torch.long, device=ref.device)
-        dropped = set(drop_edges)
-        edge_index_dict = {
-            et: graph[et].edge_index for et in self.edge_types if et in graph.edge_types and et not in dropped
-        }
-        edge_attr_dict = {
-            et: graph[et].edge_attr for et in edge_index_dict if "edge_attr" in graph[et]
-        }
-        graphs = {"batch_dict": batch_dict, "num_graphs": size}
+        batch, graph, layout, prepared = self._graph(batch)
+        if drop_edges:
+            layout, prepared = _without_edge_types(layout, set(drop_edges)), None
+        x = torch.cat([self._node_states(t, graph, layout) for t in self.node_types])
         if return_attention:
-            h, attention = self.gnn(x_dict, edge_index_dict, edge_attr_dict, return_attention=True, **graphs)
-            pooled, weights = self.readout(h, batch_dict, size, return_weights=True)
+            h, attention = self.gnn.forward_layout(x, layout, return_attention=True, prepared=prepared)
+            pooled, weights = self.readout.forward_layout(h, layout, return_weights=True)
             return GraphFusionOutput(self.head(pooled), graph, attention, weights)
-        h = self.gnn(x_dict, edge_index_dict, edge_attr_dict, **graphs)
-        return self.head(self.readout(h, batch_dict, size))
+        h = self.gnn.forward_layout(x, layout, prepared=prepared)
+        return self.head(self.readout.forward_layout(h, layout))
+
+    def _node_states(self, node_type: str, graph: HeteroData, layout: HeteroLayout) -> Tensor:
+        """Initial states ``(N_t, hidden)`` of one node type's rows of ``layout``."""
+        rows = layout.node_slice(node_type)
+        if node_type == FUSION:
+            assert self.fusion is not None
+            return self.fusion.unsqueeze(0).expand(rows.stop - rows.start, -1)
+        if rows.stop == rows.start:  # modality absent from the whole batch: no nodes
+            return next(iter(self.encoders.parameters())).new_zeros(0, self.hidden)
+        return self.encoders.encode(node_type, graph[node_type].x)
 
     def _repr_extra(self) -> dict[str, object]:
         extra: dict[str, object] = {"conv": self.conv, "layers": self.gnn.num_layers, "readout": list(self.readout.modes)}
         if self.gnn.condition is not None:
             extra["condition"] = self.gnn.condition
         return extra
+
+
+def _without_edge_types(layout: HeteroLayout, dropped: set[EdgeType]) -> HeteroLayout:
+    """``layout`` with the edges of ``dropped`` types removed (their types stay, with no edges)."""
+    keep = torch.ones(layout.num_edges, dtype=torch.bool, device=layout.edge_index.device)
+    counts = []
+    for r, et in enumerate(layout.edge_types):
+        a, b = layout.edge_ptr[r], layout.edge_ptr[r + 1]
+        if et in dropped:
+            keep[a:b] = False
+        counts.append(0 if et in dropped else b - a)
+    attr = None if layout.edge_attr is None else layout.edge_attr[keep]
+    return layout._replace(edge_index=layout.edge_index[:, keep], edge_type=layout.edge_type[keep], edge_attr=attr,
+                           edge_ptr=tuple(accumulate(counts, initial=0)))
 
 
 def _graph_model(conv: str, name: str) -> Any:
