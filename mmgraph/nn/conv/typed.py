@@ -62,7 +62,7 @@ class Groups(NamedTuple):
 
     @property
     def widest(self) -> int:
-        return max((self.count(t) for t in range(len(self.ptr) - 1)), default=0)
+        return max([0] + [self.count(t) for t in range(len(self.ptr) - 1)])
 
 
 class Plan(NamedTuple):
@@ -187,7 +187,7 @@ class TypedConv(nn.Module):
     def plan(self, layout: HeteroLayout) -> Plan:
         """Padded tables when padding adds at most :attr:`padding_limit` times the rows (node types of similar size), else packed."""
         sizes = tuple(_sizes(layout))
-        most = max(sizes, default=0)
+        most = max((0,) + sizes)
         packed = max(sum(n * g.count(t) for t, n in enumerate(sizes)) for g in (self.src_groups, self.dst_groups))
         padded = len(sizes) * most * max(self.src_groups.widest, self.dst_groups.widest)
         if padded > self.padding_limit * packed:
