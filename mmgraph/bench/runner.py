@@ -16,6 +16,7 @@ from torch import nn
 from mmgraph.bench.machine import machine_facts
 from mmgraph.bench.results import RunRecord, RunStore, aggregate, write_results
 from mmgraph.bench.tasks.base import BenchTask
+from mmgraph.graph.prebuilt import with_graphs
 from mmgraph.registry import get_model, list_models
 from mmgraph.train.fit import default_loss, fit, predict
 from mmgraph.utils.io import atomic_write_text
@@ -177,10 +178,14 @@ def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs:
          device: torch.device, partial: Path, machine: dict[str, Any]):
     # each epoch's record names where it ran: a run resumed in another session may finish elsewhere
     tags = {k: machine[k] for k in ("processor", "device", "torch_threads") if isinstance(machine.get(k), (str, int))}
+    train, val = task.batches("train", cfg.batch_size, shuffle=True, seed=seed), task.batches("val", cfg.batch_size, shuffle=False)
+    collate = getattr(model, "collate_fn", None)
+    if callable(collate):  # graph models: graphs built where the data is loaded, a batch ahead
+        train, val = with_graphs(train, collate()), with_graphs(val, collate())
     return fit(
         model,
-        task.batches("train", cfg.batch_size, shuffle=True, seed=seed),
-        task.batches("val", cfg.batch_size, shuffle=False),
+        train,
+        val,
         loss=task.loss_fn(),
         metrics=task.val_metrics(),
         monitor=task.monitor,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 import torch
@@ -120,25 +122,76 @@ class GraphCollate:
         return f"GraphCollate({self.builder!r}{mods})"
 
 
-def with_graphs(batches: Iterable[MultimodalBatch], collate: Union[GraphCollate, GraphBuilder]) -> "GraphBatches":
+def with_graphs(batches: Iterable[MultimodalBatch], collate: Union[GraphCollate, GraphBuilder],
+                prefetch: int = 2) -> "GraphBatches":
     """Re-iterable ``batches`` with their graphs attached as they are drawn (e.g. for :func:`mmgraph.train.fit`).
 
     Args:
         batches: Any re-iterable of :class:`~mmgraph.MultimodalBatch` (a list, a DataLoader, ...).
         collate: The :class:`GraphCollate` (or a builder, for ``GraphCollate(builder)``).
+        prefetch: Batches whose graphs a background thread builds ahead of the one in use
+            (``0``: build each when it is drawn). The order and the graphs are the same.
     """
-    return GraphBatches(batches, collate if isinstance(collate, GraphCollate) else GraphCollate(collate))
+    if not isinstance(prefetch, int) or isinstance(prefetch, bool) or prefetch < 0:
+        raise ValueError(f"prefetch: expected an int >= 0, got {prefetch!r}")
+    return GraphBatches(batches, collate if isinstance(collate, GraphCollate) else GraphCollate(collate), prefetch)
 
 
 class GraphBatches:
     """What :func:`with_graphs` returns: ``batches``, each passed through ``collate.attach``."""
 
-    def __init__(self, batches: Iterable[MultimodalBatch], collate: GraphCollate) -> None:
-        self.batches, self.collate = batches, collate
+    def __init__(self, batches: Iterable[MultimodalBatch], collate: GraphCollate, prefetch: int = 2) -> None:
+        self.batches, self.collate, self.prefetch = batches, collate, prefetch
 
     def __len__(self) -> int:
         return len(self.batches)  # type: ignore[arg-type]
 
+    @property
+    def generator(self) -> Optional[torch.Generator]:
+        """The underlying batches' shuffling generator, if any (``fit`` saves it to resume exactly)."""
+        return getattr(self.batches, "generator", None)
+
     def __iter__(self) -> Iterator[MultimodalBatch]:
-        for batch in self.batches:
-            yield self.collate.attach(batch)
+        if self.prefetch == 0:
+            for batch in self.batches:
+                yield self.collate.attach(batch)
+            return
+        yield from _prefetched(iter(self.batches), self.collate.attach, self.prefetch)
+
+
+_DONE = object()
+
+
+def _prefetched(items: Iterator[Any], fn: Any, depth: int) -> Iterator[Any]:
+    """``fn(item)`` for each item, computed by a background thread up to ``depth`` items ahead."""
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                results.put((True, fn(item)))
+        except BaseException as exc:  # handed to the consumer, raised there
+            results.put((False, exc))
+            return
+        results.put((True, _DONE))
+
+    thread = threading.Thread(target=work, name="mmgraph-graphs", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, value = results.get()
+            if not ok:
+                raise value
+            if value is _DONE:
+                return
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                results.get(timeout=0.05)
+            except queue.Empty:
+                pass

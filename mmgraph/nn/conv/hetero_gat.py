@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from mmgraph.graph.layout import HeteroLayout
 from mmgraph.nn.conv.hetero_relational import uniform_
+from mmgraph.nn.conv.aggregate import sparse_plan, weighted_sum
 from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, EdgeType, TypedConv, pad_nodes, segment_softmax
 
 __all__ = ["HeteroGATConv", "HeteroGATv2Conv"]
@@ -44,20 +45,19 @@ class _HeteroAttention(TypedConv):
     def slots(self, layout: HeteroLayout) -> EdgeSlots:
         """:meth:`TypedConv.slots` with the attributes cut to the rows of ``w_edge`` (each type's own attributes)."""
         slots = super().slots(layout)
-        return slots._replace(attr=slots.attr.index_select(1, self.edge_rows_index))
+        sparse = sparse_plan(slots.src, layout.edge_index[1], slots.src_rows, layout.num_nodes, self.heads)
+        return slots._replace(attr=slots.attr.index_select(1, self.edge_rows_index), sparse=sparse)
 
     def _aggregate(self, values: Tensor, score: Tensor, layout: HeteroLayout, slots: EdgeSlots, need_weights: bool,
-                   leaky: bool = True, gathered: bool = False) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
-        """Softmax of ``score (E, heads)`` per (target, type), dropout, weighted sum of the source table ``values``
-        (``gathered``: ``values`` already per edge)."""
-        n, e = layout.num_nodes, slots.src.size(0)
+                   leaky: bool = True) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
+        """Softmax of ``score (E, heads)`` per (target, type), dropout, and the weighted sum of the source
+        table ``values`` per target (a sparse matrix product: see :mod:`mmgraph.nn.conv.aggregate`)."""
         score = F.leaky_relu(score, 0.2) if leaky else score
         alpha = segment_softmax(score, slots.dst, slots.dst_rows)
-        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        values = values if gathered else values.index_select(0, slots.src)
-        msg = values.reshape(e, self.heads, self.channels) * alpha.unsqueeze(-1)
-        out = msg.new_zeros(n, self.hidden).index_add_(0, layout.edge_index[1], msg.view(e, self.hidden))
-        out = out + self.node_bias(self.bias, layout)
+        if self.dropout > 0:
+            alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        assert slots.sparse is not None
+        out = weighted_sum(alpha, values.contiguous(), slots.sparse) + self.node_bias(self.bias, layout)
         return out, (self.attention(layout, alpha) if need_weights else None)
 
     def _edge_block(self, r: int) -> tuple[int, int, int]:
@@ -139,15 +139,14 @@ class HeteroGATConv(_HeteroAttention):
         a_src = (self.w_src.view(h, r, k, c) * self.att_src).sum(-1)
         x = pad_nodes(x, slots.plan) if slots.plan.padded else x  # pad once for both projections
         src = self.project(x, slots.plan, torch.cat([self.w_src.view(h, r, h), a_src], 2).view(h, r * (h + k)), "src", h + k)
-        xs, a_src = src[:, :h], src[:, h:]
         a_dst = self.project(x, slots.plan, (self.w_dst.view(h, r, k, c) * self.att_dst).sum(-1).view(h, r * k), "dst", k)
-        src = src.index_select(0, slots.src)  # (E, h + K): the source's message and score
-        score = src[:, h:] + a_dst.index_select(0, slots.dst)
+        # cut the tables before gathering: a slice of an (E, ...) tensor costs a full-size copy in backward
+        score = src[:, h:].index_select(0, slots.src) + a_dst.index_select(0, slots.dst)
         if self.w_edge is not None:
             assert self.att_edge is not None
             att = self.att_edge.index_select(0, self.edge_row_type)  # each attribute row's own type's vector
             score = score + slots.attr @ (self.w_edge.view(-1, k, c) * att).sum(-1)
-        return self._aggregate(src[:, :h], score, layout, slots, need_weights, gathered=True)
+        return self._aggregate(src[:, :h], score, layout, slots, need_weights)
 
     def per_type(self, edge_type: EdgeType) -> nn.Module:
         """A PyG ``GATConv`` holding a copy of ``edge_type``'s weights."""

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from mmgraph.graph.layout import HeteroLayout
 from mmgraph.nn.conv.hetero_relational import uniform_
+from mmgraph.nn.conv.aggregate import SparsePlan, sparse_plan, weighted_sum
 from mmgraph.nn.conv.typed import EdgeAttention, EdgeType, Plan, TypedConv
 
 __all__ = ["HeteroGCNConv", "GCNSlots"]
@@ -24,6 +25,7 @@ class GCNSlots(NamedTuple):
         coeff: ``(E + L,)`` the entry of :math:`\\hat{A}_r` of every edge, self loops last.
         loops: Number of self loops of each edge type (``0`` across node types).
         plan: How the tables are laid out.
+        sparse: The sum over the edges as a sparse matrix product (:mod:`mmgraph.nn.conv.aggregate`).
     """
 
     src: Tensor
@@ -31,6 +33,7 @@ class GCNSlots(NamedTuple):
     coeff: Tensor
     loops: tuple[int, ...]
     plan: Plan
+    sparse: SparsePlan
 
 
 def _inv_sqrt(deg: Tensor) -> Tensor:
@@ -94,15 +97,15 @@ class HeteroGCNConv(TypedConv):
         as_target = self.rows(layout, plan, "dst", src, r).clamp(0, max(inv_in.size(0) - 1, 0))
         src_norm = torch.where(self.same.index_select(0, r), inv_in.index_select(0, as_target),
                                inv_out.index_select(0, src_rows))
-        return GCNSlots(src_rows, dst, inv_in.index_select(0, dst_rows) * src_norm, tuple(loops), plan)
+        sparse = sparse_plan(src_rows, dst, self.table_rows(plan, "src"), layout.num_nodes, 1)
+        return GCNSlots(src_rows, dst, inv_in.index_select(0, dst_rows) * src_norm, tuple(loops), plan, sparse)
 
     def forward(self, x: Tensor, layout: HeteroLayout, slots: GCNSlots,  # type: ignore[override]
                 context: Optional[Tensor] = None, need_weights: bool = False,
                 ) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
         h = self.hidden
         proj = self.project(x, slots.plan, self.weight, "src", h)
-        msg = proj.index_select(0, slots.src) * slots.coeff.unsqueeze(-1)
-        out = msg.new_zeros(x.size(0), h).index_add_(0, slots.dst, msg) + self.node_bias(self.bias, layout)
+        out = weighted_sum(slots.coeff.unsqueeze(-1), proj, slots.sparse) + self.node_bias(self.bias, layout)
         return out, (self._attention(layout, slots) if need_weights else None)
 
     def _attention(self, layout: HeteroLayout, slots: GCNSlots) -> dict[EdgeType, EdgeAttention]:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.graph.layout import HeteroLayout
+from mmgraph.nn.conv.aggregate import SparsePlan
 
 __all__ = ["TypedConv", "EdgeAttention", "EdgeSlots", "Groups", "Plan", "pad_nodes", "segment_softmax", "edge_key", "split_attention", "PerTypeConv", "PerTypeFactory"]
 
@@ -104,6 +105,8 @@ class EdgeSlots(NamedTuple):
         src_rows: Rows of the source table.
         dst_rows: Rows of the target table.
         plan: How the tables are laid out (:class:`Plan`).
+        sparse: For convolutions that sum weighted source rows per target: the sparse matrix
+            structure of that sum (:func:`~mmgraph.nn.conv.aggregate.sparse_plan`).
     """
 
     src: Tensor
@@ -114,6 +117,7 @@ class EdgeSlots(NamedTuple):
     src_rows: int
     dst_rows: int
     plan: Plan
+    sparse: Optional[SparsePlan] = None
 
 
 class TypedConv(nn.Module):
