@@ -29,6 +29,8 @@ class SparsePlan(NamedTuple):
         order: ``(E * K,)`` which (edge, head) weight sits at each stored entry of ``A``.
         crow_t, col_t, order_t: the same for ``A^T``.
         shape: ``(targets * K, source rows * K)``.
+        unique: No (source, target) pair is listed twice (the sampled product needs that;
+            repeated edges are summed by a slower gather in backward).
     """
 
     crow: Tensor
@@ -38,6 +40,7 @@ class SparsePlan(NamedTuple):
     col_t: Tensor
     order_t: Tensor
     shape: tuple[int, int]
+    unique: bool = True
 
 
 def _csr(rows: Tensor, cols: Tensor, num_rows: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -54,7 +57,9 @@ def sparse_plan(src_rows: Tensor, dst: Tensor, num_src_rows: int, num_dst: int, 
     cols = (src_rows.unsqueeze(1) * heads + k).reshape(-1)
     crow, col, order = _csr(rows, cols, num_dst * heads)
     crow_t, col_t, order_t = _csr(cols, rows, num_src_rows * heads)
-    return SparsePlan(crow, col, order, crow_t, col_t, order_t, (num_dst * heads, num_src_rows * heads))
+    pairs = dst * max(num_src_rows, 1) + src_rows
+    unique = bool(torch.unique(pairs).numel() == pairs.numel())
+    return SparsePlan(crow, col, order, crow_t, col_t, order_t, (num_dst * heads, num_src_rows * heads), unique)
 
 
 def _matrix(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -80,10 +85,15 @@ class _WeightedSum(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             a_t = _matrix(plan.crow_t, plan.col_t, weight.index_select(0, plan.order_t), plan.shape[::-1])
             grad_values = torch.sparse.mm(a_t, grad)
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and plan.unique:
             pattern = _matrix(plan.crow, plan.col, weight.new_zeros(weight.size(0)), plan.shape)
             sampled = torch.sparse.sampled_addmm(pattern, grad, values.t(), beta=0.0).values()
             grad_weight = torch.zeros_like(weight).index_copy_(0, plan.order, sampled)
+        elif ctx.needs_input_grad[0]:  # repeated pairs: one dot product per stored entry, gathered
+            rows = torch.repeat_interleave(torch.arange(plan.shape[0], device=grad.device), plan.crow.diff(),
+                                           output_size=weight.size(0))
+            dots = (grad.index_select(0, rows) * values.index_select(0, plan.col)).sum(-1)
+            grad_weight = torch.zeros_like(weight).index_copy_(0, plan.order, dots)
         return grad_weight, grad_values, None
 
 

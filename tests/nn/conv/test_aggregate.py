@@ -10,8 +10,8 @@ from mmgraph.nn.conv.aggregate import sparse_plan, weighted_sum
 
 def _reference(weight, values, src, dst, num_dst, heads):
     e = src.numel()
-    msg = values[src].view(e, heads, -1) * weight.unsqueeze(-1)
-    return torch.zeros(num_dst, values.size(1), dtype=values.dtype).index_add_(0, dst, msg.view(e, -1))
+    msg = values[src].view(e, heads, values.size(1) // heads) * weight.unsqueeze(-1)
+    return torch.zeros(num_dst, values.size(1), dtype=values.dtype).index_add_(0, dst, msg.reshape(e, values.size(1)))
 
 
 @pytest.mark.parametrize("heads", [1, 3])
@@ -36,8 +36,12 @@ def test_equals_gather_weigh_scatter_with_gradients(heads: int, edges: int) -> N
         assert torch.autograd.gradcheck(lambda w, v: weighted_sum(w, v, plan), (weight, values))
 
 
-def test_duplicate_edges_add_up() -> None:
+def test_repeated_edges_add_up_and_have_gradients() -> None:
     src, dst = torch.tensor([1, 1, 0]), torch.tensor([0, 0, 0])
     plan = sparse_plan(src, dst, 2, 1, 1)
-    out = weighted_sum(torch.tensor([[0.5], [0.25], [1.0]]), torch.tensor([[2.0], [4.0]]), plan)
+    assert not plan.unique and sparse_plan(src[1:], dst[1:], 2, 1, 1).unique
+    weight = torch.tensor([[0.5], [0.25], [1.0]], requires_grad=True)
+    out = weighted_sum(weight, torch.tensor([[2.0], [4.0]]), plan)
     assert out.tolist() == [[0.5 * 4 + 0.25 * 4 + 1.0 * 2]]
+    out.sum().backward()
+    assert weight.grad.squeeze(1).tolist() == [4.0, 4.0, 2.0]
