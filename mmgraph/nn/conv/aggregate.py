@@ -43,22 +43,37 @@ class SparsePlan(NamedTuple):
     unique: bool = True
 
 
-def _csr(rows: Tensor, cols: Tensor, num_rows: int) -> tuple[Tensor, Tensor, Tensor]:
-    order = torch.argsort(rows, stable=True)
+def _csr(rows: Tensor, cols: Tensor, num_rows: int, num_cols: int, heads: int) -> tuple[Tensor, Tensor, Tensor, bool]:
+    """CSR of the edges ``rows -> cols`` with ``heads`` entries each, at ``(row * K + k, col * K + k)``.
+
+    One sort of the edges (by row, then column); the heads are placed by index arithmetic:
+    entry ``k`` of the ``j``-th edge of row ``i`` sits at ``K * first(i) + k * count(i) + j``.
+    Returns ``(crow, col, order, unique)``: ``order`` names the (edge, head) weight of every
+    entry; ``unique``: no (row, column) pair repeats.
+    """
+    e, device = rows.numel(), rows.device
+    key = rows * max(num_cols, 1) + cols
+    perm = torch.argsort(key)
+    unique = bool(e < 2 or (key.index_select(0, perm).diff() != 0).all())
+    sorted_rows = rows.index_select(0, perm)
     counts = torch.bincount(rows, minlength=num_rows)
-    crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-    return crow, cols.index_select(0, order), order
+    first = torch.cumsum(counts, 0) - counts
+    j = torch.arange(e, device=device) - first.index_select(0, sorted_rows)
+    k = torch.arange(heads, device=device)
+    pos = (heads * first.index_select(0, sorted_rows) + j).unsqueeze(1) + k * counts.index_select(0, sorted_rows).unsqueeze(1)
+    order = torch.empty(e * heads, dtype=torch.long, device=device)
+    col = torch.empty(e * heads, dtype=torch.long, device=device)
+    order[pos.reshape(-1)] = (perm.unsqueeze(1) * heads + k).reshape(-1)
+    col[pos.reshape(-1)] = (cols.index_select(0, perm).unsqueeze(1) * heads + k).reshape(-1)
+    # rows of the folded matrix are (row, head), each holding its row's edges
+    crow = torch.cat([counts.new_zeros(1), (first.unsqueeze(1) * heads + (k + 1) * counts.unsqueeze(1)).reshape(-1)])
+    return crow, col, order, unique
 
 
 def sparse_plan(src_rows: Tensor, dst: Tensor, num_src_rows: int, num_dst: int, heads: int) -> SparsePlan:
     """The plan of ``A`` for edges ``src_rows -> dst`` with ``heads`` weights each (graph-only: computed in the loader)."""
-    k = torch.arange(heads, device=dst.device)
-    rows = (dst.unsqueeze(1) * heads + k).reshape(-1)
-    cols = (src_rows.unsqueeze(1) * heads + k).reshape(-1)
-    crow, col, order = _csr(rows, cols, num_dst * heads)
-    crow_t, col_t, order_t = _csr(cols, rows, num_src_rows * heads)
-    pairs = dst * max(num_src_rows, 1) + src_rows
-    unique = bool(torch.unique(pairs).numel() == pairs.numel())
+    crow, col, order, unique = _csr(dst, src_rows, num_dst, num_src_rows, heads)
+    crow_t, col_t, order_t, _ = _csr(src_rows, dst, num_src_rows, num_dst, heads)
     return SparsePlan(crow, col, order, crow_t, col_t, order_t, (num_dst * heads, num_src_rows * heads), unique)
 
 

@@ -43,10 +43,10 @@ class _HeteroAttention(TypedConv):
         self.bias = nn.Parameter(torch.empty(r, hidden))
 
     def slots(self, layout: HeteroLayout) -> EdgeSlots:
-        """:meth:`TypedConv.slots` with the attributes cut to the rows of ``w_edge`` (each type's own attributes)."""
+        """:meth:`TypedConv.slots` and the sparse structure of the weighted sums."""
         slots = super().slots(layout)
         sparse = sparse_plan(slots.src, layout.edge_index[1], slots.src_rows, layout.num_nodes, self.heads)
-        return slots._replace(attr=slots.attr.index_select(1, self.edge_rows_index), sparse=sparse)
+        return slots._replace(sparse=sparse)
 
     def _aggregate(self, values: Tensor, score: Tensor, layout: HeteroLayout, slots: EdgeSlots, need_weights: bool,
                    leaky: bool = True) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:

@@ -170,8 +170,8 @@ class HeteroRelationalConv(TypedConv):
 
     def slots(self, layout: HeteroLayout) -> "RelationalSlots":  # type: ignore[override]
         edges = super().slots(layout)
-        bilinear = edges.attr.index_select(1, self.bilinear_cols) if self.score_edge is not None else None
-        return RelationalSlots(edges._replace(attr=edges.attr.index_select(1, self.edge_rows_index)), bilinear)
+        bilinear = self.typed_attr(layout, self.bilinear_cols) if self.score_edge is not None else None
+        return RelationalSlots(edges, bilinear)
 
     def forward(self, x: Tensor, layout: HeteroLayout, slots: "RelationalSlots",  # type: ignore[override]
                 context: Optional[Tensor] = None, need_weights: bool = False,

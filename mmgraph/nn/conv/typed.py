@@ -97,8 +97,8 @@ class EdgeSlots(NamedTuple):
     Attributes:
         src: ``(E,)`` the edge's row in the source table (its source's projection for its type).
         dst: ``(E,)`` the edge's row in the target table: the group of a per-type softmax or sum.
-        attr: ``(E, R * (D + 1))`` the edge attributes and a 1 placed in the edge type's block
-            (zeros elsewhere), so one matrix product applies per-type edge weights and biases.
+        attr: ``(E, rows)`` the edge features of the rows of the block layout the convolution
+            has weights for (its ``edge_rows_index`` buffer; see :meth:`TypedConv.typed_attr`).
         kind: ``(E,)`` the edge's type in target-group order (:attr:`TypedConv.dst_groups`), to
             gather per-type parameters stored in that order.
         pick: ``(E,)`` ``edge * R + kind``: each edge's own type from an ``(E, R, ...)`` product.
@@ -177,16 +177,29 @@ class TypedConv(nn.Module):
         """The per-edge indices every layer of one forward pass shares (see :class:`EdgeSlots`)."""
         r = layout.edge_type
         src, dst = layout.edge_index
-        dtype = self.receives.dtype
-        types = torch.arange(self.num_types, device=r.device)
-        one_hot = (r.unsqueeze(1) == types).to(dtype).unsqueeze(-1)  # (E, R, 1); F.one_hot would check values on the host
-        attr = one_hot * _with_one(layout.edge_attr, self.edge_dim + 1, r, dtype).unsqueeze(1)  # (E, R, D + 1)
-        attr = attr.reshape(r.size(0), self.num_types * (self.edge_dim + 1))
         kind = self.dst_rank.index_select(0, r)
         pick = torch.arange(r.size(0), device=r.device) * self.num_types + kind
         plan = self.plan(layout)
-        return EdgeSlots(self.rows(layout, plan, "src", src, r), self.rows(layout, plan, "dst", dst, r), attr, kind,
-                         pick, self.table_rows(plan, "src"), self.table_rows(plan, "dst"), plan)
+        return EdgeSlots(self.rows(layout, plan, "src", src, r), self.rows(layout, plan, "dst", dst, r),
+                         self.typed_attr(layout, getattr(self, "edge_rows_index", None)), kind, pick,
+                         self.table_rows(plan, "src"),
+                         self.table_rows(plan, "dst"), plan)
+
+    def typed_attr(self, layout: HeteroLayout, rows: Optional[Tensor]) -> Tensor:
+        """``(E, len(rows))``: for each listed row of the block layout, each edge's feature there.
+
+        In the block layout every edge type ``r`` owns ``edge_dim + 1`` columns: its attributes
+        (zero-padded) and a 1; an edge is zero outside its own type's block. One product of these
+        features with per-type weights gives every edge its own type's weights applied (and bias
+        added). Only the listed rows are made, so no ``(E, R * (D + 1))`` tensor exists.
+        """
+        r = layout.edge_type
+        if rows is None or rows.numel() == 0:
+            return torch.zeros(r.size(0), 0, dtype=self.receives.dtype, device=r.device)
+        width = self.edge_dim + 1
+        row_type, column = rows // width, rows % width
+        values = _with_one(layout.edge_attr, width, r, self.receives.dtype)  # (E, D + 1)
+        return values.index_select(1, column) * (r.unsqueeze(1) == row_type).to(values.dtype)
 
     def plan(self, layout: HeteroLayout) -> Plan:
         """Padded tables when padding adds at most :attr:`padding_limit` times the rows (node types of similar size), else packed."""
