@@ -60,6 +60,15 @@ class _HeteroAttention(TypedConv):
         out = weighted_sum(alpha, values.contiguous(), slots.sparse) + self.node_bias(self.bias, layout)
         return out, (self.attention(layout, alpha) if need_weights else None)
 
+    def _reset_edge_weights(self) -> None:
+        """Each type's ``lin_edge`` Glorot-initialised, zero biases (as PyG's convolutions)."""
+        if self.w_edge is not None:
+            row = 0
+            for dim in self.edge_types.values():
+                _glorot_(self.w_edge[row : row + dim], self.hidden, dim)
+                row += dim
+        nn.init.zeros_(self.bias)
+
     def _edge_block(self, r: int) -> tuple[int, int, int]:
         """``(edge_dim, first row in w_edge, index among the types with attributes)`` of type ``r``."""
         dims = list(self.edge_types.values())
@@ -89,8 +98,9 @@ class HeteroGATConv(_HeteroAttention):
     (softmax over target :math:`i`'s incoming edges of type :math:`r`, per head; heads
     concatenated), what ``GATConv((H, H), H // K, heads=K, add_self_loops=False,
     edge_dim=edge_dim)`` per edge type computes, summed per target, as one set of tensor
-    operations: one matrix product projects every node for every type, scores and messages
-    are gathered per edge, and one scatter sums them.
+    operations: nodes are projected for the types they take part in (the attention vectors
+    folded into the weights), scores are gathered per edge, and the weighted sums are one
+    sparse matrix product (:mod:`mmgraph.nn.conv.aggregate`).
 
     Args:
         hidden: Width of node states and messages.
@@ -124,12 +134,7 @@ class HeteroGATConv(_HeteroAttention):
         for att in (self.att_src, self.att_dst, self.att_edge):
             if att is not None:
                 _glorot_(att, k, c)
-        if self.w_edge is not None:
-            row = 0
-            for dim in self.edge_types.values():
-                _glorot_(self.w_edge[row : row + dim], h, dim)
-                row += dim
-        nn.init.zeros_(self.bias)
+        self._reset_edge_weights()
 
     def forward(self, x: Tensor, layout: HeteroLayout, slots: EdgeSlots, context: Optional[Tensor] = None,
                 need_weights: bool = False) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
@@ -221,12 +226,7 @@ class HeteroGATv2Conv(_HeteroAttention):
         for b in (self.b_l, self.b_r):
             uniform_(b, 1 / math.sqrt(h))
         _glorot_(self.att, self.heads, self.channels)
-        if self.w_edge is not None:
-            row = 0
-            for dim in self.edge_types.values():
-                _glorot_(self.w_edge[row : row + dim], h, dim)
-                row += dim
-        nn.init.zeros_(self.bias)
+        self._reset_edge_weights()
 
     def forward(self, x: Tensor, layout: HeteroLayout, slots: EdgeSlots, context: Optional[Tensor] = None,
                 need_weights: bool = False) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
