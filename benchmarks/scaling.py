@@ -3,8 +3,10 @@
 Usage: python benchmarks/scaling.py [--sizes 256,1024,4096,16384,65536] [--device cpu] [--threads 2]
            [--parts build,fusion] [--limit 900] [--out benchmarks/results/scaling]
 
-Every measurement runs in a fresh subprocess, so its peak memory is its own (CPU: the rise of
-the process's peak resident set over what the inputs already held; GPU: peak allocated).
+Every measurement runs in a fresh subprocess. Peak memory: GPU, peak allocated; CPU, for graph
+building the rise of the process's peak resident set (the inputs are small; the KD-tree's
+arrays count), for the fusion steps the peak of tensor memory above the prepared inputs, from
+torch.profiler's memory events (the graph prepared beforehand would otherwise hide it).
 
 - build: one sample of N elements (image-like positions on a jittered grid, 64-d features, the
   time spans of a sequence), for each edge strategy; seconds (median of 3) and peak memory.
@@ -83,8 +85,30 @@ def _start_peak(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[float, float]:
-    """``(median seconds, peak MB of the first run)``."""
+def _torch_peak_mb(fn: Callable[[], Any]) -> float:
+    """Peak MB of tensor memory that one call of ``fn`` holds above what existed before it (CPU).
+
+    Read from ``torch.profiler``'s memory events, so inputs prepared earlier in the process
+    (whose peak the resident-set high-water mark would keep) do not count.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    # every allocation (+) and free (-) is counted once, in the innermost operator it happened in
+    deltas = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in prof.events() if e.self_cpu_memory_usage)
+    level = peak = 0
+    for _, delta in deltas:
+        level += delta
+        peak = max(peak, level)
+    return peak / 2**20
+
+
+def _timed(fn: Callable[[], Any], device: torch.device, repeats: int, tensors_only: bool = False) -> tuple[float, float]:
+    """``(median seconds, peak MB of the first run)``; ``tensors_only``: peak of tensor memory (CPU), not of the process."""
+    if tensors_only and device.type == "cpu":
+        peak = _torch_peak_mb(fn)
+        return statistics.median(_once(fn, device) for _ in range(repeats)), peak
     baseline = _start_peak(device)
     times = []
     for i in range(repeats):
@@ -98,6 +122,16 @@ def _timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[f
         if i == 0:
             peak = _peak_mb(device, baseline)
     return statistics.median(times), peak
+
+
+def _once(fn: Callable[[], Any], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
 
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +164,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             model.zero_grad(set_to_none=True)
             model(batch).sum().backward()
 
-        seconds, peak = _timed(step, device, 3)
+        seconds, peak = _timed(step, device, 3, tensors_only=True)
         return {"seconds": seconds, "peak_mb": peak, "edges": batch.graph.layout.num_edges}
     if spec["kind"] == "dense-fusion":
         torch.manual_seed(0)
@@ -141,7 +175,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             layer.zero_grad(set_to_none=True)
             layer(x).sum().backward()
 
-        seconds, peak = _timed(dense, device, 3)
+        seconds, peak = _timed(dense, device, 3, tensors_only=True)
         return {"seconds": seconds, "peak_mb": peak}
     raise ValueError(f"unknown kind {spec['kind']!r}")
 

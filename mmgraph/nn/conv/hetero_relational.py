@@ -84,24 +84,18 @@ class HeteroRelationalConv(TypedConv):
         # per type: the gate's (w, c), then (softmax) each head's score (a, b): read from m = W_2 u + b_2
         self.heads_w = nn.Parameter(torch.empty(r, 1 + k if self.softmax else 1, h + 1))
         self.log_scale = nn.Parameter(torch.empty(r, k)) if self.softmax else None
-        # V (rows of [h_i || c_i]) and v (last row) per type with attributes, columns (type, head, attribute)
-        dims = [self.edge_types_list[q][1] for q in self.dst_groups.order] if self.edge_types else []
-        cols = [(q * k + kk) * d + i for q, dim in enumerate(dims) for kk in range(k) for i in range(dim)]  # (type, head, attribute)
-        self.score_edge = nn.Parameter(torch.empty(h + c + 1, len(cols))) if self.softmax and cols else None
-        # per column of score_edge: the attribute it weighs in the block layout of EdgeSlots.attr, and its head
-        order = self.dst_groups.order
-        full = [order[q] * (d + 1) + i for q, dim in enumerate(dims) for kk in range(k) for i in range(dim)]
-        heads = [kk for q, dim in enumerate(dims) for kk in range(k) for i in range(dim)]
+        # V (rows of [h_i || c_i]) and v (last row): a column per (type with attributes, head, attribute),
+        # types in target-group order; each column's attribute in the block layout, and its head
+        order, dims = self.dst_groups.order, list(self.edge_types.values())
+        full = [order[q] * (d + 1) + i for q in range(len(order)) for kk in range(k) for i in range(dims[order[q]])]
+        heads = [kk for q in range(len(order)) for kk in range(k) for i in range(dims[order[q]])]
+        self.score_edge = nn.Parameter(torch.empty(h + c + 1, len(full))) if self.softmax and full else None
         self.register_buffer("bilinear_cols", torch.tensor(full, dtype=torch.long), persistent=False)
         head_of = torch.zeros(len(heads), k)
         head_of[torch.arange(len(heads)), torch.tensor(heads, dtype=torch.long)] = 1.0
         self.register_buffer("bilinear_heads", head_of, persistent=False)
         self.edge_score_init: dict[int, Tensor] = {}
         self.reset_parameters()
-
-    @property
-    def edge_types_list(self) -> list[tuple[EdgeType, int]]:
-        return list(self.edge_types.items())
 
     def _blocks(self) -> list[tuple[int, int, int, slice, slice]]:
         """Per edge type ``r``: ``(edge_dim, source block, target block, rows of w_edge, columns of score_edge)``."""
