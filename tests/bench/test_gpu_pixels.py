@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_pixels.sh"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(any(shutil.which(c) is None for c in ("bash", "setsid", "ps")), reason="needs bash, setsid, ps")
 def test_gpu_pixels_stops_at_the_deadline_and_packs(tmp_path: Path) -> None:
     env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu", "MMGRAPH": f"{sys.executable} -m mmgraph",

@@ -14,6 +14,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "split_runs.sh"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_split_runs_trains_every_seed_with_one_sweep(tmp_path: Path) -> None:
     out = tmp_path / "out"

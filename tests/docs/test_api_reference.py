@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_mkdocs_builds_the_reference(tmp_path: Path) -> None:
     site = tmp_path / "site"
     result = subprocess.run(

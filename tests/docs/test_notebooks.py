@@ -26,6 +26,7 @@ def test_saved_copy_shows_pictures(path: Path) -> None:
     assert not errors, f"{path.name} was saved with an error output"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MMGRAPH_NOTEBOOK_SMALL", "1")
