@@ -104,27 +104,8 @@ def _torch_peak_mb(fn: Callable[[], Any]) -> float:
     return peak / 2**20
 
 
-def _timed(fn: Callable[[], Any], device: torch.device, repeats: int, tensors_only: bool = False) -> tuple[float, float]:
-    """``(median seconds, peak MB of the first run)``; ``tensors_only``: peak of tensor memory (CPU), not of the process."""
-    if tensors_only and device.type == "cpu":
-        peak = _torch_peak_mb(fn)
-        return statistics.median(_once(fn, device) for _ in range(repeats)), peak
-    baseline = _start_peak(device)
-    times = []
-    for i in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-        if i == 0:
-            peak = _peak_mb(device, baseline)
-    return statistics.median(times), peak
-
-
 def _once(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds of one call (waiting for the GPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
@@ -132,6 +113,18 @@ def _once(fn: Callable[[], Any], device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - t0
+
+
+def _timed(fn: Callable[[], Any], device: torch.device, repeats: int, tensors_only: bool = False) -> tuple[float, float]:
+    """``(median seconds, peak MB of the first run)``; ``tensors_only``: peak of tensor memory (CPU), not of the process."""
+    if tensors_only and device.type == "cpu":
+        peak = _torch_peak_mb(fn)
+        return statistics.median(_once(fn, device) for _ in range(repeats)), peak
+    baseline = _start_peak(device)
+    times = [_once(fn, device)]
+    peak = _peak_mb(device, baseline)
+    times += [_once(fn, device) for _ in range(repeats - 1)]
+    return statistics.median(times), peak
 
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
