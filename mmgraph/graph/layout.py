@@ -89,6 +89,7 @@ def flatten_dicts(
     batch_dict: Optional[Mapping[str, Tensor]] = None,
     num_graphs: Optional[int] = None,
     device: Optional[torch.device] = None,
+    check: bool = False,
 ) -> HeteroLayout:
     """Lay out per-type edge lists (missing types: no edges; missing attributes: zeros).
 
@@ -101,6 +102,8 @@ def flatten_dicts(
         batch_dict: ``{node_type: (N_t,)}`` graph of each node (default: one graph).
         num_graphs: Number of graphs (default 1).
         device: Where the index tensors go (default: that of the first edge list).
+        check: Check every edge list's shape and index range (a ``ValueError`` naming the edge
+            type); for edge lists that did not come from :class:`~mmgraph.GraphBuilder`.
     """
     edge_attr_dict = edge_attr_dict or {}
     if device is None:
@@ -114,6 +117,8 @@ def flatten_dicts(
     for et, dim in zip(edge_types, dims):
         ei = edge_index_dict.get(et)
         ei = torch.empty(2, 0, dtype=torch.long, device=device) if ei is None else ei.to(device)
+        if check:
+            _check_edges(et, ei, int(num_nodes[et[0]]), int(num_nodes[et[2]]))
         counts.append(ei.size(1))
         parts.append(ei + torch.tensor([[offset[et[0]]], [offset[et[2]]]], device=device))
         if width:
@@ -144,6 +149,19 @@ def flatten_dicts(
         batch=batch,
         num_graphs=1 if num_graphs is None else int(num_graphs),
     )
+
+
+def _check_edges(edge_type: EdgeType, edge_index: Tensor, n_src: int, n_dst: int) -> None:
+    """Raise a ``ValueError`` naming ``edge_type`` for a malformed edge list or an index out of range."""
+    if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.is_floating_point() or edge_index.is_complex():
+        raise ValueError(f"edge_index_dict[{edge_type}]: expected an integer tensor of shape (2, E), "
+                         f"got {edge_index.dtype} of shape {tuple(edge_index.shape)}")
+    if edge_index.numel():
+        for row, end, n in ((0, "source", n_src), (1, "target", n_dst)):
+            lo, hi = int(edge_index[row].min()), int(edge_index[row].max())
+            if lo < 0 or hi >= n:
+                raise ValueError(f"edge_index_dict[{edge_type}]: {end} indices must lie in [0, {n - 1}] for {n} "
+                                 f"{edge_type[0 if row == 0 else 2]!r} nodes, got values in [{lo}, {hi}]")
 
 
 def flatten(graph: HeteroData, node_types: Sequence[str], edge_types: Mapping[EdgeType, int]) -> HeteroLayout:

@@ -269,7 +269,7 @@ class HeteroGNN(nn.Module):
         device = x_dict[self.node_types[0]].device
         sizes = {t: x_dict[t].size(0) for t in self.node_types}
         layout = flatten_dicts(self.node_types, sizes, self.edge_types, edge_index_dict, edge_attr_dict,
-                               batch_dict, num_graphs, device)
+                               batch_dict, num_graphs, device, check=True)
         x = torch.cat([x_dict[t] for t in self.node_types])
         out = self.forward_layout(x, layout, return_attention)
         h, attention = out if return_attention else (out, None)

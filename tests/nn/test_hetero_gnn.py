@@ -506,3 +506,15 @@ def test_select_heads_reach_the_relational_conv() -> None:
     assert inner(gnn, AA).heads == 2 and att[0][AA].weight.shape == (6, 3)  # gate + 2 softmax heads
     with pytest.raises(ValueError, match="select_heads: only conv='relational' has softmax heads, got conv='gat'"):
         HeteroGNN(["a"], {AA: 0}, H, conv="gat", select_heads=2)
+
+
+@pytest.mark.parametrize("edges, match", [
+    (torch.tensor([[0, 5], [1, 1]]), r"source indices must lie in \[0, 4\] for 5 'a' nodes, got values in \[0, 5\]"),
+    (torch.tensor([[0, 1], [-1, 1]]), r"target indices must lie in \[0, 4\]"),
+    (torch.tensor([0, 1]), r"expected an integer tensor of shape \(2, E\)"),
+    (torch.tensor([[0.0], [1.0]]), r"expected an integer tensor"),
+])
+def test_bad_edge_lists_are_refused_naming_the_edge_type(edges, match) -> None:
+    gnn = plain(["a", "b"], {AA: 0}, conv="gat")
+    with pytest.raises(ValueError, match=r"edge_index_dict\[\('a', 'intra', 'a'\)\]: " + match):
+        gnn(rand_x({"a": 5, "b": 2}), {AA: edges})
