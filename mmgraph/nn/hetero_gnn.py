@@ -13,7 +13,8 @@ from mmgraph.graph.layout import HeteroLayout, flatten_dicts
 from mmgraph.nn.conv.hetero_gat import HeteroGATConv, HeteroGATv2Conv
 from mmgraph.nn.conv.hetero_gcn import HeteroGCNConv
 from mmgraph.nn.conv.hetero_relational import HeteroGatedRelationalConv, HeteroRelationalConv
-from mmgraph.nn.conv.typed import EdgeAttention, PerTypeConv, PerTypeFactory, TypedConv, edge_key
+from mmgraph.nn.conv.per_type import PerTypeConv
+from mmgraph.nn.conv.typed import EdgeAttention, TypedConv, edge_key
 from mmgraph.nn.conv.typed_relational import TypedRelationalLayer
 
 __all__ = ["HeteroGNN", "TypeLayerNorm", "EdgeAttention", "register_conv", "CONVS", "TYPED", "CONDITIONABLE", "edge_key"]

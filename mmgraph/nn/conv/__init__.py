@@ -5,7 +5,8 @@ from mmgraph.nn.conv.hetero_gat import HeteroGATConv, HeteroGATv2Conv
 from mmgraph.nn.conv.hetero_gcn import HeteroGCNConv
 from mmgraph.nn.conv.hetero_relational import HeteroGatedRelationalConv, HeteroRelationalConv
 from mmgraph.nn.conv.relational import RelationalConv
-from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, PerTypeConv, TypedConv
+from mmgraph.nn.conv.per_type import PerTypeConv
+from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, TypedConv
 from mmgraph.nn.conv.typed_relational import TypedRelationalConv, TypedRelationalLayer
 
 __all__ = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import accumulate
-from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Optional, Sequence
+from typing import ClassVar, Mapping, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from mmgraph.graph.layout import HeteroLayout
 from mmgraph.nn.conv.aggregate import SparsePlan
 
-__all__ = ["TypedConv", "EdgeAttention", "EdgeSlots", "Groups", "Plan", "pad_nodes", "segment_softmax", "edge_key", "split_attention", "PerTypeConv", "PerTypeFactory"]
+__all__ = ["TypedConv", "EdgeAttention", "EdgeSlots", "Groups", "Plan", "pad_nodes", "segment_softmax", "edge_key", "split_attention"]
 
 EdgeType = tuple[str, str, str]
 
@@ -171,7 +171,7 @@ class TypedConv(nn.Module):
             self.register_buffer(f"{side}_pos", torch.tensor(pos or [0], dtype=torch.long), persistent=False)
         self.register_buffer("dst_rank", torch.tensor(list(self.dst_groups.rank) or [0], dtype=torch.long),
                              persistent=False)
-        self._column_cache: dict[tuple[int, int, str], Tensor] = {}
+        self._column_cache: dict[tuple[tuple[int, ...], int, str], Tensor] = {}
 
     def slots(self, layout: HeteroLayout) -> EdgeSlots:
         """The per-edge indices every layer of one forward pass shares (see :class:`EdgeSlots`)."""
@@ -390,53 +390,3 @@ def _with_one(attr: Optional[Tensor], width: int, r: Tensor, dtype: torch.dtype)
     if attr is None or width == 1:
         return ones
     return torch.cat([F.pad(attr.to(dtype), (0, width - 1 - attr.size(1))), ones], dim=1)
-
-
-#: A per-edge-type convolution factory: ``factory(hidden, edge_dim, same, heads, dropout)`` returns a
-#: module called as ``(x_src, x_dst, edge_index, edge_attr, need_weights)`` → ``(out, EdgeAttention | None)``.
-PerTypeFactory = Callable[[int, int, bool, int, float], nn.Module]
-
-
-class PerTypeConv(nn.ModuleDict):
-    """One module per edge type (a user's per-edge-type factory), run one after another.
-
-    The slow but general path for convolutions registered with
-    :func:`~mmgraph.nn.register_conv` as a per-edge-type factory: each type's module sees its
-    own edges, and the messages are summed per target node. :meth:`of` makes the class of a
-    factory.
-    """
-
-    accepts_context: ClassVar[bool] = False
-    options: ClassVar[tuple[str, ...]] = ("heads", "dropout")
-    factory: ClassVar[PerTypeFactory]
-
-    def __init__(self, hidden: int, node_types: Sequence[str], edge_types: Mapping[EdgeType, int],
-                 heads: int = 1, dropout: float = 0.0) -> None:
-        factory = type(self).factory
-        super().__init__({edge_key(et): factory(hidden, dim, et[0] == et[2], heads, dropout)
-                          for et, dim in edge_types.items()})
-        self.node_types, self.edge_types, self.hidden = list(node_types), dict(edge_types), hidden
-
-    @classmethod
-    def of(cls, factory: PerTypeFactory, name: str) -> type["PerTypeConv"]:
-        """The :class:`PerTypeConv` subclass that builds its per-type modules with ``factory``."""
-        return type(f"PerTypeConv[{name}]", (cls,), {"factory": staticmethod(factory)})
-
-    def slots(self, layout: HeteroLayout) -> None:
-        return None
-
-    def forward(self, x: Tensor, layout: HeteroLayout, slots: Any = None, context: Optional[Tensor] = None,
-                need_weights: bool = False) -> tuple[Tensor, Optional[dict[EdgeType, EdgeAttention]]]:
-        out = torch.zeros_like(x)
-        found: dict[EdgeType, EdgeAttention] = {}
-        for r, et in enumerate(layout.edge_types):
-            s, d = layout.node_slice(et[0]), layout.node_slice(et[2])
-            a, b = layout.edge_ptr[r], layout.edge_ptr[r + 1]
-            ei = layout.edge_index[:, a:b] - torch.tensor([[s.start], [d.start]], device=x.device)
-            dim = layout.edge_dims[r]
-            attr = layout.edge_attr[a:b, :dim] if dim and layout.edge_attr is not None else None
-            msg, att = self[edge_key(et)](x[s], x[d], ei, attr, need_weights)
-            out = out.index_add(0, torch.arange(d.start, d.stop, device=x.device), msg)
-            if att is not None:
-                found[et] = att
-        return out, (found if need_weights else None)
