@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import inspect
-from typing import Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-__all__ = ["register_model", "get_model", "get_model_builder", "list_models", "model_family", "FAMILIES"]
+__all__ = ["register_model", "get_model", "get_model_builder", "list_models", "model_family", "unknown_model_message",
+           "FAMILIES"]
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+_MODELS: dict[str, Callable[..., "nn.Module"]] = {}
 _FAMILY: dict[str, str] = {}
 
 #: Model families. ``"fusion"`` models map a :class:`~mmgraph.MultimodalBatch` to ``(B, out_dim)``
@@ -17,7 +21,7 @@ _FAMILY: dict[str, str] = {}
 #: re-rankers) and ``"captioning"`` models are built for their benchmark tasks from fusion models.
 FAMILIES = ("fusion", "retrieval", "captioning")
 
-M = TypeVar("M", bound=Callable[..., nn.Module])
+M = TypeVar("M", bound=Callable[..., "nn.Module"])
 
 
 def register_model(name: str, family: str = "fusion") -> Callable[[M], M]:
@@ -35,6 +39,8 @@ def register_model(name: str, family: str = "fusion") -> Callable[[M], M]:
         raise ValueError(f"family: expected one of {list(FAMILIES)}, got {family!r}")
 
     def wrap(fn: M) -> M:
+        if not str(getattr(fn, "__module__", "")).startswith("mmgraph."):
+            _load(None)  # a user's model: load the built-ins first, so that a clash with one is reported now
         if name in _MODELS:
             raise ValueError(f"a model named {name!r} is already registered")
         _MODELS[name] = fn
@@ -44,15 +50,31 @@ def register_model(name: str, family: str = "fusion") -> Callable[[M], M]:
     return wrap
 
 
-def list_models(family: Optional[str] = "fusion") -> list[str]:
-    """Names of the registered models of ``family`` (``None``: every family), sorted."""
-    if family is None:
-        _load(None)
-        return sorted(_MODELS)
-    if family not in FAMILIES:
-        raise ValueError(f"family: expected one of {list(FAMILIES)} or None, got {family!r}")
-    _load(family)
-    return sorted(n for n in _MODELS if _FAMILY[n] == family)
+_UNSET: Any = object()
+
+
+def list_models(kind: Optional[str] = "fusion", *, family: Optional[str] = _UNSET) -> list[str]:
+    """Names of the registered models of one kind, sorted.
+
+    Args:
+        kind: One of :data:`FAMILIES` (``"fusion"``, ``"retrieval"``, ``"captioning"``), or
+            ``None`` for every registered model.
+        family: The former name of ``kind`` (an alias; give one of the two).
+
+    Example:
+        >>> import mmgraph as mg
+        >>> "graph-gat" in mg.list_models() and "dual-graph" in mg.list_models(kind="retrieval")
+        True
+    """
+    if family is not _UNSET:
+        if kind not in ("fusion", family):
+            raise ValueError(f"list_models: give kind or its alias family, not both (got kind={kind!r}, "
+                             f"family={family!r})")
+        kind = family
+    if kind is not None and kind not in FAMILIES:
+        raise ValueError(f"kind: expected one of {list(FAMILIES)} or None, got {kind!r}")
+    _load(kind)
+    return sorted(n for n in _MODELS if kind is None or _FAMILY[n] == kind)
 
 
 def model_family(name: str) -> str:
@@ -61,21 +83,53 @@ def model_family(name: str) -> str:
     return _FAMILY[name]
 
 
+#: Modules whose import registers the built-in models of each family.
+_FAMILY_MODULES = {
+    "fusion": ("mmgraph.baselines", "mmgraph.nn.models"),
+    "retrieval": ("mmgraph.retrieval.models",),
+    "captioning": ("mmgraph.captioning.models",),
+}
+
+
 def _load(family: Optional[str]) -> None:
-    """Import the modules that register the task models (they are not imported with ``mmgraph``)."""
-    if family in (None, "retrieval"):
-        import mmgraph.retrieval.models  # noqa: F401
-    if family in (None, "captioning"):
-        import mmgraph.captioning.models  # noqa: F401
+    """Import the modules that register the built-in models of ``family`` (``None``: all).
+
+    ``import mmgraph`` imports none of them; the first lookup does.
+    """
+    for fam, modules in _FAMILY_MODULES.items():
+        if family in (None, fam):
+            for module in modules:
+                importlib.import_module(module)
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
-    """The class/function registered under ``name``."""
+    """The class/function registered under ``name``.
+
+    Raises:
+        ValueError: for an unknown name, with the closest registered names ("did you mean ...")
+            and the models of the family a close name belongs to (fusion models otherwise).
+    """
     if name not in _MODELS:
         _load(None)
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; registered models: {list_models(None)}")
+        raise ValueError(unknown_model_message(name))
     return _MODELS[name]
+
+
+def unknown_model_message(name: Any, kind: Optional[str] = None) -> str:
+    """``"unknown model 'grpah-gat'; did you mean 'graph-gat'? fusion models: [...]"``.
+
+    Args:
+        name: The name that is not registered.
+        kind: The family to list (``None``: the family of the closest name, else ``"fusion"``).
+    """
+    _load(None)
+    close = difflib.get_close_matches(str(name), sorted(_MODELS), n=1, cutoff=0.6)
+    if kind is None:
+        kind = _FAMILY[close[0]] if close else "fusion"
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    others = "|".join(repr(f) for f in FAMILIES if f != kind)
+    return f"unknown model {name!r}; {hint}{kind} models: {list_models(kind)} (others: list_models(kind={others}))"
 
 
 def get_model(name: str, **kwargs: Any) -> nn.Module:

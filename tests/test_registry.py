@@ -31,6 +31,35 @@ def test_unknown_model_and_option() -> None:
             mg.get_model(name, in_dims=IN_DIMS, bogus=1)
 
 
+@pytest.mark.parametrize(
+    ("name", "suggested", "listed", "not_listed"),
+    [("grpah-gat", "graph-gat", "fusion models", "dual-graph"), ("concatt", "concat", "fusion models", "caption-graph"),
+     ("dual-grap", "dual-graph", "retrieval models", "concat")],
+)
+def test_unknown_model_suggests_the_closest_name(name: str, suggested: str, listed: str, not_listed: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        mg.get_model(name, in_dims=IN_DIMS)
+    message = str(exc.value)
+    assert f"unknown model {name!r}" in message and f"did you mean {suggested!r}?" in message
+    assert listed in message and not_listed not in message  # the models of the name's family only
+
+
+def test_unknown_model_without_close_name_lists_fusion_models() -> None:
+    message = mg.registry.unknown_model_message("zzzzzz")
+    assert "did you mean" not in message and "fusion models: ['attention'" in message and "rerank" not in message
+
+
+def test_list_models_kind() -> None:
+    assert mg.list_models(kind="fusion") == MODELS == mg.list_models(family="fusion")
+    assert mg.list_models(kind="retrieval") == mg.list_models(family="retrieval") == mg.list_models("retrieval")
+    assert set(mg.list_models(kind=None)) == set(MODELS) | set(mg.list_models("retrieval")) | set(
+        mg.list_models("captioning"))
+    with pytest.raises(ValueError, match="kind: expected one of"):
+        mg.list_models(kind="nope")
+    with pytest.raises(ValueError, match="give kind or its alias family, not both"):
+        mg.list_models(kind="retrieval", family="captioning")
+
+
 def test_register_duplicate_name_rejected() -> None:
     with pytest.raises(ValueError, match="already registered"):
         mg.register_model("concat")(lambda **kw: torch.nn.Identity())

@@ -6,7 +6,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import top_k_accuracy_score
 from torch import Tensor
 
 __all__ = ["retrieval_metrics"]
@@ -33,6 +32,8 @@ def retrieval_metrics(scores: Tensor, targets: Tensor, ks: Sequence[int] = (1, 5
         raise ValueError(f"targets: expected one relevant item per query ({q}), got {targets.numel()}")
     if int(targets.min()) < 0 or int(targets.max()) >= n:
         raise ValueError(f"targets: expected item indices in [0, {n}), got min {int(targets.min())} max {int(targets.max())}")
+    from sklearn.metrics import top_k_accuracy_score  # imported on first use: a slow import
+
     s = scores.detach().float().cpu()
     out: dict[str, float] = {}
     labels = np.arange(n)

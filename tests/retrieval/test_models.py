@@ -35,7 +35,7 @@ def test_family_lists_the_four_models() -> None:
     assert RETRIEVAL == ["dual-graph", "dual-pooled", "rerank-attention", "rerank-graph"]
     assert not set(RETRIEVAL) & set(mg.list_models())  # not in the fusion contract
     assert mg.registry.model_family("dual-graph") == "retrieval"
-    with pytest.raises(ValueError, match="family: expected one of"):
+    with pytest.raises(ValueError, match="kind: expected one of"):
         mg.list_models("nope")
 
 
