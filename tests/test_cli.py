@@ -101,6 +101,10 @@ def test_models_by_family(capsys: pytest.CaptureFixture[str]) -> None:
         (["bench", "sort-of-clevr", "--seeds", "0"], "--seeds must be >= 1"),
         (["bench", "sort-of-clevr", "--models", "graph-gat,nope"], "unknown model"),
         (["bench", "vqa"], "invalid choice"),
+        (["bench", "sentimnt"], "did you mean 'sentiment'?"),
+        (["bench", "sort-of-clevr", "--models", "grpah-gat"], "did you mean 'graph-gat'?"),
+        (["bench", "task.py:TASK", "--input", "pixels"], "--input apply to the built-in tasks only"),
+        (["bench", "my.module:TASK", "--text", "minilm"], "--text apply to the built-in tasks only"),
         (["bench", "sort-of-clevr", "--only-seeds", "1,x"], "expected comma-separated integers, got '1,x'"),
         (["bench", "sort-of-clevr", "--only-seeds", "-1"], "--only-seeds: expected seeds >= 0, got [-1]"),
     ],
@@ -196,6 +200,7 @@ def test_viz_errors(tmp_path, argv: list[str], message: str, capsys, monkeypatch
     ("argv", "message"),
     [
         (["--model", "nope"], "--model: unknown model 'nope'"),
+        (["--model", "graph-gta"], "did you mean 'graph-gat'?"),
         (["--panels", "graph,pie"], "--panels: expected a comma-separated subset of graph,heatmap,readout,importance"),
         (["--task", "sentiment", "--input", "state"], "--input applies to sort-of-clevr and captioning only"),
         (["--top-k", "0"], "--top-k must be >= 1, got 0"),
@@ -215,3 +220,42 @@ def test_viz_help_explains_every_option() -> None:
         assert action.help and len(action.help) > 10, f"{action.option_strings} has no help"
         if action.default not in (None, False) and action.dest != "help":
             assert "default:" in action.help, f"{action.option_strings} does not state its default"
+
+
+def test_bench_help_lists_every_task_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert "default settings (full run / --quick):" in out and "path/to/my_task.py:NAME" in out
+    assert all(f"  {name}: epochs" in out for name in ("sort-of-clevr", "sentiment", "retrieval", "captioning"))
+
+
+def _user_task_file(tmp_path) -> str:
+    path = tmp_path / "my_task.py"
+    path.write_text(
+        "from mmgraph.bench.tasks import SentimentTask\n\n"
+        "class TinySentiment(SentimentTask):\n"
+        "    name = 'tiny-sentiment'\n\n"
+        "TASK = TinySentiment(sizes=(8, 4, 4))\n")
+    return str(path)
+
+
+def test_bench_user_task_from_a_file(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["bench", f"{_user_task_file(tmp_path)}:TASK", "--quick", "--models", "concat", "--seeds", "1",
+            "--epochs", "1", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "task: tiny-sentiment" in out and "results: runs/bench/tiny-sentiment-quick/results.json" in out
+    assert (tmp_path / "runs" / "bench" / "tiny-sentiment-quick" / "results.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("missing.py:TASK", "file not found"), ("{file}:NOPE", "has no attribute 'NOPE'; it defines ['TASK', 'TinySentiment']")],
+)
+def test_bench_user_task_errors_are_one_line(tmp_path, spec: str, message: str, capsys) -> None:
+    spec = spec.format(file=_user_task_file(tmp_path))
+    assert main(["bench", spec, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
