@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.data.modality import Modality, as_float_tensor
+from mmgraph.utils.target import as_target
 
 __all__ = ["MultimodalSample", "check_modality_name", "RESERVED_NAMES"]
 
@@ -84,7 +85,7 @@ class MultimodalSample(Mapping[str, Modality]):
                     raise ValueError(f"modality {name!r}: expected a Modality or a tensor, got a mapping")
                 value = Modality(as_float_tensor(value, f"modality {name!r}: x"))
             self._mods[name] = value.check(name)
-        self.y: Optional[Tensor] = None if y is None else torch.as_tensor(y)
+        self.y: Optional[Tensor] = as_target(y)
 
     @property
     def modalities(self) -> list[str]:

@@ -8,6 +8,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from mmgraph.utils.progress import interactive
+
 __all__ = ["rerank"]
 
 
@@ -32,7 +34,7 @@ def rerank(
         score_pairs: ``score_pairs(query_index (P,), item_index (P,)) -> (P,)`` scores of pairs,
             higher is a better match.
         batch_size: Pairs per call of ``score_pairs``.
-        progress: Show a progress bar.
+        progress: Show a progress bar (in a terminal only; not in logs).
 
     Returns:
         ``(Q, N)`` scores: the re-ranked top-k hold ``k, k-1, ..., 1``, every other item its
@@ -49,7 +51,8 @@ def rerank(
     queries = torch.arange(q).repeat_interleave(k)
     items = top.reshape(-1)
     parts = []
-    for i in tqdm(range(0, queries.numel(), batch_size), desc="re-ranking", disable=not progress, leave=False):
+    for i in tqdm(range(0, queries.numel(), batch_size), desc="re-ranking", disable=not progress or not interactive(),
+                  leave=False):
         out = torch.as_tensor(score_pairs(queries[i : i + batch_size], items[i : i + batch_size])).detach().float().cpu()
         if out.shape != (min(batch_size, queries.numel() - i),):
             raise ValueError(f"score_pairs: expected one score per pair ({min(batch_size, queries.numel() - i)}), "

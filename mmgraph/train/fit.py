@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from mmgraph.train.checkpoint import save_checkpoint
 from mmgraph.train.metrics import classification_metrics, mosi_metrics
 from mmgraph.utils.io import atomic_write
+from mmgraph.utils.progress import interactive, progress_line
 from mmgraph.utils.seed import seed_everything
 
 __all__ = ["FitResult", "fit", "evaluate", "predict", "default_loss", "default_metrics", "SCHEDULERS"]
@@ -128,11 +129,15 @@ def _default_monitor(task: Optional[str]) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- data helpers
 
 
+_EXPECTED = "an iterable of MultimodalBatch (a list of batches, or a DataLoader with collate_fn=mmgraph.collate)"
+
+
 def _check_iterable(data: Any, what: str) -> None:
     if data is None:
-        raise ValueError(f"{what}: expected an iterable of MultimodalBatch, got None")
+        raise ValueError(f"{what}: expected {_EXPECTED}, got None")
+    _check_not_one_item(data, what)
     if not isinstance(data, Iterable):
-        raise ValueError(f"{what}: expected an iterable of MultimodalBatch, got {type(data).__name__}")
+        raise ValueError(f"{what}: expected {_EXPECTED}, got {type(data).__name__}")
     if isinstance(data, Iterator):
         raise ValueError(
             f"{what}: got a one-shot iterator ({type(data).__name__}), but it is iterated once per epoch; "
@@ -144,6 +149,37 @@ def _check_iterable(data: Any, what: str) -> None:
         return
     if n == 0:
         raise ValueError(f"{what}: is empty; expected at least one batch")
+    if isinstance(data, (list, tuple)):
+        _check_batch_type(data[0], what, 0)
+
+
+def _check_not_one_item(data: Any, what: str) -> None:
+    """Refuse one batch, one sample, a tensor, a dict or a string given where batches are expected."""
+    from mmgraph.data.batch import MultimodalBatch
+    from mmgraph.data.sample import MultimodalSample
+
+    if isinstance(data, MultimodalBatch):
+        raise ValueError(f"{what}: expected {_EXPECTED}, got a single MultimodalBatch; pass [batch]")
+    if isinstance(data, MultimodalSample):
+        raise ValueError(f"{what}: expected {_EXPECTED}, got a single MultimodalSample; collate samples into "
+                         "batches first, e.g. [mmgraph.collate(samples)]")
+    if isinstance(data, (Tensor, Mapping, str, bytes)):
+        raise ValueError(f"{what}: expected {_EXPECTED}, got {type(data).__name__}")
+
+
+def _check_batch_type(batch: Any, what: str, index: int) -> None:
+    """Refuse a sample, a tensor, a string, a number ... where a batch (with ``.to`` and ``.y``) is expected."""
+    from mmgraph.data.sample import MultimodalSample
+
+    if isinstance(batch, MultimodalSample):
+        raise ValueError(f"{what}: expected {_EXPECTED}, got a list of MultimodalSample; collate them into batches: "
+                         "[mmgraph.collate(samples)] or a DataLoader(samples, batch_size=..., "
+                         "collate_fn=mmgraph.collate)")
+    if isinstance(batch, str):
+        raise ValueError(f"{what}: expected {_EXPECTED}; batch {index} is a str ({batch!r}): iterating over one "
+                         "MultimodalBatch yields its modality names (for one batch, pass [batch])")
+    if isinstance(batch, (Tensor, bytes, numbers.Number)) or not hasattr(batch, "to"):
+        raise ValueError(f"{what}: expected {_EXPECTED}; batch {index} is a {type(batch).__name__}")
 
 
 def _num_batches(data: Iterable[Any]) -> int:
@@ -169,7 +205,51 @@ def _targets(batch: Any, what: str, index: int) -> Tensor:
     return y
 
 
-def _predict(model: nn.Module, data: Iterable[Any], what: str) -> tuple[Tensor, Optional[Tensor]]:
+def _check_targets(out: Tensor, y: Tensor, task: Optional[str], what: str, index: int) -> None:
+    """Refuse targets the default loss cannot use, naming batch ``index`` and the sample.
+
+    Classification targets must be class indices in ``[0, out_dim)`` (integers, or floats with
+    integer values), unless they are class probabilities of the output's shape; regression
+    targets must be finite. Runs on CPU targets only (no device sync): :func:`fit` calls it
+    on the targets before they are moved, in the first epoch.
+    """
+    if y.device.type != "cpu" or out.dim() < 1 or y.numel() == 0:
+        return
+    if task == "classification":
+        if y.is_floating_point() and y.shape == out.shape:  # class probabilities (soft labels)
+            bad = ~torch.isfinite(y)
+            if bool(bad.any()):
+                sample = int(bad.nonzero()[0, 0])
+                raise ValueError(f"{what}: batch {index}, sample {sample}: class probabilities must be finite, got "
+                                 f"{y[sample].tolist()}")
+            return
+        if y.numel() != out.size(0):
+            return  # the loss names the shape mismatch
+        flat, out_dim = y.reshape(-1), out.size(-1)
+        if flat.is_floating_point() or flat.is_complex():
+            bad = ~torch.isfinite(flat) | (flat != flat.round())
+            if bool(bad.any()):
+                sample = int(bad.nonzero()[0, 0])
+                raise ValueError(f"{what}: batch {index}, sample {sample}: class target {flat[sample].item()!r} is not "
+                                 f"a class index; expected integers in [0, {out_dim}) (out_dim {out_dim}, the model's "
+                                 f"output width), or class probabilities of the output's shape {tuple(out.shape)}")
+        bad = (flat < 0) | (flat >= out_dim)
+        if bool(bad.any()):
+            sample = int(bad.nonzero()[0, 0])
+            value = flat[sample].item()
+            raise ValueError(f"{what}: batch {index}, sample {sample}: class target {value:g} is out of range; "
+                             f"expected class indices in [0, {out_dim}) (out_dim {out_dim}, the model's output width)")
+    elif task == "regression" and y.is_floating_point():
+        bad = ~torch.isfinite(y.reshape(y.size(0), -1) if y.dim() > 0 else y.reshape(1, 1))
+        if bool(bad.any()):
+            sample = int(bad.nonzero()[0, 0])
+            values = y.reshape(y.size(0), -1)[sample].tolist() if y.dim() > 0 else [y.item()]
+            raise ValueError(f"{what}: batch {index}, sample {sample}: regression target {values} is not finite; "
+                             "expected finite numbers (no NaN or infinity)")
+
+
+def _predict(model: nn.Module, data: Iterable[Any], what: str,
+             check: Optional[Callable[[Tensor, Tensor, int], None]] = None) -> tuple[Tensor, Optional[Tensor]]:
     _check_iterable(data, what)
     device = _model_device(model)
     was_training = model.training
@@ -188,6 +268,8 @@ def _predict(model: nn.Module, data: Iterable[Any], what: str) -> tuple[Tensor, 
                 preds.append(out.detach().cpu())
                 if batch.y is not None:
                     targets.append(batch.y.detach().cpu())
+                    if check is not None:
+                        check(preds[-1], targets[-1], i)
     finally:
         model.train(was_training)
     if not preds:
@@ -228,8 +310,9 @@ def _as_metric_dict(values: Any, what: str) -> dict[str, float]:
     return out
 
 
-def _evaluate(model: nn.Module, data: Iterable[Any], metrics: MetricsFn, what: str) -> dict[str, float]:
-    preds, targets = _predict(model, data, what)
+def _evaluate(model: nn.Module, data: Iterable[Any], metrics: MetricsFn, what: str,
+              check: Optional[Callable[[Tensor, Tensor, int], None]] = None) -> dict[str, float]:
+    preds, targets = _predict(model, data, what, check)
     if targets is None:
         raise ValueError(f"{what}: batch 0 has no targets (y is None); evaluation needs y")
     return _as_metric_dict(metrics(preds, targets), what)
@@ -483,7 +566,9 @@ def fit(
             seed, the same initial model and data give identical results on CPU (DataLoader
             shuffling and dropout included).
         device: Where to train.
-        progress: Show tqdm bars (epochs, with train loss and the monitored val metric; batches).
+        progress: Show progress on ``sys.stderr``: in a terminal, tqdm bars (epochs, with train loss
+            and the monitored val metric; batches); otherwise (a log file, CI) one line per epoch
+            with the epoch, train loss, monitored val metric and seconds.
         log: Called with each epoch's history dict; a :class:`logging.Logger` gets one
             ``info`` line per epoch instead.
         history_tags: Plain values (str, int, float, bool) added to the history record of
@@ -496,7 +581,11 @@ def fit(
 
     Raises:
         ValueError: for an invalid argument (``epochs``, ``lr``, ``scheduler`` ...), empty
-            ``train``/``val``, a batch without targets, a ``monitor`` not among the
+            ``train``/``val``, data that is not an iterable of batches (one batch: pass
+            ``[batch]``; samples: collate them), a batch without targets, targets the default
+            loss cannot use (class indices outside ``[0, out_dim)`` or not integers, NaN or
+            infinite regression targets: checked on CPU in the first epoch, naming the batch and
+            the sample), a ``monitor`` not among the
             validation metrics (naming those available), a model task without defaults
             when ``loss``/``metrics`` are not given, ``resume`` without ``checkpoint_dir``, or
             a ``resume.pt`` saved with other settings (naming them).
@@ -587,7 +676,13 @@ def fit(
         if stopped_early:
             first_epoch = epochs + 1
 
-    epoch_bar = tqdm(range(first_epoch, epochs + 1), desc="fit", unit="epoch", disable=not progress,
+    bars = progress and interactive()  # in a log file or CI: one line per epoch instead of redrawn bars
+    check_targets = loss is None and task in ("classification", "regression")
+
+    def check(what: str) -> Callable[[Tensor, Tensor, int], None]:
+        return lambda out, y, index: _check_targets(out, y, task, what, index)
+
+    epoch_bar = tqdm(range(first_epoch, epochs + 1), desc="fit", unit="epoch", disable=not bars,
                      dynamic_ncols=True, initial=first_epoch - 1, total=epochs)
     try:
         for epoch in epoch_bar:
@@ -596,12 +691,17 @@ def fit(
             epoch_lr = float(optimizer.param_groups[0]["lr"])
             total, count = 0.0, 0
             batch_bar = tqdm(train, total=steps_per_epoch, desc=f"epoch {epoch}", unit="batch", leave=False,
-                             disable=not progress, dynamic_ncols=True)
+                             disable=not bars, dynamic_ncols=True)
+            first = epoch == first_epoch  # the data are checked in the first epoch only: no cost later
             try:
                 for i, batch in enumerate(batch_bar):
-                    y = _targets(batch, "train", i)
+                    if first:
+                        _check_batch_type(batch, "train", i)
+                    y = _targets(batch, "train", i)  # on the CPU, before it is moved
                     batch = batch.to(device)
                     out = model(batch)
+                    if first and check_targets and isinstance(out, Tensor):
+                        _check_targets(out, y, task, "train", i)
                     value = loss_fn(out, batch.y)
                     if not isinstance(value, Tensor) or value.numel() != 1:
                         raise ValueError(f"loss: expected a scalar tensor, got {type(value).__name__} "
@@ -625,7 +725,7 @@ def fit(
             train_seconds.append(train_s)
             train_loss = total / count
 
-            val_metrics = _evaluate(model, val, metrics_fn, "val")
+            val_metrics = _evaluate(model, val, metrics_fn, "val", check("val") if first and check_targets else None)
             if monitor not in val_metrics:
                 raise ValueError(f"monitor: {monitor!r} is not a validation metric; available: {sorted(val_metrics)}")
             current = val_metrics[monitor]
@@ -650,6 +750,9 @@ def fit(
             record.update(tags)
             history.append(record)
             epoch_bar.set_postfix({"train_loss": f"{train_loss:.4f}", f"val_{monitor}": f"{current:.4f}"})
+            if progress and not bars:
+                progress_line(f"fit: epoch {epoch}/{epochs}: train_loss {train_loss:.4f}, val_{monitor} {current:.4f}, "
+                              f"{record['seconds']:.1f}s")
             if patience is not None and since_best >= patience and epoch < epochs:
                 stopped_early = True
             if ckpt_dir is not None:
@@ -674,7 +777,8 @@ def fit(
         model.load_state_dict(best_state)
     model.eval()
 
-    test_metrics = None if test is None else _evaluate(model, test, metrics_fn, "test")
+    test_metrics = None if test is None else _evaluate(model, test, metrics_fn, "test",
+                                                       check("test") if check_targets else None)
     return FitResult(
         best_epoch=best_epoch,
         best_val=best_val,

@@ -353,3 +353,84 @@ def test_fit_adds_a_models_auxiliary_loss(cls_data, aux: str) -> None:
 def test_fit_refuses_a_non_scalar_auxiliary_loss(cls_data) -> None:
     with pytest.raises(ValueError, match=r"model.auxiliary_loss: expected None or a scalar tensor, got \(2,\)"):
         mt.fit(WithAuxiliary("vector"), cls_data["train"], cls_data["val"], epochs=1, progress=False)
+
+
+def with_targets(data: list[mg.MultimodalBatch], batch: int, sample: int, value: float) -> list[mg.MultimodalBatch]:
+    """A copy of ``data`` whose batch ``batch`` has target ``value`` at ``sample`` (as float if ``value`` is)."""
+    out = list(data)
+    y = out[batch].y.clone().to(torch.float if isinstance(value, float) else out[batch].y.dtype)
+    y[sample] = value
+    out[batch] = mg.MultimodalBatch(dict(out[batch].items()), y=y)
+    return out
+
+
+class OneBatch:
+    """A re-iterable over one batch: it yields the batch's modality names."""
+
+    def __init__(self, batch: mg.MultimodalBatch) -> None:
+        self.batch = batch
+
+    def __iter__(self):
+        return iter(self.batch)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda d: d[0], r"train: expected an iterable of MultimodalBatch .*got a single MultimodalBatch; pass \[batch\]"),
+        (lambda d: class_samples(4, 0), r"got a list of MultimodalSample; .*mmgraph\.collate"),
+        (lambda d: class_samples(1, 0)[0], r"got a single MultimodalSample"),
+        (lambda d: torch.zeros(4, 3), r"expected an iterable of MultimodalBatch .*got Tensor"),
+        (lambda d: {"text": d[0]["text"]}, r"expected an iterable of MultimodalBatch .*got dict"),
+        (lambda d: [torch.zeros(3)], r"expected an iterable of MultimodalBatch .*batch 0 is a Tensor"),
+        (lambda d: OneBatch(d[0]), r"train: .*batch 0 is a str \('audio'\): iterating over one MultimodalBatch"),
+    ],
+)
+def test_data_of_the_wrong_type_says_what_is_expected(cls_data, make, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        mt.fit(concat(), make(cls_data["train"]), cls_data["val"], epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("batch", "sample", "value", "match"),
+    [
+        (1, 2, 3, r"train: batch 1, sample 2: class target 3 is out of range; expected class indices in \[0, 3\)"),
+        (0, 5, -1, r"train: batch 0, sample 5: class target -1 is out of range"),
+        (2, 0, 1.5, r"train: batch 2, sample 0: class target 1.5 is not a class index; expected integers in \[0, 3\)"),
+        (0, 1, float("nan"), r"batch 0, sample 1: class target nan is not a class index"),
+    ],
+)
+def test_bad_class_targets_name_the_batch_and_sample(cls_data, batch: int, sample: int, value, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        mt.fit(concat(), with_targets(cls_data["train"], batch, sample, value), cls_data["val"], epochs=1, progress=False)
+    in_val = f"val: batch 0, sample {sample}: " + match.split(f"sample {sample}: ")[1]
+    with pytest.raises(ValueError, match=in_val):
+        mt.fit(concat(), cls_data["train"], with_targets(cls_data["val"], 0, sample, value), epochs=1, progress=False)
+
+
+def test_integer_valued_float_class_targets_and_soft_labels_are_accepted(cls_data) -> None:
+    as_float = [mg.MultimodalBatch(dict(b.items()), y=b.y.float()) for b in cls_data["train"]]
+    mt.fit(concat(), as_float, cls_data["val"], epochs=1, progress=False)
+    soft = [mg.MultimodalBatch(dict(b.items()), y=F.one_hot(b.y, 3).float()) for b in cls_data["train"]]
+    mt.fit(concat(), soft, cls_data["val"], epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_regression_targets_are_refused(value: float) -> None:
+    train, val = batches(score_samples(16, 0)), batches(score_samples(8, 1))
+    with pytest.raises(ValueError, match=r"train: batch 1, sample 3: regression target \[(nan|inf)\] is not finite"):
+        mt.fit(concat("regression", out_dim=1), with_targets(train, 1, 3, value), val, epochs=1, progress=False)
+
+
+def test_a_custom_loss_gets_its_targets_unchecked(cls_data) -> None:
+    data = with_targets(cls_data["train"], 0, 0, 7)
+    mt.fit(concat(), data, cls_data["val"], epochs=1, progress=False, loss=lambda out, y: out.mean() * 0 + y.float().mean())
+
+
+def test_progress_in_a_log_is_one_line_per_epoch(cls_data, capsys: pytest.CaptureFixture[str]) -> None:
+    mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=3, lr=1e-2, progress=True)
+    err = capsys.readouterr().err  # captured: not a terminal
+    assert "\r" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("fit: epoch 1/3: train_loss ")
+    assert all(" val_acc " in line and line.endswith("s") for line in lines)
