@@ -235,8 +235,10 @@ def _user_task_file(tmp_path) -> str:
     path.write_text(
         "from mmgraph.bench.tasks import SentimentTask\n\n"
         "class TinySentiment(SentimentTask):\n"
-        "    name = 'tiny-sentiment'\n\n"
-        "TASK = TinySentiment(sizes=(8, 4, 4))\n")
+        "    def __init__(self):\n"
+        "        super().__init__(sizes=(8, 4, 4))\n"
+        "        self.name = 'tiny-sentiment'\n\n"
+        "TASK = TinySentiment()\n")
     return str(path)
 
 

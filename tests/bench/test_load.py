@@ -15,17 +15,18 @@ from mmgraph.bench.tasks import SentimentTask
 
 
 class TinySentiment(SentimentTask):
-    name = "tiny-sentiment"
-
     def __init__(self):
         super().__init__(sizes=(8, 4, 4))
+        self.name = "tiny-sentiment"
 
 
 TASK = TinySentiment()
 
 
 def make():
-    return TinySentiment()
+    task = SentimentTask(sizes=(8, 4, 4))
+    task.name = "tiny-sentiment"
+    return task
 
 
 def needs_args(n):
