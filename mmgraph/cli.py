@@ -51,6 +51,7 @@ def _demo(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     import mmgraph as mg
+    from mmgraph.utils.progress import interactive
 
     mg.seed_everything(args.seed)
     samples = demo_samples(args.batch_size, seed=args.seed)
@@ -73,7 +74,7 @@ def _demo(args: argparse.Namespace) -> int:
     in_dims = {"text": 384, "image": 512, "audio": 64}
     names = [n for n in mg.list_models() if not args.models or n in args.models]
     rows = []
-    for name in tqdm(names, desc="models", disable=args.no_progress):
+    for name in tqdm(names, desc="models", disable=args.no_progress or not interactive()):
         kwargs = {"builder": builder} if name.startswith("graph-") else {}
         model = mg.get_model(name, in_dims=in_dims, hidden=args.hidden, out_dim=10, **kwargs)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
