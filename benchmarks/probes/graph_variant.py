@@ -57,7 +57,7 @@ def main() -> None:
     # accuracy per question subtype (bits 6-7: non-relational/relational, 8-10: subtype)
     from mmgraph.train.fit import predict
 
-    test = task.data["test"]
+    test = task.scenes["test"]
     preds, targets = predict(model, task.batches("test", 256, shuffle=False))
     correct = (preds.argmax(-1) == targets).reshape(test.answers.shape)
     bits = test.question_bits

@@ -85,7 +85,7 @@ KINDS = {(False, 0): "shape", (False, 1): "left?", (False, 2): "top?",
 def _subset(task: SortOfCLEVRTask, split: str, relational: bool, subtype: int, batch_size: int,
             shuffle: bool) -> Batches:
     """Batches of the questions of one type only (each batch mixes images)."""
-    bits = task.data[split].question_bits.reshape(-1, task.data[split].question_bits.size(-1))
+    bits = task.scenes[split].question_bits.reshape(-1, task.scenes[split].question_bits.size(-1))
     keep = torch.nonzero((bits[:, 7 if relational else 6] == 1) & (bits[:, 8 + subtype] == 1)).squeeze(1)
     make = task._make(split)
     return Batches(lambda ix: make(keep[ix]), len(keep), 1, batch_size, shuffle)
@@ -123,7 +123,7 @@ def main() -> None:
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 100, 100))
     task.load(quick=False)
     if args.white:
-        for data in task.data.values():  # no object colour is pure black, so this touches only the background
+        for data in task.scenes.values():  # no object colour is pure black, so this touches only the background
             data.images[(data.images == 0).all(dim=1, keepdim=True).expand_as(data.images)] = 255
     if args.model == "cnn-mlp":
         model = CNNMLP(task, args.hidden, args.flat_question, args.film, args.colour_heads, args.experts,
@@ -145,7 +145,7 @@ def main() -> None:
         progress=False, log=lambda d: print({k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()},
                                             flush=True))
     print(task.evaluate(model, "test", 200), f"{time.time() - t0:.0f}s")
-    test = task.data["test"]
+    test = task.scenes["test"]
     preds, targets = predict(model, task.batches("test", 200, shuffle=False))
     correct = (preds.argmax(-1) == targets).cpu().reshape(test.answers.shape)
     bits = test.question_bits  # bits 6/7: non-relational/relational, 8-10: subtype

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from mmgraph.bench.budget import count_parameters, match_budget
 from mmgraph.bench.machine import machine_facts
 from mmgraph.bench.results import RunRecord, RunStore, aggregate, write_results
 from mmgraph.bench.tasks.base import BenchTask
@@ -88,31 +89,7 @@ def build_model(task: BenchTask, name: str, hidden: int, seed: int = 0) -> nn.Mo
 
 
 def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def match_budget(task: BenchTask, name: str, target: int, step: int = 8, max_hidden: int = 1024) -> tuple[int, int]:
-    """The width (a multiple of ``step``) whose parameter count is closest to ``target``: ``(hidden, params)``.
-
-    Parameter counts grow with the width, so a binary search finds the crossing point.
-    """
-    cache: dict[int, int] = {}
-
-    def count(h: int) -> int:
-        if h not in cache:
-            cache[h] = _params(build_model(task, name, h))
-        return cache[h]
-
-    lo, hi = 1, max_hidden // step
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if count(mid * step) < target:
-            lo = mid + 1
-        else:
-            hi = mid
-    candidates = [h * step for h in (lo - 1, lo) if h >= 1]
-    best = min(candidates, key=lambda h: abs(count(h) - target))
-    return best, count(best)
+    return count_parameters(model)
 
 
 def training_memory_mb(model: nn.Module, batch: Any, loss_fn: Callable[[Any, Any], Any]) -> float:
@@ -349,6 +326,7 @@ def run_benchmark(
                           partial=partial, machine=facts)
             task.after_fit(name, seed, model, dict(result.best_val), hidden)
             metrics = task.evaluate(model, "test", cfg.batch_size)
+            names = tuple(task.metric_names) or tuple(metrics)
             t0 = time.perf_counter()
             predict(model, task.batches("test", cfg.batch_size, shuffle=False))
             infer_s = time.perf_counter() - t0
@@ -357,7 +335,7 @@ def run_benchmark(
                 seed=seed,
                 lr=lr,
                 params=_params(model),
-                metrics={k: float(metrics[k]) for k in task.metric_names},
+                metrics={k: float(metrics[k]) for k in names},
                 train_s_per_epoch=float(result.train_s_per_epoch),
                 infer_samples_per_s=task.num_samples("test") / max(infer_s, 1e-9),
                 peak_mem_mb=float(memory),
@@ -367,7 +345,7 @@ def run_benchmark(
             )
             store.save(record)
             _remove_partial(partial)
-            main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in task.metric_names[:3])
+            main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in names[:3])
             say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
     records = [r for r in store.records() if r.seed in cfg.seeds]
     for r in records:

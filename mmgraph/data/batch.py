@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from mmgraph.data.modality import Modality
-from mmgraph.data.raw import RawModality
+from mmgraph.data.raw import RawItem, RawModality
 from mmgraph.data.sample import MultimodalSample, check_modality_name
 
 __all__ = ["ModalityBatch", "MultimodalBatch", "collate"]
@@ -275,12 +275,16 @@ def collate(samples: Sequence[MultimodalSample]) -> MultimodalBatch:
     r"""Pad a list of samples into a :class:`MultimodalBatch` (usable as a DataLoader ``collate_fn``).
 
     Each modality is padded to its longest sample; samples that lack a modality get an
-    all-``False`` mask row. Targets ``y`` are stacked when every sample has one.
+    all-``False`` mask row. Raw items (:class:`~mmgraph.data.RawItem`) become one
+    :class:`RawModality` per name holding each distinct item once (same ``key``, or views of the
+    same memory), so e.g. an image shared by several questions is encoded once. Targets ``y``
+    are stacked when every sample has one.
 
     Raises:
-        ValueError: for an empty list, a non-sample item, or a modality whose feature
+        ValueError: for an empty list, a non-sample item, a modality whose feature
             dimension, ``pos`` dimension or presence of ``pos``/``time`` differs between
-            samples (the message names the modality and the sample index).
+            samples, or a raw modality missing in some samples or of differing item shapes
+            (the message names the modality and the sample index).
     """
     samples = list(samples)
     if not samples:
@@ -289,6 +293,7 @@ def collate(samples: Sequence[MultimodalSample]) -> MultimodalBatch:
         if not isinstance(s, MultimodalSample):
             raise ValueError(f"collate: sample {i}: expected a MultimodalSample, got {type(s).__name__}")
     names = sorted({n for s in samples for n in s})
+    raw = {name: _collate_raw(samples, name) for name in sorted({n for s in samples for n in s.raw})}
     mods: dict[str, ModalityBatch] = {}
     for name in names:
         first = next(i for i, s in enumerate(samples) if name in s)
@@ -345,4 +350,27 @@ def collate(samples: Sequence[MultimodalSample]) -> MultimodalBatch:
         except RuntimeError as exc:
             shapes = sorted({tuple(t.shape) for t in ys})
             raise ValueError(f"collate: targets y must share one shape, got shapes {shapes}") from exc
-    return MultimodalBatch(mods, y=y)
+    return MultimodalBatch(mods, y=y, raw=raw)
+
+
+def _collate_raw(samples: Sequence[MultimodalSample], name: str) -> RawModality:
+    """The raw items ``name`` of ``samples``: each distinct item once, and each sample's item index."""
+    slot: dict[Any, int] = {}
+    items: list[Tensor] = []
+    index: list[int] = []
+    for i, s in enumerate(samples):
+        item: Optional[RawItem] = s.raw.get(name)
+        if item is None:
+            raise ValueError(f"collate: raw modality {name!r}: missing in sample {i}; raw input cannot be missing "
+                             "from some samples of a batch (give it to every sample)")
+        ident = item.identity()
+        if ident not in slot:
+            if items and (item.data.shape != items[0].shape or item.data.dtype != items[0].dtype):
+                first = index[0] if index else 0
+                raise ValueError(f"collate: raw modality {name!r}: expected items of shape {tuple(items[0].shape)} "
+                                 f"{items[0].dtype} (as in sample {first}), got {tuple(item.data.shape)} "
+                                 f"{item.data.dtype} in sample {i}")
+            slot[ident] = len(items)
+            items.append(item.data)
+        index.append(slot[ident])
+    return RawModality(torch.stack(items), torch.tensor(index), name=name)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["RawModality"]
+__all__ = ["RawModality", "RawItem"]
 
 
 class RawModality:
@@ -56,3 +56,54 @@ class RawModality:
 
     def __repr__(self) -> str:
         return f"RawModality(data={list(self.data.shape)}, index={list(self.index.shape)})"
+
+
+class RawItem:
+    r"""The raw input of one modality for one sample (an image, a clip), before any extractor.
+
+    Give it to a :class:`~mmgraph.MultimodalSample` like a modality
+    (``MultimodalSample(question=..., image=RawItem(pixels, key=image_id))``);
+    :func:`~mmgraph.collate` stores each distinct item of a batch once in a :class:`RawModality`,
+    so an extractor such as :class:`~mmgraph.nn.GridCNN` encodes an image once however many of its
+    questions the batch holds. Items are the same when they have the same ``key``, or, without
+    keys, when they are views of the same memory.
+
+    Args:
+        data: The item, e.g. an image :math:`(3, H, W)` (``uint8`` or float); any tensor or array.
+        key: Optional hashable identity (e.g. the image id) shared by every sample of the item;
+            it also groups those samples into the same batch (:class:`~mmgraph.data.GroupedBatchSampler`).
+    """
+
+    __slots__ = ("data", "key")
+
+    def __init__(self, data: Any, key: Any = None) -> None:
+        if not isinstance(data, Tensor):
+            try:
+                data = torch.as_tensor(data)
+            except Exception as exc:  # noqa: BLE001 - re-raised with context
+                raise ValueError(f"raw item: data: expected a tensor or array, got {type(data).__name__}") from exc
+        if data.dim() < 1 or data.numel() == 0:
+            raise ValueError(f"raw item: data: expected a non-empty tensor (e.g. an image (3, H, W)), got shape "
+                             f"{tuple(data.shape)}")
+        if key is not None:
+            try:
+                hash(key)
+            except TypeError:
+                raise ValueError(f"raw item: key: expected a hashable value (e.g. an int or str), got "
+                                 f"{type(key).__name__}") from None
+        self.data = data
+        self.key = key
+
+    def identity(self) -> Any:
+        """What makes two items the same within a batch: the key, else the memory they view."""
+        if self.key is not None:
+            return ("key", self.key)
+        d = self.data
+        return ("view", d.data_ptr(), tuple(d.shape), d.stride(), d.dtype)
+
+    def to(self, *args: Any, **kwargs: Any) -> "RawItem":
+        return RawItem(self.data.to(*args, **kwargs), key=self.key)
+
+    def __repr__(self) -> str:
+        key = "" if self.key is None else f", key={self.key!r}"
+        return f"RawItem(data={list(self.data.shape)}{key})"

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.data.modality import Modality, as_float_tensor
+from mmgraph.data.raw import RawItem, RawModality
 from mmgraph.utils.target import as_target
 
 __all__ = ["MultimodalSample", "check_modality_name", "RESERVED_NAMES"]
@@ -41,10 +42,12 @@ class MultimodalSample(Mapping[str, Modality]):
 
     A modality that is missing for this example is simply absent. Modalities can be given
     as :class:`Modality` objects or, for features only, as plain ``(num_elements, dim)``
-    tensors.
+    tensors. Raw input that a model's extractor turns into elements (pixels into regions) is
+    given as a :class:`~mmgraph.data.RawItem` (or a :class:`~mmgraph.RawModality` of one sample)
+    and kept in :attr:`raw`; iterating over the sample yields its element modalities.
 
     Args:
-        modalities: Optional mapping ``name -> Modality``.
+        modalities: Optional mapping ``name -> Modality`` (or ``RawItem``).
         y: Optional target (class index, regression value(s), ...), stored as a tensor.
         **kwargs: More modalities by keyword, e.g. ``text=Modality(...)``.
 
@@ -63,12 +66,12 @@ class MultimodalSample(Mapping[str, Modality]):
 
     def __init__(
         self,
-        modalities: Optional[Mapping[str, Union[Modality, Tensor]]] = None,
+        modalities: Optional[Mapping[str, Union[Modality, RawItem, Tensor]]] = None,
         *,
         y: Any = None,
-        **kwargs: Union[Modality, Tensor],
+        **kwargs: Union[Modality, RawItem, Tensor],
     ) -> None:
-        items: dict[str, Union[Modality, Tensor]] = dict(modalities or {})
+        items: dict[str, Union[Modality, RawItem, Tensor]] = dict(modalities or {})
         for name, value in kwargs.items():
             if name in items:
                 raise ValueError(f"modality {name!r} given twice (in the mapping and as a keyword)")
@@ -78,8 +81,13 @@ class MultimodalSample(Mapping[str, Modality]):
         for name in items:
             check_modality_name(name)
         self._mods: dict[str, Modality] = {}
+        #: Raw inputs by modality name (sorted), for the model's extractors.
+        self.raw: dict[str, RawItem] = {}
         for name in sorted(items):
             value = items[name]
+            if isinstance(value, (RawItem, RawModality)):
+                self.raw[name] = _raw_item(value, name)
+                continue
             if not isinstance(value, Modality):
                 if isinstance(value, Mapping):
                     raise ValueError(f"modality {name!r}: expected a Modality or a tensor, got a mapping")
@@ -105,11 +113,12 @@ class MultimodalSample(Mapping[str, Modality]):
         return len(self._mods)
 
     def without(self, *names: str) -> "MultimodalSample":
-        """Return a copy with the given modalities removed (at least one must remain)."""
-        unknown = [n for n in names if n not in self._mods]
+        """Return a copy with the given modalities (element or raw) removed (at least one must remain)."""
+        unknown = [n for n in names if n not in self._mods and n not in self.raw]
         if unknown:
-            raise ValueError(f"cannot remove {unknown}: the sample has modalities {self.modalities}")
-        keep = {k: v for k, v in self._mods.items() if k not in names}
+            raise ValueError(f"cannot remove {unknown}: the sample has modalities {self.modalities + list(self.raw)}")
+        keep: dict[str, Union[Modality, RawItem]] = {k: v for k, v in self._mods.items() if k not in names}
+        keep.update({k: v for k, v in self.raw.items() if k not in names})
         return MultimodalSample(keep, y=self.y)
 
     def to(self, *args: Any, **kwargs: Any) -> "MultimodalSample":
@@ -117,10 +126,21 @@ class MultimodalSample(Mapping[str, Modality]):
         device_args = [a for a in args if not isinstance(a, torch.dtype)]
         device_kwargs = {k: v for k, v in kwargs.items() if k != "dtype"}
         y = None if self.y is None else self.y.to(*device_args, **device_kwargs)  # targets keep their dtype
-        return MultimodalSample({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y)
+        mods: dict[str, Union[Modality, RawItem]] = {k: v.to(*args, **kwargs) for k, v in self._mods.items()}
+        mods.update({k: v.to(*args, **kwargs) for k, v in self.raw.items()})
+        return MultimodalSample(mods, y=y)
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self._mods.items())
+        inner = ", ".join(f"{k}={v!r}" for k, v in {**self._mods, **self.raw}.items())
         if self.y is not None:
             inner += f", y={self.y.tolist() if self.y.numel() <= 4 else list(self.y.shape)}"
         return f"MultimodalSample({inner})"
+
+
+def _raw_item(value: Union[RawItem, RawModality], name: str) -> RawItem:
+    if isinstance(value, RawItem):
+        return value
+    if value.batch_size != 1:
+        raise ValueError(f"modality {name!r}: a sample holds one raw item; got a RawModality of {value.batch_size} "
+                         "samples (give RawItem(data) per sample, collate() shares items between samples)")
+    return RawItem(value.data[value.index[0]])

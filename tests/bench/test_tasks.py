@@ -30,7 +30,7 @@ def test_make_task_and_errors() -> None:
 
 def test_state_batches_cover_every_question_once(state_task: SortOfCLEVRTask) -> None:
     seen = torch.cat([b.y for b in state_task.batches("train", 7, shuffle=False)])
-    assert torch.equal(seen, state_task.data["train"].answers.reshape(-1))
+    assert torch.equal(seen, state_task.scenes["train"].answers.reshape(-1))
     shuffled = list(state_task.batches("train", 7, shuffle=True, seed=1))
     assert sum(b.batch_size for b in shuffled) == 80
     again = list(state_task.batches("train", 7, shuffle=True, seed=1))
@@ -51,7 +51,7 @@ def test_every_model_gets_the_same_inputs(state_task: SortOfCLEVRTask, name: str
     assert model.in_dims == state_task.in_dims()
     metrics = state_task.evaluate(model, "test", batch_size=16)
     assert set(metrics) == set(state_task.metric_names)
-    data = state_task.data["test"]
+    data = state_task.scenes["test"]
     preds = torch.cat([model(b).argmax(-1) for b in state_task.batches("test", 16, shuffle=False)])
     correct = preds == data.answers.reshape(-1)
     rel = data.relational.reshape(-1)
@@ -125,7 +125,7 @@ def test_sort_of_clevr_example_is_the_question(input: str) -> None:
 
     task = SortOfCLEVRTask(input, sizes=(2, 2, 3))
     task.load(quick=True)
-    data = task.data["test"]
+    data = task.scenes["test"]
     ex = task.example("test", 2 * 20 + 13)  # image 2, question 13 (relational)
     assert ex.batch.batch_size == 1 and int(ex.batch.y) == int(data.answers[2, 13]) and ex.truth == ANSWERS[int(data.answers[2, 13])]
     assert " ".join(ex.labels["question"]) + "  (relational)" == ex.title
@@ -167,7 +167,7 @@ def test_natural_language_questions_through_a_text_encoder() -> None:
     task.load(quick=True)
     assert task.name == "sort-of-clevr-state-minilm" and task.in_dims()["question"] == 4
     batch = next(iter(task.batches("train", 20, shuffle=False)))
-    data = task.data["train"]
+    data = task.scenes["train"]
     for i in (0, 13):
         words = decode_tokens(data.question_tokens[0, i]).split()
         assert int(batch["question"].mask[i].sum()) == len(words)

@@ -48,3 +48,35 @@ def test_batch_errors_with_raw() -> None:
         mg.MultimodalBatch({"image": mg.ModalityBatch(torch.randn(2, 2, 5))}, raw={"image": raw})
     with pytest.raises(ValueError, match="at least one modality"):
         mg.MultimodalBatch({}, raw={})
+
+
+def test_raw_items_in_samples_are_collated_once_per_item() -> None:
+    import mmgraph as mg
+    from mmgraph.data import RawItem
+
+    pix = torch.randint(0, 255, (2, 3, 4, 4), dtype=torch.uint8)
+    keyed = [mg.MultimodalSample(q=torch.randn(2, 3), image=RawItem(pix[i % 2], key=i % 2)) for i in range(5)]
+    batch = mg.collate(keyed)
+    assert batch.raw["image"].data.shape == (2, 3, 4, 4) and batch.raw["image"].index.tolist() == [0, 1, 0, 1, 0]
+    views = [mg.MultimodalSample(q=torch.randn(2, 3), image=RawItem(pix[i % 2])) for i in range(4)]
+    assert mg.collate(views).raw["image"].data.size(0) == 2  # the same memory is the same item
+    one = mg.MultimodalSample(q=torch.randn(2, 3), image=mg.RawModality(pix, torch.tensor([1])))
+    assert torch.equal(one.raw["image"].data, pix[1]) and one.modalities == ["q"]
+    assert "image" not in one.without("image").raw
+
+
+def test_raw_item_errors_name_the_modality_and_sample() -> None:
+    import mmgraph as mg
+    from mmgraph.data import RawItem
+
+    a = mg.MultimodalSample(q=torch.randn(2, 3), image=RawItem(torch.zeros(3, 4, 4)))
+    b = mg.MultimodalSample(q=torch.randn(2, 3), image=RawItem(torch.zeros(3, 5, 5)))
+    c = mg.MultimodalSample(q=torch.randn(2, 3))
+    with pytest.raises(ValueError, match="raw modality 'image': expected items of shape \\(3, 4, 4\\).*in sample 1"):
+        mg.collate([a, b])
+    with pytest.raises(ValueError, match="raw modality 'image': missing in sample 1"):
+        mg.collate([a, c])
+    with pytest.raises(ValueError, match="a sample holds one raw item; got a RawModality of 2 samples"):
+        mg.MultimodalSample(image=mg.RawModality(torch.zeros(2, 3, 4, 4), torch.tensor([0, 1])))
+    with pytest.raises(ValueError, match="key: expected a hashable value"):
+        RawItem(torch.zeros(3), key=[1])

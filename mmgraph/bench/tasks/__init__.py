@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from mmgraph.bench.tasks.base import Batches, BenchTask, Example
+from mmgraph.bench.tasks.task import Task
 from mmgraph.bench.tasks.sentiment import SentimentTask
 from mmgraph.bench.tasks.captioning import CaptioningTask
 from mmgraph.bench.tasks.retrieval import RetrievalTask
 from mmgraph.bench.tasks.sort_of_clevr import INPUTS, SortOfCLEVRTask
 
-__all__ = ["BenchTask", "Batches", "Example", "SortOfCLEVRTask", "SentimentTask", "RetrievalTask", "CaptioningTask", "TASKS",
+__all__ = ["Task", "BenchTask", "Batches", "Example", "SortOfCLEVRTask", "SentimentTask", "RetrievalTask", "CaptioningTask", "TASKS",
            "make_task"]
 
 #: Task names accepted by :func:`make_task` and ``mmgraph bench``.

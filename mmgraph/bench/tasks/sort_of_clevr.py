@@ -7,7 +7,9 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from mmgraph.bench.tasks.base import Batches, BenchTask, Example
+from mmgraph.bench.tasks.base import Example
+from mmgraph.bench.tasks.task import Task
+from mmgraph.data.dataset import MultimodalDataset
 from mmgraph.datasets.sort_of_clevr import (
     ANSWERS, COLORS, SHAPES, VOCAB, SortOfCLEVR, decode_tokens, sort_of_clevr_splits,
 )
@@ -21,11 +23,7 @@ INPUTS = ("state", "pixels")
 #: Question token features: one-hot words, or a pretrained encoder's (``text`` extra).
 TEXTS = ("onehot", "minilm")
 
-#: Graph models whose messages are conditioned on the question.
-CONDITIONED = ("graph-relational",)
-
-
-class SortOfCLEVRTask(BenchTask):
+class SortOfCLEVRTask(Task):
     r"""Answer Sort-of-CLEVR questions; report overall, relational and non-relational accuracy.
 
     Modalities: ``"question"`` (tokens, one-hot over the vocabulary) and either
@@ -51,19 +49,15 @@ class SortOfCLEVRTask(BenchTask):
         sizes: ``(train, val, test)`` images; default 9,800 / 1,000 / 200 (quick: 100 / 25 / 50).
     """
 
-    task = "classification"
-    out_dim = len(ANSWERS)
-    monitor = "acc"
-    mode = "max"
     metric_names = ("acc", "acc_relational", "acc_nonrelational")
-    default_models = (
+    MODELS = (
         "graph-relational", "graph-gat", "graph-gatv2", "graph-gcn", "rn", "attention", "concat", "late", "tensor",
     )
 
     # 196,000 training questions: larger batches (same for every model) keep a run of the
     # costliest model near ten minutes per 12 epochs on one core; 2 sweep epochs are enough to
     # see which learning rate gets past the non-relational plateau first.
-    full_settings = {"epochs": 12, "lrs": (1e-3, 3e-3), "sweep_epochs": 2, "batch_size": 256}
+    SETTINGS = {"epochs": 12, "lrs": (1e-3, 3e-3), "sweep_epochs": 2, "batch_size": 256}
 
     FULL = (9800, 1000, 200)
     QUICK = (100, 25, 50)
@@ -75,21 +69,37 @@ class SortOfCLEVRTask(BenchTask):
         if text not in TEXTS:
             raise ValueError(f"text: expected one of {list(TEXTS)}, got {text!r}")
         self.input, self.text = input, text
-        self.name = f"sort-of-clevr-{input}" + ("" if text == "onehot" else f"-{text}")
+        self.cnn_channels = (24, 24, 24, 24)
+        # every model the same question (a condition for the graph models that take one, the query of
+        # attention and RN), the same CNN from pixels, and for graph models the same graph
+        super().__init__(
+            f"sort-of-clevr-{input}" + ("" if text == "onehot" else f"-{text}"), kind="classification",
+            classes=ANSWERS, builder=self._graph(), query="question", condition="question", models=self.MODELS,
+            settings=self.SETTINGS,
+            extractors={"image": lambda: GridCNN(channels=self.cnn_channels)} if input == "pixels" else None,
+        )
         self.text_encoder = text_encoder
         self._questions: Optional[tuple[Tensor, Tensor, dict[str, int]]] = None
         self._qid: dict[str, Tensor] = {}
         self.sizes = sizes
-        self.data: dict[str, SortOfCLEVR] = {}
-        self.cnn_channels = (24, 24, 24, 24)
+        self.scenes: dict[str, SortOfCLEVR] = {}
 
     def load(self, quick: bool, seed: int = 0) -> None:
         sizes = self.sizes or (self.QUICK if quick else self.FULL)
         self.sizes = sizes
-        self.data = sort_of_clevr_splits(*sizes, seed=seed)
+        self.scenes = sort_of_clevr_splits(*sizes, seed=seed)
         self._qid = {}
         if self.text != "onehot":
             self._embed_questions()
+        self.set_splits(*(self._dataset(split) for split in ("train", "val", "test")))
+
+    def _dataset(self, split: str) -> MultimodalDataset:
+        """The questions of ``split``, batched straight from the tensors; from pixels grouped by image."""
+        scenes = self.scenes[split]
+        q = scenes.questions_per_image
+        groups = torch.arange(scenes.num_questions).div(q, rounding_mode="floor").tolist() \
+            if self.input == "pixels" else None
+        return MultimodalDataset(batch=self._make(split), length=scenes.num_questions, groups=groups)
 
     def _embed_questions(self) -> None:
         """Embed each distinct question text once (36 of them) with the text encoder."""
@@ -97,7 +107,7 @@ class SortOfCLEVRTask(BenchTask):
             from mmgraph.features import MiniLMTokens
 
             self.text_encoder = MiniLMTokens()
-        texts = sorted({decode_tokens(t) for d in self.data.values()
+        texts = sorted({decode_tokens(t) for d in self.scenes.values()
                         for t in d.question_tokens.reshape(-1, d.question_tokens.size(-1))})
         rows = [m.x.float() for m in self.text_encoder.encode(texts)]
         longest = max(r.size(0) for r in rows)
@@ -119,7 +129,7 @@ class SortOfCLEVRTask(BenchTask):
         question = len(VOCAB) if self.text == "onehot" else getattr(self.text_encoder, "dim", 384)
         return {self._objects: width, "question": question}
 
-    def builder(self) -> GraphBuilder:
+    def _graph(self) -> GraphBuilder:
         """The per-question graph of the graph models.
 
         From state descriptions: the objects form a complete graph with ``[dx, dy, distance]``
@@ -133,7 +143,7 @@ class SortOfCLEVRTask(BenchTask):
         return GraphBuilder(intra=intra, fusion_node=True)
 
     def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
-        """Every model: the same CNN (pixels); graph models: the same graph; RN and attention: the question as query.
+        """As :meth:`Task.model_kwargs`; from pixels a graph model's extractor also relates the regions.
 
         From pixels, a graph model's extractor is a :class:`~mmgraph.nn.GraphExtractor`: the
         same CNN, then a complete graph over each image's 5×5 regions (``[dx, dy, distance]``
@@ -141,27 +151,18 @@ class SortOfCLEVRTask(BenchTask):
         image for all its questions (``graph-relational``: 2 softmax heads, e.g. the closest
         and the furthest region). Its parameters count in the model's budget.
         """
-        kwargs: dict[str, Any] = {}
-        if name.startswith("graph-"):
-            kwargs["builder"] = self.builder()
-        if name in CONDITIONED:
-            kwargs["condition"] = "question"
-        if name in ("attention", "rn"):
-            kwargs["query"] = "question"
-        if self.input == "pixels":
-            cnn = GridCNN(channels=self.cnn_channels)
-            if name.startswith("graph-"):
-                conv = name.removeprefix("graph-")
-                heads = {"select_heads": 2} if conv == "relational" else {}
-                extractor = GraphExtractor(cnn, edges.Full(attr="pos"), hidden=hidden, num_layers=2, conv=conv, **heads)
-                kwargs["extractors"] = {"image": extractor}
-                kwargs["in_dims"] = {"image": extractor.out_dim}
-            else:
-                kwargs["extractors"] = {"image": cnn}
+        kwargs = super().model_kwargs(name, hidden)
+        if self.input == "pixels" and name.startswith("graph-"):
+            conv = name.removeprefix("graph-")
+            heads = {"select_heads": 2} if conv == "relational" else {}
+            extractor = GraphExtractor(kwargs["extractors"]["image"], edges.Full(attr="pos"), hidden=hidden,
+                                       num_layers=2, conv=conv, **heads)
+            kwargs["extractors"] = {"image": extractor}
+            kwargs["in_dims"] = {"image": extractor.out_dim}
         return kwargs
 
     def _make(self, split: str):  # -> Callable[[Tensor], MultimodalBatch]
-        data = self.data[split]
+        data = self.scenes[split]
         make = data.state_batch if self.input == "state" else data.pixel_batch
         if self._questions is None:
             return make
@@ -181,23 +182,13 @@ class SortOfCLEVRTask(BenchTask):
 
         return with_text
 
-    def batches(self, split: str, batch_size: int, shuffle: bool, seed: int = 0) -> Batches:
-        data = self.data[split]
-        q = data.questions_per_image
-        if self.input == "pixels":  # all questions of an image in one batch: each image encoded once
-            return Batches(self._make(split), len(data), q, batch_size // q, shuffle, seed)
-        return Batches(self._make(split), data.num_questions, 1, batch_size, shuffle, seed)
-
-    def num_samples(self, split: str) -> int:
-        return self.data[split].num_questions
-
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, batch_size: int) -> dict[str, float]:
         from mmgraph.train.fit import predict
 
         preds, targets = predict(model, self.batches(split, batch_size, shuffle=False))
         correct = preds.argmax(-1) == targets
-        relational = self.data[split].relational.reshape(-1)
+        relational = self.scenes[split].relational.reshape(-1)
         return {
             "acc": correct.float().mean().item(),
             "acc_relational": correct[relational].float().mean().item(),
@@ -207,7 +198,7 @@ class SortOfCLEVRTask(BenchTask):
     def example(self, split: str, index: int) -> Example:
         """Question ``index`` (flat, ``image * 20 + k``) of ``split``: its words, the objects' names, the image."""
         self._check_index(split, index)
-        data = self.data[split]
+        data = self.scenes[split]
         q = data.questions_per_image
         image, k = divmod(index, q)
         batch = self._make(split)([index])
