@@ -125,9 +125,14 @@ def _bench(args: argparse.Namespace) -> int:
             options["text"] = args.text
         task = make_task(args.task, **options)
     defaults = task.settings(args.quick)
+    models = args.models or list(task.default_models)
+    if not models:
+        print(f"mmgraph bench: error: task {task.name!r} names no default models; give --models", file=sys.stderr)
+        return 2
     cfg = BenchConfig(
-        models=args.models or list(task.default_models),
-        reference=task.default_models[0],  # the same budget whichever subset of models runs
+        models=models,
+        # the same budget whichever subset of models runs
+        reference=task.default_models[0] if task.default_models else models[0],
         seeds=args.only_seeds or list(range(args.seeds if args.seeds is not None else defaults["seeds"])),
         epochs=args.epochs if args.epochs is not None else defaults["epochs"],
         batch_size=args.batch_size if args.batch_size is not None else defaults["batch_size"],

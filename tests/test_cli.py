@@ -261,3 +261,11 @@ def test_bench_user_task_errors_are_one_line(tmp_path, spec: str, message: str, 
     assert main(["bench", spec, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_the_cli_asks_for_models_when_a_task_names_none(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bare.py"
+    path.write_text("from mmgraph.bench.tasks import SentimentTask\n\n"
+                    "TASK = SentimentTask(sizes=(8, 4, 4))\nTASK.default_models = ()\nTASK.name = 'bare'\n")
+    assert main(["bench", f"{path}:TASK", "--quick", "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "task 'bare' names no default models; give --models" in capsys.readouterr().err
