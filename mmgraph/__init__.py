@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and the API reference
     from mmgraph import baselines, captioning, datasets, features, nn, retrieval, train, viz
-    from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, RawModality, collate
+    from mmgraph.data import Modality, ModalityBatch, MultimodalBatch, MultimodalSample, RawItem, RawModality, collate
     from mmgraph.graph import GraphBuilder, GraphCollate, edges
     from mmgraph.registry import get_model, list_models, register_model
     from mmgraph.utils import seed_everything
@@ -21,8 +21,8 @@ __version__ = "0.1.0"
 
 #: Public names defined in a submodule: ``name -> module``.
 _ATTRIBUTES = {
-    **dict.fromkeys(("Modality", "ModalityBatch", "MultimodalBatch", "MultimodalSample", "RawModality", "collate"),
-                    "mmgraph.data"),
+    **dict.fromkeys(("Modality", "ModalityBatch", "MultimodalBatch", "MultimodalSample", "RawModality", "RawItem",
+                     "collate"), "mmgraph.data"),
     **dict.fromkeys(("GraphBuilder", "GraphCollate"), "mmgraph.graph"),
     "edges": "mmgraph.graph",
     **dict.fromkeys(("get_model", "list_models", "register_model"), "mmgraph.registry"),
@@ -55,6 +55,7 @@ __all__ = [
     "MultimodalBatch",
     "MultimodalSample",
     "RawModality",
+    "RawItem",
     "collate",
     "GraphBuilder",
     "GraphCollate",

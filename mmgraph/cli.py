@@ -108,7 +108,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     from mmgraph.bench.load import is_task_spec, load_task
     from mmgraph.bench.report import print_table
-    from mmgraph.bench.runner import BenchConfig, run_benchmark
+    from mmgraph.bench.run import make_config
+    from mmgraph.bench.runner import run_benchmark
     from mmgraph.bench.tasks import make_task
 
     if args.threads is not None:
@@ -124,25 +125,19 @@ def _bench(args: argparse.Namespace) -> int:
         if args.text is not None:
             options["text"] = args.text
         task = make_task(args.task, **options)
-    defaults = task.settings(args.quick)
     models = args.models or list(task.default_models)
     if not models:
         print(f"mmgraph bench: error: task {task.name!r} names no default models; give --models", file=sys.stderr)
         return 2
-    cfg = BenchConfig(
-        models=models,
-        # the same budget whichever subset of models runs
-        reference=task.default_models[0] if task.default_models else models[0],
-        seeds=args.only_seeds or list(range(args.seeds if args.seeds is not None else defaults["seeds"])),
-        epochs=args.epochs if args.epochs is not None else defaults["epochs"],
-        batch_size=args.batch_size if args.batch_size is not None else defaults["batch_size"],
-        hidden=args.hidden if args.hidden is not None else defaults["hidden"],
-        lrs=tuple(args.lrs) if args.lrs else defaults["lrs"],
-        sweep_epochs=args.sweep_epochs if args.sweep_epochs is not None else defaults["sweep_epochs"],
-        patience=args.patience,
-        data_seed=args.data_seed,
-        quick=args.quick,
-    )
+    try:  # the same settings as mmgraph.bench.run; the task's first default model sets the budget
+        cfg = make_config(task, quick=args.quick, models=models, seeds=args.only_seeds or args.seeds,
+                          reference=task.default_models[0] if task.default_models else models[0],
+                          patience=args.patience, data_seed=args.data_seed, epochs=args.epochs,
+                          batch_size=args.batch_size, hidden=args.hidden, lrs=tuple(args.lrs) if args.lrs else None,
+                          sweep_epochs=args.sweep_epochs)
+    except ValueError as exc:
+        print(f"mmgraph bench: error: {exc}", file=sys.stderr)
+        return 2
     out = args.out or f"runs/bench/{task.name}{'-quick' if args.quick else ''}"
     # a report of finished runs is what the plain command produces once it has resumed them all
     command = "mmgraph " + " ".join(shlex.quote(a) for a in args.argv if a != "--report-only")

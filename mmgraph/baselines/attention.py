@@ -67,7 +67,7 @@ class CrossAttentionBlock(nn.Module):
 class AttentionFusion(FusionModel):
     r"""Cross-attention fusion ("text attends to image"), batched with padding masks.
 
-    The query modality :math:`q` (``"text"`` by default) attends over the context: the
+    The query modality :math:`q` (by default ``"text"``, else ``"question"``; see ``query``) attends over the context: the
     elements of every other modality :math:`m` (sorted by name), each tagged with a learned
     modality-type embedding :math:`e_m`, preceded by one learned, always-present null token
     :math:`n`:
@@ -95,8 +95,8 @@ class AttentionFusion(FusionModel):
         out_dim: Output width (classes, regression targets or embedding size).
         task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
         dropout: Dropout in the encoders, the attention blocks and the head.
-        query: The query modality; ``None`` picks ``"text"`` if in ``in_dims``, else the first
-            modality by sorted name.
+        query: The query modality; ``None`` picks ``"text"`` if in ``in_dims``, else
+            ``"question"`` if in ``in_dims``, else the first modality by sorted name.
         num_layers: Number of cross-attention blocks.
         heads: Number of attention heads; must divide ``hidden``.
 

@@ -138,3 +138,30 @@ def test_match_budget_from_in_dims_and_widths() -> None:
         match_budget("concat", 1000)
     with pytest.raises(ValueError, match="target: expected a parameter count"):
         match_budget("concat", -5, in_dims=in_dims)
+
+
+def test_targets_are_checked_against_the_classes() -> None:
+    data = _features(6, "classification")
+    bad = data[:3] + [mg.MultimodalSample(a=torch.ones(3, 4), b=torch.ones(2, 5), y=7)]
+    with pytest.raises(ValueError, match="val: sample 3: expected a class index in \\[0, 3\\), got y=7"):
+        Task("toy", data, bad, data, out_dim=3)
+    regression = _features(4, "regression")
+    with pytest.raises(ValueError, match="expected a target of 2 value\\(s\\)"):
+        Task("toy", regression, regression, regression, kind="regression", out_dim=2)
+
+
+def test_cli_runs_a_user_task_file(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from mmgraph.cli import main
+
+    (tmp_path / "my_task.py").write_text(
+        "import torch, mmgraph as mg\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "make = lambda n: [mg.MultimodalSample(a=torch.randn(3, 4, generator=g), y=i % 2) for i in range(n)]\n"
+        "TASK = mg.bench.Task('mine', make(24), make(8), make(8), classes=['x', 'y'], models=['concat', 'late'])\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code = main(["bench", "my_task.py:TASK", "--epochs", "1", "--seeds", "1", "--lrs", "0.001", "--hidden", "16",
+                 "--no-progress"])
+    assert code == 0
+    results = json.loads((tmp_path / "runs" / "bench" / "mine" / "results.json").read_text())
+    assert sorted(results["models"]) == ["concat", "late"] and "acc" in results["models"]["late"]["metrics"]

@@ -151,6 +151,8 @@ class Task(BenchTask):
         self._in_dims = None
         self._check_modalities()
         self.out_dim = self._out_dim(self._given_out_dim)
+        for split, data in self.splits.items():
+            _check_targets(data, split, self.kind.name, self.out_dim)
 
     # ------------------------------------------------------------------ construction checks
 
@@ -339,6 +341,23 @@ class Task(BenchTask):
     def __repr__(self) -> str:
         sizes = ", ".join(f"{s}={len(d)}" for s, d in self.splits.items())
         return f"Task({self.name!r}, {self.kind.name}, {sizes}, out_dim={self.out_dim})"
+
+
+def _check_targets(data: Any, split: str, kind: str, out_dim: int) -> None:
+    """Every target of a dataset held in memory, against the kind and ``out_dim`` (lazy datasets: ``fit`` checks)."""
+    samples = getattr(data, "_samples", None)
+    if samples is None:
+        return
+    for i, s in enumerate(samples):
+        y = s.y
+        if y is None:
+            raise ValueError(f"{split}: sample {i} has no target y; every sample of a task needs one")
+        if kind == "classification":
+            if y.numel() != 1 or y.is_floating_point() and float(y) != int(y) or not 0 <= int(y) < out_dim:
+                raise ValueError(f"{split}: sample {i}: expected a class index in [0, {out_dim}), got y={y.tolist()}")
+        elif y.numel() != out_dim:
+            raise ValueError(f"{split}: sample {i}: expected a target of {out_dim} value(s) (out_dim), got shape "
+                             f"{tuple(y.shape)}")
 
 
 def _lower_is_better(metric: str) -> bool:
