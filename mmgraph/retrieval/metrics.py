@@ -40,7 +40,12 @@ def retrieval_metrics(scores: Tensor, targets: Tensor, ks: Sequence[int] = (1, 5
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"ks: expected positive ints, got {k!r}")
-        out[f"{prefix}r{k}"] = float(top_k_accuracy_score(targets.numpy(), s.numpy(), k=k, labels=labels)) if k < n else 1.0
+        if k >= n:
+            out[f"{prefix}r{k}"] = 1.0
+        elif n == 2:  # scikit-learn reads two items as a binary problem; k = 1: the relevant item scored highest (ties count, as there)
+            out[f"{prefix}r{k}"] = float((s.gather(1, targets[:, None]) >= s.gather(1, 1 - targets[:, None])).float().mean())
+        else:
+            out[f"{prefix}r{k}"] = float(top_k_accuracy_score(targets.numpy(), s.numpy(), k=k, labels=labels))
     relevant = s.gather(1, targets[:, None])
     out[f"{prefix}mean_rank"] = float((1 + (s > relevant).sum(1)).float().mean())
     return out

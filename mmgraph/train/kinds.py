@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["KINDS", "Kind", "get_kind", "classification_scores", "regression_scores", "multilabel_scores"]
+__all__ = ["KINDS", "Kind", "get_kind", "classification_scores", "regression_scores", "multilabel_scores",
+           "retrieval_scores"]
 
 
 def _f1(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
@@ -49,6 +50,30 @@ def multilabel_scores(logits: Tensor, targets: Tensor) -> dict[str, float]:
             "exact": float((pred == y).all(-1).float().mean())}
 
 
+def retrieval_scores(out: Tensor, targets: Tensor) -> dict[str, float]:
+    """Recall@1/5/10 and mean rank, text → image (``t2i_``) and image → text (``i2t_``).
+
+    ``out`` holds paired embeddings ``(N, 2, D)`` (image side, then text side) and ``targets`` the
+    item id of each pair. The gallery holds each item once, with its first pair's two sides; each
+    side queries the other.
+    """
+    from mmgraph.retrieval.metrics import retrieval_metrics
+
+    if out.dim() != 3 or out.size(1) != 2:
+        raise ValueError(f"retrieval outputs: expected paired embeddings (N, 2, D), got {tuple(out.shape)}")
+    ids = targets.reshape(-1).tolist()
+    first = sorted({v: i for i, v in reversed(list(enumerate(ids)))}.values())
+    image, text = F.normalize(out[first, 0].float(), dim=-1), F.normalize(out[first, 1].float(), dim=-1)
+    truth = torch.arange(len(first))
+    return {**retrieval_metrics(text @ image.T, truth, prefix="t2i_"), **retrieval_metrics(image @ text.T, truth, prefix="i2t_")}
+
+
+def _info_nce(out: Tensor, y: Tensor) -> Tensor:
+    from mmgraph.retrieval.models import info_nce
+
+    return info_nce(out, y)
+
+
 def _cross_entropy(out: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(out, y.reshape(-1).long())
 
@@ -65,7 +90,7 @@ class Kind(NamedTuple):
     """A task kind.
 
     Attributes:
-        name: ``"classification"``, ``"regression"`` or ``"multilabel"``.
+        name: ``"classification"``, ``"regression"``, ``"multilabel"`` or ``"retrieval"``.
         head: The ``task`` a registered model is built with (its output head).
         loss: Training loss ``(output, targets) -> scalar``.
         scores: Metrics ``(outputs, targets) -> {name: value}``.
@@ -85,6 +110,7 @@ KINDS: dict[str, Kind] = {
     "classification": Kind("classification", "classification", _cross_entropy, classification_scores, "acc", "max"),
     "regression": Kind("regression", "regression", _l1, regression_scores, "mae", "min"),
     "multilabel": Kind("multilabel", "classification", _bce, multilabel_scores, "f1_micro", "max"),
+    "retrieval": Kind("retrieval", "embedding", _info_nce, retrieval_scores, "t2i_r1", "max"),
 }
 
 

@@ -98,7 +98,7 @@ def test_quick_uses_the_first_samples() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"kind": "ranking"}, "kind: expected one of \\['classification', 'regression', 'multilabel'\\], got 'ranking'"),
+        ({"kind": "ranking"}, "kind: expected one of .*'retrieval'\\], got 'ranking'"),
         ({"kind": "classification"}, "needs classes=\\[names\\] or out_dim"),
         ({"out_dim": 3, "query": "c"}, "query: expected one of the modalities \\['a', 'b'\\], got 'c'"),
         ({"out_dim": 3, "extractors": {"a": GridCNN}}, "extractors given for \\['a'\\], which the samples do not hold"),
@@ -165,3 +165,37 @@ def test_cli_runs_a_user_task_file(tmp_path, monkeypatch: pytest.MonkeyPatch, ca
     assert code == 0
     results = json.loads((tmp_path / "runs" / "bench" / "mine" / "results.json").read_text())
     assert sorted(results["models"]) == ["concat", "late"] and "acc" in results["models"]["late"]["metrics"]
+
+
+def _pairs(n: int, seed: int) -> list[mg.MultimodalSample]:
+    """Pairs of an 'image' (6 objects with positions) and a 'caption' (3 tokens) that both show item i; 2 per item."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        code = torch.randn(4, generator=g)
+        objects = code.repeat(6, 1) + 0.1 * torch.randn(6, 4, generator=g)
+        for _ in range(2):
+            caption = code.repeat(3, 1)[:, :3] + 0.1 * torch.randn(3, 3, generator=g)
+            out.append(mg.MultimodalSample(objects=mg.Modality(objects, pos=torch.rand(6, 2, generator=g)),
+                                           caption=caption, y=i))
+    return out
+
+
+def test_retrieval_kind_trains_dual_encoders(tmp_path) -> None:
+    task = Task("toy-retrieval", _pairs(24, 0), _pairs(8, 1), _pairs(8, 2), kind="retrieval", query="caption")
+    assert task.default_models == ("dual-graph", "dual-pooled") and task.monitor == "t2i_r1"
+    assert task.model_kwargs("dual-pooled", 16)["text"] == "caption"
+    results = run(task, seeds=1, out=str(tmp_path), progress=False, say=lambda s: None, epochs=1, lrs=(1e-3,),
+                  hidden=16, batch_size=8)
+    metrics = results["models"]["dual-pooled"]["metrics"]
+    assert {"t2i_r1", "t2i_mean_rank", "i2t_r5"} <= set(metrics)
+    assert 0 <= metrics["t2i_r1"]["mean"] <= 1 and 1 <= metrics["t2i_mean_rank"]["mean"] <= 8
+
+
+def test_retrieval_scores_use_one_gallery_item_per_id() -> None:
+    from mmgraph.train.kinds import retrieval_scores
+
+    emb = torch.eye(3).repeat_interleave(2, 0)  # items 0, 1, 2, two pairs each, both sides equal
+    out = torch.stack([emb, emb], 1)
+    scores = retrieval_scores(out, torch.tensor([0, 0, 1, 1, 2, 2]))
+    assert scores["t2i_r1"] == scores["i2t_r1"] == 1.0 and scores["t2i_mean_rank"] == 1.0

@@ -38,3 +38,9 @@ def test_k_beyond_the_gallery_is_full_recall_and_bad_k_is_an_error() -> None:
     assert retrieval_metrics(torch.rand(2, 3), torch.tensor([0, 2]), ks=(10,))["r10"] == 1.0
     with pytest.raises(ValueError, match="ks: expected positive ints, got 0"):
         retrieval_metrics(torch.rand(2, 3), torch.tensor([0, 2]), ks=(0,))
+
+
+def test_a_gallery_of_two_items() -> None:
+    scores = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.5, 0.5]])
+    out = retrieval_metrics(scores, torch.tensor([0, 1, 1]), ks=(1, 5))
+    assert out["r1"] == pytest.approx(2 / 3) and out["r5"] == 1.0 and out["mean_rank"] == pytest.approx(4 / 3)

@@ -21,8 +21,10 @@ from mmgraph.train.kinds import get_kind
 __all__ = ["Task", "SPLITS", "DEFAULT_MODELS"]
 
 SPLITS = ("train", "val", "test")
-#: The models a :class:`Task` compares unless told otherwise: graph fusion, then the baselines.
+#: The models a :class:`Task` compares unless told otherwise: graph fusion, then the baselines
+#: (retrieval: dual encoders with graph towers, then pooled towers).
 DEFAULT_MODELS = ("graph-relational", "graph-gat", "attention", "concat", "late")
+RETRIEVAL_MODELS = ("dual-graph", "dual-pooled")
 
 Extractor = Union[nn.Module, Callable[[], nn.Module]]
 
@@ -53,22 +55,27 @@ class Task(BenchTask):
             :class:`~mmgraph.MultimodalSample`, or map-style datasets of samples. Samples carry
             their target ``y``: a class index (classification), value(s) (regression), or a 0/1
             vector (multilabel).
-        kind: ``"classification"``, ``"regression"`` or ``"multilabel"`` (loss, head and metrics;
-            see :data:`mmgraph.train.kinds.KINDS`).
+        kind: ``"classification"``, ``"regression"``, ``"multilabel"`` or ``"retrieval"`` (loss, head
+            and metrics; see :data:`mmgraph.train.kinds.KINDS`). A retrieval sample is a matching pair
+            of two modalities (e.g. an image and a caption, ``query`` naming the text side) and its ``y``
+            is the id of the item it shows; models are dual encoders trained with InfoNCE and scored
+            by Recall@K both ways over a gallery of each split's items.
         classes: Class names (classification, multilabel); they set ``out_dim`` and make answers readable.
         out_dim: Number of outputs, when there are no ``classes`` (default for regression: the
-            size of a target).
+            size of a target; for retrieval: 64, the embedding width).
         extractors: ``{modality: extractor}`` for raw modalities (:class:`~mmgraph.data.RawItem`),
             as a module class or factory (``GridCNN``, ``lambda: GridCNN(channels=(16,) * 4)``) or a
             module, of which each model gets a re-initialised copy.
         builder: The graph models' :class:`~mmgraph.GraphBuilder` (default: every modality
             fully linked, with a fusion node).
-        query: The modality that attention and RN attend from (e.g. the question).
+        query: The modality that attention and RN attend from (e.g. the question); for retrieval,
+            the text side of the pairs.
         condition: The modality whose state conditions every message of the graph models that
             can be conditioned (``graph-relational``), e.g. the question.
         metrics: ``(outputs, targets) -> {name: value}`` (default: the kind's).
         monitor, mode: Validation metric that selects epochs and learning rates (default: the kind's).
-        models: The models compared by default; the first sets the parameter budget.
+        models: The models compared by default; the first sets the parameter budget (default
+            :data:`DEFAULT_MODELS`, for retrieval ``("dual-graph", "dual-pooled")``).
         model_options: Extra options per model name, e.g. ``{"graph-gat": {"heads": 2}}``.
         settings, quick_settings: Run settings over :data:`~mmgraph.bench.tasks.base.FULL_SETTINGS` /
             ``QUICK_SETTINGS`` (``epochs``, ``seeds``, ``lrs``, ``sweep_epochs``, ``hidden``, ``batch_size``).
@@ -102,7 +109,7 @@ class Task(BenchTask):
         metrics: Optional[Callable[[Tensor, Tensor], Mapping[str, float]]] = None,
         monitor: Optional[str] = None,
         mode: Optional[str] = None,
-        models: Sequence[str] = DEFAULT_MODELS,
+        models: Optional[Sequence[str]] = None,
         model_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
         settings: Optional[Mapping[str, Any]] = None,
         quick_settings: Optional[Mapping[str, Any]] = None,
@@ -126,7 +133,7 @@ class Task(BenchTask):
         self.mode = mode or ("min" if _lower_is_better(self.monitor) else "max")
         if self.mode not in ("min", "max"):
             raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
-        self.default_models = tuple(models)
+        self.default_models = tuple(models or (RETRIEVAL_MODELS if kind == "retrieval" else DEFAULT_MODELS))
         self.model_options = {k: dict(v) for k, v in (model_options or {}).items()}
         self.full_settings, self.quick_settings = dict(settings or {}), dict(quick_settings or {})
         self.quick_sizes = tuple(quick_sizes)
@@ -165,6 +172,8 @@ class Task(BenchTask):
             if isinstance(out_dim, bool) or not isinstance(out_dim, int) or out_dim < 1:
                 raise ValueError(f"out_dim: expected an int >= 1, got {out_dim!r}")
             return out_dim
+        if self.kind.name == "retrieval":
+            return 64
         if self.kind.name != "regression":
             raise ValueError(f"a {self.kind.name} task needs classes=[names] or out_dim=number of classes")
         y = self.splits["train"][0].y
@@ -250,6 +259,8 @@ class Task(BenchTask):
                 kwargs["condition"] = self.condition
         if self.query is not None and "query" in params:
             kwargs["query"] = self.query
+        if self.query is not None and "text" in params:  # retrieval: the text side of the pairs
+            kwargs["text"] = self.query
         if self.extractors and ("extractors" in params or takes_any):
             kwargs["extractors"] = {n: self._extractor(n) for n in sorted(self.extractors)}
         kwargs.update(self.model_options.get(name, {}))
@@ -267,8 +278,11 @@ class Task(BenchTask):
         if self._metrics is not None:
             return ()  # known once evaluated: the runner then records every metric returned
         k = self.out_dim
-        y = torch.zeros(2, dtype=torch.long) if self.kind.name == "classification" else torch.zeros(2, k)
-        names = tuple(self.kind.scores(torch.zeros(2, k), y))
+        if self.kind.name == "retrieval":
+            names = tuple(self.kind.scores(torch.eye(2, k).unsqueeze(1).expand(2, 2, k), torch.arange(2)))
+        else:
+            y = torch.zeros(2, dtype=torch.long) if self.kind.name == "classification" else torch.zeros(2, k)
+            names = tuple(self.kind.scores(torch.zeros(2, k), y))
         return names + self._ablation_names()
 
     def _ablation_names(self) -> tuple[str, ...]:
@@ -336,6 +350,8 @@ class Task(BenchTask):
             return self.describe_target(out.argmax().reshape(1))
         if self.kind.name == "multilabel":
             return self.describe_target((out > 0).float())
+        if self.kind.name == "retrieval":
+            return f"embeddings of {out.numel()} values"
         return self.describe_target(out)
 
     def __repr__(self) -> str:
@@ -355,6 +371,10 @@ def _check_targets(data: Any, split: str, kind: str, out_dim: int) -> None:
         if kind == "classification":
             if y.numel() != 1 or y.is_floating_point() and float(y) != int(y) or not 0 <= int(y) < out_dim:
                 raise ValueError(f"{split}: sample {i}: expected a class index in [0, {out_dim}), got y={y.tolist()}")
+        elif kind == "retrieval":
+            if y.numel() != 1 or y.is_floating_point():
+                raise ValueError(f"{split}: sample {i}: expected the integer id of the item the pair shows, got "
+                                 f"y={y.tolist()}")
         elif y.numel() != out_dim:
             raise ValueError(f"{split}: sample {i}: expected a target of {out_dim} value(s) (out_dim), got shape "
                              f"{tuple(y.shape)}")
