@@ -523,8 +523,8 @@ def fit(
     Args:
         model: The model (e.g. from :func:`mmgraph.get_model`); trained in place and moved to ``device``.
         train: Training batches: an iterable of :class:`~mmgraph.MultimodalBatch` with ``y``
-            (a list, or a DataLoader with ``collate_fn=mmgraph.collate``), re-iterated each
-            epoch (a one-shot iterator is refused).
+            (a :class:`~mmgraph.data.MultimodalLoader` over a dataset, a list, or a DataLoader with
+            ``collate_fn=mmgraph.collate``), re-iterated each epoch (a one-shot iterator is refused).
         val: Validation batches, as ``train``.
         test: Optional test batches, as ``train``.
         loss: ``loss(out, y) -> scalar tensor``; default from the task. A model that sets an
