@@ -12,9 +12,19 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "docs" / "notebooks").glob("*.ipynb"))
 
 
-def test_the_three_notebooks_exist() -> None:
+def test_the_four_notebooks_exist() -> None:
     names = [p.name for p in NOTEBOOKS]
-    assert [n[:3] for n in names] == ["01_", "02_", "03_"], names
+    assert [n[:3] for n in names] == ["01_", "02_", "03_", "04_"], names
+
+
+def test_your_own_data_states_its_user_code_lines() -> None:
+    """The template's code from arrays to table (cells starting '# your code') is as short as it says, <= 40 lines."""
+    nb = nbformat.read(ROOT / "docs" / "notebooks" / "04_your_own_data.ipynb", as_version=4)
+    user = [c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith("# your code")]
+    lines = [ln for src in user for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert len(user) >= 2 and len(lines) <= 40
+    assert f"**{len(lines)} lines**" in nb.cells[0].source, f"the intro should state {len(lines)} lines"
+    assert "import mmgraph" in user[0] and "mg.bench.run" in "".join(user)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
