@@ -122,6 +122,16 @@ class MultimodalLoader:
         """The shuffling generator (``fit`` saves its state to resume a run exactly)."""
         return self.sampler.generator
 
+    @property
+    def generators(self) -> list[torch.Generator]:
+        """The shuffling generator, then the dataset's own ``generator`` (e.g. random augmentation), if any.
+
+        :func:`~mmgraph.train.fit` saves and restores them all, so a resumed run draws what an
+        uninterrupted one would.
+        """
+        own = getattr(self.dataset, "generator", None)
+        return [self.sampler.generator] + ([own] if isinstance(own, torch.Generator) else [])
+
     def __len__(self) -> int:
         return len(self.sampler)
 

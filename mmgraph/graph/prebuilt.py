@@ -151,6 +151,11 @@ class GraphBatches:
         """The underlying batches' shuffling generator, if any (``fit`` saves it to resume exactly)."""
         return getattr(self.batches, "generator", None)
 
+    @property
+    def generators(self) -> Optional[list[torch.Generator]]:
+        """Every generator the underlying batches draw from, when they say (``fit`` saves them all)."""
+        return getattr(self.batches, "generators", None)
+
     def __iter__(self) -> Iterator[MultimodalBatch]:
         if self.prefetch == 0:
             for batch in self.batches:

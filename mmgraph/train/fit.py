@@ -410,15 +410,24 @@ def _emit(log: Any, record: dict[str, Any]) -> None:
 RESUME_FILE = "resume.pt"
 
 
+def _generators(train: Any) -> list[torch.Generator]:
+    """The generators ``train``'s batches draw from: ``train.generators`` if it says, else ``[train.generator]``."""
+    found = getattr(train, "generators", None)
+    if found is None:
+        found = [getattr(train, "generator", None)]
+    return [g for g in found if isinstance(g, torch.Generator)]
+
+
 def _get_random_state(train: Any) -> dict[str, Any]:
-    """Python's, NumPy's and torch's random states, and ``train.generator``'s when it has one."""
+    """Python's, NumPy's and torch's random states, and those of the generators of ``train`` (:func:`_generators`)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    generator = getattr(train, "generator", None)
+    generators = _generators(train)
     return {
         "python": random.getstate(),
         "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(gauss)],
         "torch": torch.get_rng_state(),
-        "train": generator.get_state() if isinstance(generator, torch.Generator) else None,
+        "train": generators[0].get_state() if generators else None,
+        "train_more": [g.get_state() for g in generators[1:]],  # e.g. a loader's modality-dropout draws
     }
 
 
@@ -428,9 +437,13 @@ def _set_random_state(state: dict[str, Any], train: Any) -> None:
     kind, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
-    generator = getattr(train, "generator", None)
-    if state["train"] is not None and isinstance(generator, torch.Generator):
-        generator.set_state(state["train"])
+    generators = _generators(train)
+    if state["train"] is not None and generators:
+        generators[0].set_state(state["train"])
+    more = state.get("train_more", [])
+    if len(more) == len(generators) - 1:
+        for g, saved in zip(generators[1:], more):
+            g.set_state(saved)
 
 
 #: Entries of the resume state kept in files of their own (``resume.<epoch>.<key>.pt``), so that

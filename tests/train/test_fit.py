@@ -140,6 +140,26 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path, 
     assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), again.state_dict().values()))
 
 
+def test_a_task_loader_with_modality_dropout_resumes_exactly(tmp_path: Path) -> None:
+    """Every generator the batches draw from (shuffling and modality dropout) is saved and restored."""
+    from mmgraph.bench import Task
+
+    task = Task("t", class_samples(24, 0), class_samples(12, 1), class_samples(12, 2), out_dim=3, modality_dropout=0.4)
+    loader = lambda: task.batches("train", 8, shuffle=True, seed=5)  # noqa: E731 - a fresh loader per process
+    assert len(loader().generators) == 2
+    val = task.batches("val", 6, shuffle=False)
+    settings = dict(epochs=4, lr=1e-2, seed=4, progress=False)
+    whole_model = concat()
+    whole = mt.fit(whole_model, loader(), val, **settings)
+    with pytest.raises(Interrupt):
+        mt.fit(concat(), loader(), val, checkpoint_dir=tmp_path, resume=True, log=stop_after(2), **settings)
+    fresh = concat(seed=9)
+    resumed = mt.fit(fresh, loader(), val, checkpoint_dir=tmp_path, resume=True, **settings)
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    for (k, a), b in zip(whole_model.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
 def test_history_tags_mark_the_epochs_of_each_call(tmp_path: Path, cls_data) -> None:
     """A run resumed elsewhere keeps, per epoch, the tags of the call that ran it."""
     settings = dict(epochs=3, lr=1e-2, progress=False, checkpoint_dir=tmp_path, resume=True)
