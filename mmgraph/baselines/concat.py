@@ -42,6 +42,8 @@ class ConcatFusion(FusionModel):
         dropout: Dropout in the encoders and after every hidden MLP layer.
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
+        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
+            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
         num_layers: Number of ``Linear`` layers of the fusion MLP (``2`` matches
             :func:`~mmgraph.nn.heads.make_head`); use it to match parameter budgets.
 
@@ -59,9 +61,10 @@ class ConcatFusion(FusionModel):
         task: str = "classification",
         dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
+        film: Optional[str] = None,
         num_layers: int = 2,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         m = len(self.names)
         self.fused_dim = m * hidden + m
@@ -69,6 +72,7 @@ class ConcatFusion(FusionModel):
 
     def reset_parameters(self) -> None:
         self.encoders.reset_parameters()
+        self.reset_film()
         self.head.reset_parameters()
 
     def fuse(self, batch: MultimodalBatch) -> Tensor:

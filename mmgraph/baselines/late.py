@@ -44,6 +44,8 @@ class LateFusion(FusionModel):
         dropout: Dropout in the encoders and after every hidden predictor layer.
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
+        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
+            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
         num_layers: Number of ``Linear`` layers of each per-modality predictor
             (``2`` matches :func:`~mmgraph.nn.heads.make_head`).
 
@@ -61,9 +63,10 @@ class LateFusion(FusionModel):
         task: str = "classification",
         dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
+        film: Optional[str] = None,
         num_layers: int = 2,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.predictors = nn.ModuleDict(
             {name: MLP(hidden, hidden, out_dim, num_layers=num_layers, dropout=dropout) for name in self.names}
@@ -71,6 +74,7 @@ class LateFusion(FusionModel):
 
     def reset_parameters(self) -> None:
         self.encoders.reset_parameters()
+        self.reset_film()
         for mlp in self.predictors.values():
             mlp.reset_parameters()
 

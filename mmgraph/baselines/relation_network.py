@@ -59,6 +59,8 @@ class RelationNetwork(FusionModel):
         dropout: Dropout in the encoders and in the head (not inside :math:`g_\theta`).
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
+        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
+            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
         query: The query modality; ``None`` picks ``"text"`` if in ``in_dims``, else
             ``"question"`` if in ``in_dims``, else the first modality by sorted name.
         g_layers: Number of ``Linear`` layers of :math:`g_\theta` (the paper uses 4).
@@ -83,12 +85,13 @@ class RelationNetwork(FusionModel):
         task: str = "classification",
         dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
+        film: Optional[str] = None,
         query: Optional[str] = None,
         g_layers: int = 4,
         g_hidden: Optional[int] = None,
         f_layers: int = 2,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
         names = self.names
         query = choose_query(names, query, "relation network", "objects to relate")
         self.query = query
@@ -110,6 +113,7 @@ class RelationNetwork(FusionModel):
 
     def reset_parameters(self) -> None:
         self.encoders.reset_parameters()
+        self.reset_film()
         self._reset_own()
         for layer in self.g:
             if isinstance(layer, nn.Linear):

@@ -47,6 +47,8 @@ class TensorFusion(FusionModel):
         dropout: Dropout in the encoders, on the fused tensor and in the head.
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
+        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
+            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
         rank_dim: Width :math:`r` of each modality's vector before the outer product; the
             fused size is :math:`(r+1)^M`, so keep it small.
 
@@ -65,9 +67,10 @@ class TensorFusion(FusionModel):
         task: str = "classification",
         dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
+        film: Optional[str] = None,
         rank_dim: int = 16,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
         self.rank_dim = check_positive_int(rank_dim, "rank_dim")
         self.fused_dim = math.prod([rank_dim + 1] * len(self.names))
         self.reduce = nn.ModuleDict({name: nn.Linear(hidden, rank_dim) for name in self.names})
@@ -76,6 +79,7 @@ class TensorFusion(FusionModel):
 
     def reset_parameters(self) -> None:
         self.encoders.reset_parameters()
+        self.reset_film()
         for lin in self.reduce.values():
             lin.reset_parameters()
         self.head.reset_parameters()  # type: ignore[operator]

@@ -3,6 +3,7 @@
 from mmgraph.nn.conv import GCNLayer, RelationalConv, TypedRelationalConv
 from mmgraph.nn.extractors import GridCNN
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
+from mmgraph.nn.film import FiLM, ModalityFiLM
 from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.graph_extractor import GraphExtractor
 from mmgraph.nn.heads import MLP, TASKS, ClassificationHead, EmbeddingHead, RegressionHead, make_head
@@ -20,6 +21,8 @@ __all__ = [
     "register_conv",
     "ModalityEncoders",
     "GridCNN",
+    "FiLM",
+    "ModalityFiLM",
     "GraphExtractor",
     "masked_mean",
     "Readout",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from mmgraph.data.batch import ModalityBatch
 from mmgraph.data.raw import RawModality
+from mmgraph.nn.film import FiLM
 
 __all__ = ["GridCNN"]
 
@@ -53,7 +54,19 @@ class GridCNN(nn.Module):
             if hasattr(layer, "reset_parameters"):
                 layer.reset_parameters()
 
-    def forward(self, raw: RawModality) -> ModalityBatch:
+    @property
+    def modulated_channels(self) -> int:
+        """Channels of the last block, which a question can modulate (``forward(raw, modulation=...)``)."""
+        return self.channels[-1]
+
+    def forward(self, raw: RawModality, modulation: Optional[tuple[Tensor, Tensor]] = None) -> ModalityBatch:
+        """Regions of every sample's image.
+
+        With ``modulation=(gamma, beta)``, each ``(B, channels[-1])``, the last block's normalised
+        map is modulated per sample before its ReLU (FiLM: ``(1 + gamma) * h + beta``, see
+        :class:`~mmgraph.nn.ModalityFiLM`), so each question sees the image its own way; the
+        earlier blocks still run once per image.
+        """
         images = raw.data
         if images.dim() != 4 or images.size(1) != self.in_channels:
             raise ValueError(
@@ -61,17 +74,21 @@ class GridCNN(nn.Module):
             )
         if images.dtype == torch.uint8:
             images = images.float() / 255.0
-        fmap = self.net(images)  # (K, C, h, w)
-        k, c, h, w = fmap.shape
+        if modulation is None:
+            fmap = self.net(images)[raw.index]  # (B, C, h, w)
+        else:
+            gamma, beta = modulation
+            fmap = torch.relu(FiLM.modulate(self.net[:-1](images)[raw.index], gamma, beta, channel_dim=1))
+        b, c, h, w = fmap.shape
         ys, xs = torch.meshgrid(
             (torch.arange(h, device=fmap.device, dtype=fmap.dtype) + 0.5) / h,
             (torch.arange(w, device=fmap.device, dtype=fmap.dtype) + 0.5) / w,
             indexing="ij",
         )
         pos = torch.stack([xs, ys], dim=-1).reshape(h * w, 2)  # (L, 2), row-major cells
-        regions = fmap.flatten(2).transpose(1, 2)  # (K, L, C)
-        x = torch.cat([regions, pos.unsqueeze(0).expand(k, -1, -1)], dim=-1)[raw.index]
-        return ModalityBatch(x, pos=pos.unsqueeze(0).expand(x.size(0), -1, -1), name="image")
+        regions = fmap.flatten(2).transpose(1, 2)  # (B, L, C)
+        x = torch.cat([regions, pos.unsqueeze(0).expand(b, -1, -1)], dim=-1)
+        return ModalityBatch(x, pos=pos.unsqueeze(0).expand(b, -1, -1), name="image")
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(in_channels={self.in_channels}, channels={list(self.channels)})"

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from mmgraph.data.batch import MultimodalBatch
 
 from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.film import ModalityFiLM
 from mmgraph.nn.heads import TASKS
 
 __all__ = ["FusionModel", "check_positive_int", "check_task"]
@@ -31,14 +32,20 @@ def check_task(task: str) -> str:
 class FusionModel(nn.Module):
     r"""What every registered model shares: per-modality encoders and the ``model(batch)`` contract.
 
-    Subclasses call ``super().__init__(in_dims, hidden, out_dim, task, dropout)``, which
-    validates the arguments and creates :attr:`encoders`
+    Subclasses call ``super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)``,
+    which validates the arguments and creates :attr:`encoders`
     (:class:`~mmgraph.nn.ModalityEncoders`), then implement ``forward(batch)`` returning
     ``(B, out_dim)``. Because graph models and baselines start from the same encoders,
     comparisons between them differ only in how modalities are fused.
 
+    With ``film="question"`` (any model), the question conditions perception before fusion
+    (:class:`~mmgraph.nn.ModalityFiLM`): modulable extractors (e.g. :class:`~mmgraph.nn.GridCNN`)
+    modulate their last feature map per sample, and every other modality's encoded elements are
+    modulated, by FiLM layers that count in the model's parameters.
+
     Attributes:
         encoders: The per-modality encoders.
+        film: The :class:`~mmgraph.nn.ModalityFiLM` (``None`` without ``film=``).
         names: Modality names (sorted).
         hidden, out_dim, task: As given.
     """
@@ -51,6 +58,7 @@ class FusionModel(nn.Module):
         task: str,
         dropout: float,
         extractors: Optional[Mapping[str, nn.Module]] = None,
+        film: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.hidden = check_positive_int(hidden, "hidden")
@@ -73,6 +81,10 @@ class FusionModel(nn.Module):
                     f"but in_dims[{name!r}] = {self.encoders.in_dims[name]}"
                 )
         self.extractors = nn.ModuleDict(extractors)
+        self.film: Optional[ModalityFiLM] = None
+        if film is not None:
+            channels = {n: int(e.modulated_channels) for n, e in extractors.items() if hasattr(e, "modulated_channels")}
+            self.film = ModalityFiLM(film, self.encoders.in_dims, hidden, channels)
 
     def prepare(self, batch: MultimodalBatch) -> MultimodalBatch:
         """Run the extractors on the batch's raw inputs (e.g. pixels → regions); other modalities pass through."""
@@ -88,12 +100,34 @@ class FusionModel(nn.Module):
                 f"raw modalities {missing} need an extractor: build the model with extractors={{name: module}} "
                 f"(this model has extractors for {sorted(self.extractors)})"
             )
-        return batch.with_modalities({name: self.extractors[name](raw) for name, raw in batch.raw.items()})
+        film = self.film
+        if film is None or not film.extractors:
+            return batch.with_modalities({name: self.extractors[name](raw) for name, raw in batch.raw.items()})
+        context = film.context(batch)
+        out = {}
+        for name, raw in batch.raw.items():
+            modulation = film.extractors[name].coefficients(context) if name in film.extractors else None
+            out[name] = self.extractors[name](raw) if modulation is None else self.extractors[name](raw, modulation)
+        return batch.with_modalities(out)
 
     def encode(self, batch: MultimodalBatch) -> tuple[MultimodalBatch, dict[str, Tensor]]:
-        """``prepare`` the batch, validate it and encode every element: ``(batch, {name: (B, L, hidden)})``."""
+        """``prepare`` the batch, validate it and encode every element: ``(batch, {name: (B, L, hidden)})``.
+
+        With ``film``, every other modality's elements are modulated by the context modality.
+        """
         batch = self.prepare(batch)
-        return batch, self.encoders(batch)
+        encoded = self.encoders(batch)
+        if self.film is not None:
+            context = self.film.context(batch)
+            for name in encoded:
+                if name in self.film.elements:
+                    encoded[name] = self.film.elements[name](encoded[name], context)
+        return batch, encoded
+
+    def reset_film(self) -> None:
+        """Re-initialise the FiLM layers (identity modulation); subclasses' ``reset_parameters`` call it."""
+        if self.film is not None:
+            self.film.reset_parameters()
 
     @property
     def in_dims(self) -> dict[str, int]:

@@ -101,9 +101,24 @@ class GraphExtractor(nn.Module):
         dense, _ = to_dense_batch(h, graph["elements"].batch, batch_size=items, max_num_nodes=once.x.size(1))
         return dense * once.mask.unsqueeze(-1).to(dense.dtype)
 
-    def forward(self, raw: RawModality) -> ModalityBatch:
+    @property
+    def modulated_channels(self) -> int:
+        """The inner extractor's modulable channels (an ``AttributeError`` when it has none)."""
+        inner = self.extractor
+        if not hasattr(inner, "modulated_channels"):
+            raise AttributeError(f"{type(inner).__name__} takes no modulation")
+        return int(inner.modulated_channels)
+
+    def forward(self, raw: RawModality, modulation: Optional[tuple[Tensor, Tensor]] = None) -> ModalityBatch:
+        """Elements of every sample's item. With ``modulation`` (FiLM of the inner extractor's last map,
+        see :class:`~mmgraph.nn.ModalityFiLM`) each sample sees its item its own way, so the graph layers
+        run once per sample instead of once per item."""
         if not isinstance(raw, RawModality):
             raise ValueError(f"GraphExtractor: expected a RawModality, got {type(raw).__name__}")
+        if modulation is not None:
+            per_sample = self.extractor(raw, modulation)
+            return ModalityBatch(self.propagate(per_sample), mask=per_sample.mask, pos=per_sample.pos,
+                                 time=per_sample.time, name="elements")
         items = raw.data.size(0)
         once = self.extractor(RawModality(raw.data, torch.arange(items, device=raw.data.device)))
         dense = self.propagate(once)

@@ -176,3 +176,21 @@ def test_natural_language_questions_through_a_text_encoder() -> None:
     assert model(batch).shape == (20, 10)
     with pytest.raises(ValueError, match=r"text: expected one of \['onehot', 'minilm'\]"):
         SortOfCLEVRTask("state", text="bert")
+
+
+def test_film_gives_every_model_the_question_in_perception() -> None:
+    task = SortOfCLEVRTask("pixels", sizes=(2, 1, 1), film=True)
+    task.load(quick=True)
+    assert task.name == "sort-of-clevr-pixels-film"
+    for name in ("concat", "rn", "graph-relational"):
+        model = build_model(task, name, hidden=16)
+        assert model.film is not None and model.film.source == "question" and list(model.film.extractors) == ["image"]
+    with pytest.raises(ValueError, match="film: expected True or False"):
+        SortOfCLEVRTask("pixels", film="question")
+
+
+def test_cli_film_is_for_sort_of_clevr(capsys: pytest.CaptureFixture[str]) -> None:
+    from mmgraph.cli import main
+
+    assert main(["bench", "sentiment", "--film", "--quick"]) == 2
+    assert "--film: expected the sort-of-clevr task" in capsys.readouterr().err

@@ -47,6 +47,9 @@ class SortOfCLEVRTask(Task):
         text_encoder: The encoder of ``text="minilm"`` (default: a
             :class:`~mmgraph.features.MiniLMTokens`); anything with ``dim`` and ``encode(texts)``.
         sizes: ``(train, val, test)`` images; default 9,800 / 1,000 / 200 (quick: 100 / 25 / 50).
+        film: Every model's perception is conditioned on the question (``film="question"``: FiLM in
+            the CNN's last block and on the objects' or regions' states, see
+            :class:`~mmgraph.nn.ModalityFiLM`); the task is then named ``...-film``.
     """
 
     metric_names = ("acc", "acc_relational", "acc_nonrelational")
@@ -63,7 +66,7 @@ class SortOfCLEVRTask(Task):
     QUICK = (100, 25, 50)
 
     def __init__(self, input: str = "state", sizes: Optional[tuple[int, int, int]] = None, text: str = "onehot",
-                 text_encoder: Optional[Any] = None) -> None:
+                 text_encoder: Optional[Any] = None, film: bool = False) -> None:
         if input not in INPUTS:
             raise ValueError(f"input: expected one of {list(INPUTS)}, got {input!r}")
         if text not in TEXTS:
@@ -72,9 +75,12 @@ class SortOfCLEVRTask(Task):
         self.cnn_channels = (24, 24, 24, 24)
         # every model the same question (a condition for the graph models that take one, the query of
         # attention and RN), the same CNN from pixels, and for graph models the same graph
+        if not isinstance(film, bool):
+            raise ValueError(f"film: expected True or False, got {film!r}")
         super().__init__(
-            f"sort-of-clevr-{input}" + ("" if text == "onehot" else f"-{text}"), kind="classification",
-            classes=ANSWERS, builder=self._graph(), query="question", condition="question", models=self.MODELS,
+            f"sort-of-clevr-{input}" + ("" if text == "onehot" else f"-{text}") + ("-film" if film else ""),
+            kind="classification", classes=ANSWERS, builder=self._graph(), query="question", condition="question",
+            film="question" if film else None, models=self.MODELS,
             settings=self.SETTINGS,
             extractors={"image": lambda: GridCNN(channels=self.cnn_channels)} if input == "pixels" else None,
         )

@@ -72,6 +72,9 @@ class Task(BenchTask):
             the text side of the pairs.
         condition: The modality whose state conditions every message of the graph models that
             can be conditioned (``graph-relational``), e.g. the question.
+        film: The modality that conditions every model's perception (``film=`` of every model:
+            FiLM in modulable extractors such as ``GridCNN`` and on the other modalities' elements;
+            see :class:`~mmgraph.nn.ModalityFiLM`), e.g. the question.
         metrics: ``(outputs, targets) -> {name: value}`` (default: the kind's).
         monitor, mode: Validation metric that selects epochs and learning rates (default: the kind's).
         models: The models compared by default; the first sets the parameter budget (default
@@ -106,6 +109,7 @@ class Task(BenchTask):
         builder: Optional[GraphBuilder] = None,
         query: Optional[str] = None,
         condition: Optional[str] = None,
+        film: Optional[str] = None,
         metrics: Optional[Callable[[Tensor, Tensor], Mapping[str, float]]] = None,
         monitor: Optional[str] = None,
         mode: Optional[str] = None,
@@ -127,7 +131,7 @@ class Task(BenchTask):
         if builder is not None and not isinstance(builder, GraphBuilder):
             raise ValueError(f"builder: expected a mmgraph.GraphBuilder, got {type(builder).__name__}")
         self._builder = builder
-        self.query, self.condition = query, condition
+        self.query, self.condition, self.film = query, condition, film
         self._metrics = metrics
         self.monitor = monitor or self.kind.monitor
         self.mode = mode or ("min" if _lower_is_better(self.monitor) else "max")
@@ -196,7 +200,7 @@ class Task(BenchTask):
             raise ValueError(f"raw modalities {missing} need an extractor (e.g. extractors={{{missing[0]!r}: "
                              "mmgraph.nn.GridCNN}) to turn them into elements")
         names = sorted({n for s in first.values() for n in list(s) + list(s.raw)})
-        for what, value in (("query", self.query), ("condition", self.condition)):
+        for what, value in (("query", self.query), ("condition", self.condition), ("film", self.film)):
             if value is not None and value not in names:
                 raise ValueError(f"{what}: expected one of the modalities {names}, got {value!r}")
 
@@ -216,7 +220,7 @@ class Task(BenchTask):
 
     def config(self) -> dict[str, Any]:
         return {"kind": self.kind.name, "samples": {s: len(d) for s, d in self.data.items()}, "out_dim": self.out_dim,
-                "in_dims": self.in_dims(), "query": self.query, "condition": self.condition,
+                "in_dims": self.in_dims(), "query": self.query, "condition": self.condition, "film": self.film,
                 "modality_dropout": self.modality_dropout}
 
     def in_dims(self) -> dict[str, int]:
@@ -261,6 +265,8 @@ class Task(BenchTask):
             kwargs["query"] = self.query
         if self.query is not None and "text" in params:  # retrieval: the text side of the pairs
             kwargs["text"] = self.query
+        if self.film is not None and ("film" in params or takes_any):
+            kwargs["film"] = self.film
         if self.extractors and ("extractors" in params or takes_any):
             kwargs["extractors"] = {n: self._extractor(n) for n in sorted(self.extractors)}
         kwargs.update(self.model_options.get(name, {}))

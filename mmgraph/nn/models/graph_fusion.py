@@ -15,6 +15,7 @@ from mmgraph.graph.layout import HeteroLayout, flatten
 from mmgraph.graph.prebuilt import GraphCollate
 from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.heads import make_head
+from mmgraph.nn.film import FiLM
 from mmgraph.nn.hetero_gnn import EdgeAttention, HeteroGNN
 from mmgraph.nn.readout import Readout
 from mmgraph.registry import register_model
@@ -64,6 +65,8 @@ class GraphFusionModel(FusionModel):
         dropout: Dropout in encoders, GNN and head.
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
+        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
+            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
         norm: Normalisation in the GNN (``"layer"``, ``"batch"``, ``None``).
         norm_first: Pre-norm GNN layers (default), which keep the size of summed messages
             (counts); ``False``: post-norm (see :class:`~mmgraph.nn.HeteroGNN`).
@@ -89,11 +92,12 @@ class GraphFusionModel(FusionModel):
         task: str = "classification",
         dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
+        film: Optional[str] = None,
         norm: Optional[str] = "layer",
         condition: Optional[str] = None,
         norm_first: bool = True,
     ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors)
+        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
         names = self.names
         if condition is not None and condition not in names:
             raise ValueError(f"condition: expected a modality in {names}, got {condition!r}")
@@ -123,6 +127,7 @@ class GraphFusionModel(FusionModel):
 
     def reset_parameters(self) -> None:
         self.encoders.reset_parameters()
+        self.reset_film()
         self.gnn.reset_parameters()
         self.readout.reset_parameters()
         self.head.reset_parameters()
@@ -172,7 +177,8 @@ class GraphFusionModel(FusionModel):
         batch, graph, layout, prepared = self._graph(batch)
         if drop_edges:
             layout, prepared = _without_edge_types(layout, set(drop_edges)), None
-        x = torch.cat([self._node_states(t, graph, layout) for t in self.node_types])
+        context = None if self.film is None else self.film.context(batch)
+        x = torch.cat([self._node_states(t, graph, layout, context) for t in self.node_types])
         if return_attention:
             h, attention = self.gnn.forward_layout(x, layout, return_attention=True, prepared=prepared)
             pooled, weights = self.readout.forward_layout(h, layout, return_weights=True)
@@ -180,15 +186,21 @@ class GraphFusionModel(FusionModel):
         h = self.gnn.forward_layout(x, layout, prepared=prepared)
         return self.head(self.readout.forward_layout(h, layout))
 
-    def _node_states(self, node_type: str, graph: HeteroData, layout: HeteroLayout) -> Tensor:
-        """Initial states ``(N_t, hidden)`` of one node type's rows of ``layout``."""
+    def _node_states(self, node_type: str, graph: HeteroData, layout: HeteroLayout,
+                     context: Optional[Tensor] = None) -> Tensor:
+        """Initial states ``(N_t, hidden)`` of one node type's rows of ``layout`` (FiLM-modulated with ``film``)."""
         rows = layout.node_slice(node_type)
         if node_type == FUSION:
             assert self.fusion is not None
             return self.fusion.unsqueeze(0).expand(rows.stop - rows.start, -1)
         if rows.stop == rows.start:  # modality absent from the whole batch: no nodes
             return next(iter(self.encoders.parameters())).new_zeros(0, self.hidden)
-        return self.encoders.encode(node_type, graph[node_type].x)
+        h = self.encoders.encode(node_type, graph[node_type].x)
+        if context is None or self.film is None or node_type not in self.film.elements:
+            return h
+        gamma, beta = self.film.elements[node_type].coefficients(context)
+        graph_of = layout.batch[rows]
+        return FiLM.modulate(h, gamma[graph_of], beta[graph_of])
 
     def _repr_extra(self) -> dict[str, object]:
         extra: dict[str, object] = {"conv": self.conv, "layers": self.gnn.num_layers, "readout": list(self.readout.modes)}
