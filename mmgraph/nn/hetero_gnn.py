@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.graph.layout import HeteroLayout, flatten_dicts
+from mmgraph.nn.film import FiLM
 from mmgraph.nn.conv.hetero_gat import HeteroGATConv, HeteroGATv2Conv
 from mmgraph.nn.conv.hetero_gcn import HeteroGCNConv
 from mmgraph.nn.conv.hetero_relational import HeteroGatedRelationalConv, HeteroRelationalConv
@@ -151,6 +152,12 @@ class HeteroGNN(nn.Module):
     recomputed at each layer: the messages are :math:`g(h_i, h_j, e_{ji}, \bar h_t)`, what a
     Relation Network's :math:`g_\theta(o_i, o_j, q)` computes, on any graph.
 
+    With ``film=t`` (any convolution), the inputs of every layer are modulated by the graph's
+    nodes of type ``t``: :math:`h_i \leftarrow (1 + \gamma_\ell(\bar h_t)) \odot h_i + \beta_\ell(\bar h_t)`
+    for every node not of type ``t``, with :math:`\bar h_t` the mean state of type ``t`` in
+    :math:`i`'s graph at layer :math:`\ell` and one :class:`~mmgraph.nn.FiLM` per layer (identity at
+    initialisation), so every layer's node states depend on the question.
+
     Unlike PyG's ``HeteroConv``, :meth:`forward` can return the attention weights of every
     layer and edge type (``return_attention=True``). :meth:`forward_layout` runs on a
     prebuilt :class:`~mmgraph.graph.HeteroLayout` (what a model uses with graphs built in the
@@ -169,6 +176,7 @@ class HeteroGNN(nn.Module):
         residual: Add each layer's input to its output.
         act: Activation :math:`\sigma`.
         condition: Node type whose per-graph mean conditions every message (``None``: off).
+        film: Node type whose per-graph mean modulates every layer's inputs (``None``: off).
         norm_first: Normalise each layer's inputs instead of its messages (pre-norm).
         select_heads: Softmax heads of ``conv="relational"`` (``heads`` is for GAT/GATv2).
 
@@ -194,9 +202,12 @@ class HeteroGNN(nn.Module):
         condition: Optional[str] = None,
         norm_first: bool = False,
         select_heads: int = 1,
+        film: Optional[str] = None,
     ) -> None:
         super().__init__()
         conv_cls = self._conv_class(conv)
+        if film is not None and film not in node_types:
+            raise ValueError(f"film: expected a node type in {list(node_types)}, got {film!r}")
         if norm not in _NORMS:
             raise ValueError(f"norm: expected one of {list(_NORMS)}, got {norm!r}")
         if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
@@ -214,7 +225,8 @@ class HeteroGNN(nn.Module):
                 raise ValueError(f"condition: expected a node type in {self.node_types}, got {condition!r}")
         if select_heads != 1 and "select_heads" not in conv_cls.options:
             raise ValueError(f"select_heads: only conv='relational' has softmax heads, got conv={conv!r}")
-        self.condition = condition
+        self.condition, self.film = condition, film
+        self.films = nn.ModuleList(FiLM(hidden, hidden) for _ in range(num_layers)) if film is not None else None
         self.conv_name = conv if isinstance(conv, str) else conv_cls.__name__
         self.hidden, self.num_layers, self.heads = hidden, num_layers, heads
         self.residual, self.act = residual, act
@@ -254,6 +266,8 @@ class HeteroGNN(nn.Module):
         for module in self.modules():
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()  # type: ignore[operator]
+        for film in self.films or ():  # after their own layers: FiLM starts as the identity
+            film.reset_parameters()
 
     def forward(
         self,
@@ -284,10 +298,11 @@ class HeteroGNN(nn.Module):
                 raise ValueError(f"x_dict: missing node type {t!r} (pass an empty (0, {self.hidden}) tensor for none)")
             if x_dict[t].dim() != 2 or x_dict[t].size(-1) != self.hidden:
                 raise ValueError(f"x_dict[{t!r}]: expected shape (num_nodes, {self.hidden}), got {tuple(x_dict[t].shape)}")
-        if self.condition is None:
+        if self.condition is None and self.film is None:
             return
         if batch_dict is None or num_graphs is None:
-            raise ValueError(f"HeteroGNN(condition={self.condition!r}) needs batch_dict and num_graphs in forward")
+            what = f"condition={self.condition!r}" if self.condition is not None else f"film={self.film!r}"
+            raise ValueError(f"HeteroGNN({what}) needs batch_dict and num_graphs in forward")
         missing = [t for t in self.node_types if t not in batch_dict]
         if missing:
             raise ValueError(f"batch_dict: missing node type(s) {missing}")
@@ -321,9 +336,12 @@ class HeteroGNN(nn.Module):
         slots = self.prepare(layout) if prepared is None else prepared
         keep = self._receivers(layout)  # what depends on the graph only is computed once, for every layer
         count = self._condition_count(layout)
+        film = self._film_rows(layout)
         attention: list[dict[EdgeType, EdgeAttention]] = []
         for layer, conv in enumerate(self.convs):
             inputs = self._inputs(layer, x, layout)
+            if film is not None:
+                inputs = self._modulate(layer, inputs, layout, *film)
             msg, att = conv(inputs, layout, slots, self._context(inputs, layout, count), return_attention)
             x = self._update(layer, x, msg, layout, keep)
             if return_attention:
@@ -345,6 +363,26 @@ class HeteroGNN(nn.Module):
         index = layout.batch[layout.node_slice(self.condition)]
         ones = torch.ones(index.size(0), 1, dtype=self._dtype(), device=index.device)
         return ones.new_zeros(layout.num_graphs, 1).index_add_(0, index, ones).clamp_min(1)
+
+    def _film_rows(self, layout: HeteroLayout) -> Optional[tuple[slice, Tensor, Tensor]]:
+        """With ``film``: the source type's rows, ``(num_graphs, 1)`` counts of them, ``(N, 1)`` which nodes to modulate."""
+        if self.film is None:
+            return None
+        rows = layout.node_slice(self.film)
+        index = layout.batch[rows]
+        ones = torch.ones(index.size(0), 1, dtype=self._dtype(), device=index.device)
+        count = ones.new_zeros(layout.num_graphs, 1).index_add_(0, index, ones).clamp_min(1)
+        others = (layout.node_type != layout.node_types.index(self.film)).unsqueeze(-1)
+        return rows, count, others
+
+    def _modulate(self, layer: int, h: Tensor, layout: HeteroLayout, rows: slice, count: Tensor,
+                  others: Tensor) -> Tensor:
+        """FiLM of layer ``layer``: every node not of the ``film`` type, by its graph's mean ``film`` state."""
+        assert self.films is not None
+        context = h.new_zeros(layout.num_graphs, self.hidden).index_add_(0, layout.batch[rows], h[rows]) / count
+        gamma, beta = self.films[layer].coefficients(context)
+        modulated = FiLM.modulate(h, gamma.index_select(0, layout.batch), beta.index_select(0, layout.batch))
+        return torch.where(others, modulated, h)
 
     def _dtype(self) -> torch.dtype:
         return next((p.dtype for p in self.parameters()), torch.get_default_dtype())

@@ -45,7 +45,8 @@ def test_every_model_takes_film_and_starts_where_it_would_without(name: str) -> 
     plain = mg.get_model(name, extractors={"image": GridCNN(channels=(4, 4))}, **kwargs).eval()
     film = mg.get_model(name, extractors={"image": GridCNN(channels=(4, 4))}, film="question", **kwargs).eval()
     missing = film.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert missing and all(k.startswith("film.") for k in missing)
+    assert missing and all(k.startswith(("film.", "gnn.films.")) for k in missing)
+    assert any(k.startswith("gnn.films.") for k in missing) == name.startswith("graph-")  # graph models: every layer
     batch = _batch()
     assert torch.allclose(film(batch), plain(batch), atol=1e-6)  # FiLM starts as the identity
     film.train()
@@ -61,3 +62,27 @@ def test_film_errors_name_the_modality() -> None:
         mg.get_model("concat", in_dims={"question": 5, "image": 6}, hidden=8, out_dim=3, film="text")
     with pytest.raises(ValueError, match="film: a modality can condition the others only with 2\\+ modalities"):
         ModalityFiLM("question", {"question": 5}, hidden=8)
+
+
+def test_hetero_gnn_film_modulates_every_layer_but_the_source() -> None:
+    from mmgraph.nn import HeteroGNN
+
+    etypes = {("q", "to", "r"): 0, ("r", "to", "r"): 0}
+    gnn = HeteroGNN(["q", "r"], etypes, hidden=8, num_layers=2, conv="gcn", film="q")
+    x = {"q": torch.randn(3, 8), "r": torch.randn(4, 8)}
+    edges = {("q", "to", "r"): torch.tensor([[0, 1, 2], [0, 1, 3]]), ("r", "to", "r"): torch.tensor([[0, 1], [1, 2]])}
+    batch = {"q": torch.tensor([0, 0, 1]), "r": torch.tensor([0, 0, 1, 1])}
+    plain = HeteroGNN(["q", "r"], etypes, hidden=8, num_layers=2, conv="gcn")
+    gnn.load_state_dict(plain.state_dict(), strict=False)
+    same = gnn(x, edges, batch_dict=batch, num_graphs=2)
+    assert all(torch.allclose(same[t], plain(x, edges)[t]) for t in x)  # identity at init
+    with torch.no_grad():
+        gnn.films[0].generator[2].bias[8:] = 1.0  # beta = 1 at layer 0
+    moved = gnn(x, edges, batch_dict=batch, num_graphs=2)
+    assert not torch.allclose(moved["r"], same["r"]) and torch.allclose(moved["q"], same["q"])  # q receives nothing
+    gnn.reset_parameters()
+    assert all(f.generator[2].weight.abs().sum() == 0 for f in gnn.films)
+    with pytest.raises(ValueError, match="film: expected a node type in \\['q', 'r'\\], got 'x'"):
+        HeteroGNN(["q", "r"], etypes, hidden=8, film="x")
+    with pytest.raises(ValueError, match="HeteroGNN\\(film='q'\\) needs batch_dict and num_graphs"):
+        gnn(x, edges)

@@ -65,8 +65,9 @@ class GraphFusionModel(FusionModel):
         dropout: Dropout in encoders, GNN and head.
         extractors: Optional ``{modality: module}`` turning raw inputs into elements
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
-        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
-            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
+        film: A modality (e.g. ``"question"``) that conditions the others, FiLM in modulable
+            extractors and on the initial node states (:class:`~mmgraph.nn.ModalityFiLM`), and the
+            graph way: on every GNN layer's inputs (``film`` of :class:`~mmgraph.nn.HeteroGNN`).
         norm: Normalisation in the GNN (``"layer"``, ``"batch"``, ``None``).
         norm_first: Pre-norm GNN layers (default), which keep the size of summed messages
             (counts); ``False``: post-norm (see :class:`~mmgraph.nn.HeteroGNN`).
@@ -117,7 +118,7 @@ class GraphFusionModel(FusionModel):
         self.fusion = nn.Parameter(torch.zeros(hidden)) if builder.fusion_node else None
         self.gnn = HeteroGNN(
             self.node_types, self.edge_types, hidden, num_layers=num_layers, conv=conv, heads=heads,
-            dropout=dropout, norm=norm, condition=condition, norm_first=norm_first,
+            dropout=dropout, norm=norm, condition=condition, norm_first=norm_first, film=film,
         )
         if readout is None:
             readout = ("mean", "fusion") if builder.fusion_node else "mean"
@@ -206,6 +207,8 @@ class GraphFusionModel(FusionModel):
         extra: dict[str, object] = {"conv": self.conv, "layers": self.gnn.num_layers, "readout": list(self.readout.modes)}
         if self.gnn.condition is not None:
             extra["condition"] = self.gnn.condition
+        if self.film is not None:
+            extra["film"] = self.film.source
         return extra
 
 

@@ -1,0 +1,58 @@
+"""Probe: does question-conditioned perception (``film="question"``) leave the pixel plateau on Sort-of-CLEVR?
+
+Trains one model on Sort-of-CLEVR from pixels with the benchmark's inputs (``SortOfCLEVRTask("pixels")``,
+batches of whole images), with or without ``--film``, and prints validation accuracy (relational and
+non-relational) after every epoch, then test accuracy. A probe, not a benchmark: one seed, one lr.
+
+    python benchmarks/probes/film_pixels.py concat --film --lr 1e-3 --images 9800 --epochs 6 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from mmgraph.bench.runner import build_model
+from mmgraph.bench.tasks import SortOfCLEVRTask
+from mmgraph.train import fit
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model")
+    p.add_argument("--film", action="store_true")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--images", type=int, default=2000)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
+    task.load(quick=False)
+    model = build_model(task, args.model, args.hidden, seed=args.seed)
+    params = sum(q.numel() for q in model.parameters())
+    print(f"{args.model} film={args.film} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+          f"images={args.images} threads={args.threads}", flush=True)
+    t0 = time.perf_counter()
+
+    def log(record: dict) -> None:
+        scores = task.evaluate(model, "val", 256)
+        model.train()
+        print(f"epoch {record['epoch']}: {time.perf_counter() - t0:.0f} s, train_loss {record['train_loss']:.3f}, "
+              f"val acc {scores['acc']:.3f} rel {scores['acc_relational']:.3f} "
+              f"nonrel {scores['acc_nonrelational']:.3f}", flush=True)
+
+    fit(model, task.batches("train", args.batch_size, shuffle=True, seed=args.seed),
+        task.batches("val", 256, shuffle=False), epochs=args.epochs, lr=args.lr, seed=args.seed, progress=False,
+        log=log, scheduler="none")
+    test = task.evaluate(model, "test", 256)
+    print("test " + ", ".join(f"{k} {v:.3f}" for k, v in test.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
