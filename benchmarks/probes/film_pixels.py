@@ -16,6 +16,7 @@ import torch
 
 from mmgraph.bench.runner import build_model
 from mmgraph.bench.tasks import SortOfCLEVRTask
+from mmgraph.data import MultimodalLoader
 from mmgraph.train import fit
 
 
@@ -30,13 +31,14 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ungrouped", action="store_true", help="batches of questions from different images")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
     task.load(quick=False)
     model = build_model(task, args.model, args.hidden, seed=args.seed)
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} film={args.film} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+    print(f"{args.model} film={args.film} ungrouped={args.ungrouped} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
     t0 = time.perf_counter()
 
@@ -47,7 +49,11 @@ def main() -> None:
               f"val acc {scores['acc']:.3f} rel {scores['acc_relational']:.3f} "
               f"nonrel {scores['acc_nonrelational']:.3f}", flush=True)
 
-    fit(model, task.batches("train", args.batch_size, shuffle=True, seed=args.seed),
+    if args.ungrouped:
+        train = MultimodalLoader(task.data["train"], args.batch_size, shuffle=True, seed=args.seed, group=False)
+    else:
+        train = task.batches("train", args.batch_size, shuffle=True, seed=args.seed)
+    fit(model, train,
         task.batches("val", 256, shuffle=False), epochs=args.epochs, lr=args.lr, seed=args.seed, progress=False,
         log=log, scheduler="none")
     test = task.evaluate(model, "test", 256)

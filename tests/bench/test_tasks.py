@@ -194,3 +194,16 @@ def test_cli_film_is_for_sort_of_clevr(capsys: pytest.CaptureFixture[str]) -> No
 
     assert main(["bench", "sentiment", "--film", "--quick"]) == 2
     assert "--film: expected the sort-of-clevr task" in capsys.readouterr().err
+
+
+def test_another_modality_dropout_is_another_task(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from mmgraph.cli import main
+
+    assert SentimentTask(modality_dropout=0.3).name == "sentiment-dropout0.3" and SentimentTask().name == "sentiment"
+    assert main(["bench", "sort-of-clevr", "--modality-dropout", "0.3", "--quick"]) == 2
+    assert "--modality-dropout: expected the sentiment task" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "sentiment", "--modality-dropout", "0.3", "--quick", "--models", "concat", "--seeds", "1",
+                 "--epochs", "1", "--no-progress"]) == 0
+    assert (tmp_path / "runs" / "bench" / "sentiment-dropout0.3-quick" / "results.json").is_file()

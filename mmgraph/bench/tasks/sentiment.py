@@ -54,8 +54,12 @@ class SentimentTask(Task):
         config: Optional[SentimentConfig] = None,
         modality_dropout: float = 0.15,
     ) -> None:
+        default = 0.15
+        renamed = isinstance(modality_dropout, (int, float)) and not isinstance(modality_dropout, bool) \
+            and modality_dropout != default
         super().__init__(
-            type(self).name or "sentiment",  # a subclass may rename the task
+            # a subclass may rename the task; another dropout is another task (its runs are not mixed)
+            type(self).name or ("sentiment" + (f"-dropout{modality_dropout:g}" if renamed else "")),
             kind="regression", out_dim=1, builder=self._graph(), query="text", metrics=mosi_metrics,
             monitor="mae", models=self.MODELS, settings=self.SETTINGS, modality_dropout=modality_dropout,
             ablations=("acc2",),
