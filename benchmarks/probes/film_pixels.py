@@ -17,6 +17,7 @@ import torch
 from mmgraph.bench.runner import build_model
 from mmgraph.bench.tasks import SortOfCLEVRTask
 from mmgraph.data import MultimodalLoader
+from mmgraph.nn import GridCNN
 from mmgraph.train import fit
 
 
@@ -32,13 +33,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ungrouped", action="store_true", help="batches of questions from different images")
+    p.add_argument("--cnn-norm", default="batch", choices=["batch", "group", "instance"])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
     task.load(quick=False)
+    task.extractors["image"] = lambda: GridCNN(channels=task.cnn_channels, norm=args.cnn_norm)
     model = build_model(task, args.model, args.hidden, seed=args.seed)
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} film={args.film} ungrouped={args.ungrouped} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+    print(f"{args.model} film={args.film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
     t0 = time.perf_counter()
 

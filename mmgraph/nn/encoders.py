@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -93,13 +93,28 @@ class ModalityEncoders(nn.Module):
                     f"modality {name!r}: expected feature_dim {self.in_dims[name]} (in_dims), got {got}"
                 )
 
-    def encode(self, name: str, x: Tensor) -> Tensor:
-        """Encode raw features ``x`` of shape ``(..., in_dims[name])`` of one modality."""
-        return self.proj[name](x)
+    def encode(self, name: str, x: Tensor, modulation: Optional[tuple[Tensor, Tensor]] = None) -> Tensor:
+        r"""Encode raw features ``x`` of shape ``(N, ..., in_dims[name])`` of one modality.
 
-    def forward(self, batch: MultimodalBatch) -> dict[str, Tensor]:
+        With ``modulation=(gamma, beta)``, each ``(N, hidden)``, the normalised pre-activation is
+        modulated before the GELU (FiLM, as after batch norm in Perez et al.):
+        :math:`\mathrm{GELU}((1 + \gamma) \odot \mathrm{LN}(x W + b) + eta)`, so a context can
+        switch elements on and off.
+        """
+        proj = self.proj[name]
+        if modulation is None:
+            return proj(x)
+        gamma, beta = modulation
+        h = proj[1](proj[0](x))
+        shape = (h.size(0),) + (1,) * (h.dim() - 2) + (h.size(-1),)
+        return proj[3](proj[2](h * (1 + gamma.reshape(shape)) + beta.reshape(shape)))
+
+    def forward(self, batch: MultimodalBatch,
+                modulation: Optional[Mapping[str, tuple[Tensor, Tensor]]] = None) -> dict[str, Tensor]:
+        """``{name: (B, L, hidden)}``; ``modulation``: optional ``{name: (gamma, beta)}``, each ``(B, hidden)``."""
         self.check(batch)
-        return {name: self.proj[name](batch[name].x) for name in batch.modalities}
+        modulation = modulation or {}
+        return {name: self.encode(name, batch[name].x, modulation.get(name)) for name in batch.modalities}
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_dims}, hidden={self.hidden})"

@@ -11,7 +11,16 @@ from mmgraph.data.batch import ModalityBatch
 from mmgraph.data.raw import RawModality
 from mmgraph.nn.film import FiLM
 
-__all__ = ["GridCNN"]
+__all__ = ["GridCNN", "NORMS"]
+
+#: Normalisations of :class:`GridCNN`'s blocks: batch statistics (as in the Relation Network), or
+#: per-image statistics (``"group"``: GroupNorm with one group per 4 channels, ``"instance"``), which do
+#: not depend on how many images a batch holds.
+NORMS = {
+    "batch": nn.BatchNorm2d,
+    "group": lambda c: nn.GroupNorm(max(1, c // 4), c),
+    "instance": lambda c: nn.GroupNorm(c, c),
+}
 
 
 class GridCNN(nn.Module):
@@ -29,21 +38,26 @@ class GridCNN(nn.Module):
     Args:
         in_channels: Image channels.
         channels: Output channels of each block (75×75 images with 4 blocks give a 5×5 grid).
+        norm: Normalisation of each block, a key of :data:`NORMS` (``"batch"``: statistics over the
+            batch's images; ``"group"``/``"instance"``: per image, whatever the batch holds).
 
     Shapes:
         - **input:** ``RawModality(data=(K, C, H, W), index=(B,))``; ``uint8`` images are scaled to :math:`[0, 1]`
         - **output:** ``ModalityBatch(x=(B, h*w, channels[-1] + 2), pos=(B, h*w, 2))``
     """
 
-    def __init__(self, in_channels: int = 3, channels: Sequence[int] = (24, 24, 24, 24)) -> None:
+    def __init__(self, in_channels: int = 3, channels: Sequence[int] = (24, 24, 24, 24), norm: str = "batch") -> None:
         super().__init__()
         if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
             raise ValueError(f"GridCNN: channels must be a non-empty sequence of positive ints, got {channels!r}")
+        if norm not in NORMS:
+            raise ValueError(f"GridCNN: norm: expected one of {list(NORMS)}, got {norm!r}")
         layers: list[nn.Module] = []
         prev = in_channels
         for c in channels:
-            layers += [nn.Conv2d(prev, c, 3, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU()]
+            layers += [nn.Conv2d(prev, c, 3, stride=2, padding=1), NORMS[norm](c), nn.ReLU()]
             prev = c
+        self.norm = norm
         self.net = nn.Sequential(*layers)
         self.in_channels = in_channels
         self.channels = tuple(channels)
@@ -91,4 +105,5 @@ class GridCNN(nn.Module):
         return ModalityBatch(x, pos=pos.unsqueeze(0).expand(b, -1, -1), name="image")
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(in_channels={self.in_channels}, channels={list(self.channels)})"
+        norm = "" if self.norm == "batch" else f", norm={self.norm!r}"
+        return f"{self.__class__.__name__}(in_channels={self.in_channels}, channels={list(self.channels)}{norm})"

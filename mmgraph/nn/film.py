@@ -69,7 +69,8 @@ class ModalityFiLM(nn.Module):
     r"""One modality (e.g. the question) modulates every other modality of a model, before fusion.
 
     The context :math:`c` is the masked mean of the ``source`` modality's input features (zeros
-    for a sample without it). A :class:`FiLM` per other modality modulates its encoded elements,
+    for a sample without it). A :class:`FiLM` per other modality modulates its elements in their
+    encoder, before the activation (:meth:`~mmgraph.nn.ModalityEncoders.encode`),
     and one per *modulable extractor* (an extractor with ``modulated_channels``, such as
     :class:`~mmgraph.nn.GridCNN`) modulates the extractor's last feature map, so that perception
     itself depends on the question. Every model takes this as ``film="question"``, so

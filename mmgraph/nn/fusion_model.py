@@ -113,16 +113,15 @@ class FusionModel(nn.Module):
     def encode(self, batch: MultimodalBatch) -> tuple[MultimodalBatch, dict[str, Tensor]]:
         """``prepare`` the batch, validate it and encode every element: ``(batch, {name: (B, L, hidden)})``.
 
-        With ``film``, every other modality's elements are modulated by the context modality.
+        With ``film``, every other modality's elements are modulated by the context modality
+        (before their encoder's activation, see :meth:`~mmgraph.nn.ModalityEncoders.encode`).
         """
         batch = self.prepare(batch)
-        encoded = self.encoders(batch)
-        if self.film is not None:
-            context = self.film.context(batch)
-            for name in encoded:
-                if name in self.film.elements:
-                    encoded[name] = self.film.elements[name](encoded[name], context)
-        return batch, encoded
+        if self.film is None:
+            return batch, self.encoders(batch)
+        context = self.film.context(batch)
+        modulation = {n: f.coefficients(context) for n, f in self.film.elements.items() if n in batch.modalities}
+        return batch, self.encoders(batch, modulation)
 
     def reset_film(self) -> None:
         """Re-initialise the FiLM layers (identity modulation); subclasses' ``reset_parameters`` call it."""

@@ -32,3 +32,18 @@ def test_grid_cnn_errors_and_repr() -> None:
     with pytest.raises(ValueError, match=r"expected images of shape \(K, 3, H, W\), got \(1, 1, 8, 8\)"):
         cnn(mg.RawModality(torch.zeros(1, 1, 8, 8), torch.tensor([0])))
     assert repr(cnn) == "GridCNN(in_channels=3, channels=[2])"
+
+
+@pytest.mark.parametrize("norm", ["group", "instance"])
+def test_grid_cnn_per_image_norms_do_not_depend_on_the_batch(norm: str) -> None:
+    import mmgraph as mg
+    from mmgraph.nn import GridCNN
+
+    cnn = GridCNN(channels=(8, 8), norm=norm).train()
+    images = torch.rand(3, 3, 16, 16)
+    alone = cnn(mg.RawModality(images[:1], torch.tensor([0]))).x
+    together = cnn(mg.RawModality(images, torch.tensor([0, 1, 2]))).x
+    assert torch.allclose(alone[0], together[0], atol=1e-6)  # batch norm would mix the three images' statistics
+    assert "norm=" in repr(cnn)
+    with pytest.raises(ValueError, match="norm: expected one of \\['batch', 'group', 'instance'\\], got 'layer'"):
+        GridCNN(norm="layer")

@@ -15,7 +15,6 @@ from mmgraph.graph.layout import HeteroLayout, flatten
 from mmgraph.graph.prebuilt import GraphCollate
 from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.heads import make_head
-from mmgraph.nn.film import FiLM
 from mmgraph.nn.hetero_gnn import EdgeAttention, HeteroGNN
 from mmgraph.nn.readout import Readout
 from mmgraph.registry import register_model
@@ -196,12 +195,12 @@ class GraphFusionModel(FusionModel):
             return self.fusion.unsqueeze(0).expand(rows.stop - rows.start, -1)
         if rows.stop == rows.start:  # modality absent from the whole batch: no nodes
             return next(iter(self.encoders.parameters())).new_zeros(0, self.hidden)
-        h = self.encoders.encode(node_type, graph[node_type].x)
+        x = graph[node_type].x
         if context is None or self.film is None or node_type not in self.film.elements:
-            return h
+            return self.encoders.encode(node_type, x)
         gamma, beta = self.film.elements[node_type].coefficients(context)
         graph_of = layout.batch[rows]
-        return FiLM.modulate(h, gamma[graph_of], beta[graph_of])
+        return self.encoders.encode(node_type, x, (gamma[graph_of], beta[graph_of]))
 
     def _repr_extra(self) -> dict[str, object]:
         extra: dict[str, object] = {"conv": self.conv, "layers": self.gnn.num_layers, "readout": list(self.readout.modes)}
