@@ -21,6 +21,7 @@ from mmgraph.bench.results import PathLike, validate_results
 from mmgraph.utils.io import atomic_write, atomic_write_text
 
 __all__ = [
+    "per_seed_table",
     "lower_is_better",
     "markdown_table",
     "text_table",
@@ -382,6 +383,22 @@ def _fmt_fact(value: Any) -> str:
     return str(value)
 
 
+def per_seed_table(results: Mapping[str, Any], metrics: Optional[Sequence[str]] = None) -> list[str]:
+    """Markdown lines of a table of every model's metrics seed by seed (``a / b / c``, in seed order)."""
+    names = _metric_names(results, metrics)
+    seeds = results["config"].get("seeds")
+    head = "seeds " + " / ".join(str(s) for s in seeds) if isinstance(seeds, list) else "per seed"
+    lines = ["## Per seed", "", f"Test metrics of each run ({head}), so that a seed that did not learn shows.", "",
+             "| Model | " + " | ".join(_md_cell(n) for n in names) + " |", "|:---|" + "---:|" * len(names)]
+    for model, entry in sorted(results["models"].items()):
+        cells = []
+        for n in names:
+            runs = entry["metrics"].get(n, {}).get("runs")
+            cells.append(" / ".join(f"{float(v):.3f}" for v in runs) if runs else "n/a")
+        lines.append(f"| {_md_cell(model)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def write_report(
     out_dir: PathLike, results: Mapping[str, Any], command: str, metrics: Optional[Sequence[str]] = None
 ) -> ReportPaths:
@@ -442,6 +459,7 @@ def write_report(
             "time, throughput and memory compare only between models run on the same device."
         )
     lines += ["", "## Results", "", note, "", markdown_table(results, metrics, header=False).rstrip("\n"), ""]
+    lines += per_seed_table(results, metrics)
     missing = results["config"].get("missing") or []
     if missing:
         lines += [f"**Partial results**: {len(missing)} (model, seed) runs are not finished yet "

@@ -234,3 +234,14 @@ def test_report_says_when_results_are_partial(tmp_path):
     results["config"]["missing"] = ["rn/1", "rn/2"]
     md = write_report(tmp_path / "b", results, "mmgraph bench x").markdown.read_text(encoding="utf-8")
     assert "**Partial results**: 2 (model, seed) runs are not finished yet (rn/1, rn/2)" in md
+
+
+def test_report_lists_every_seed(tmp_path):
+    results = clevr_results()
+    model = sorted(results["models"])[0]
+    metric = next(iter(results["models"][model]["metrics"]))
+    results["models"][model]["metrics"][metric]["runs"] = [0.25, 0.5, 0.125]
+    md = write_report(tmp_path, results, "cmd").markdown.read_text(encoding="utf-8")
+    section = md.split("## Per seed", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith(f"| {model} |"))
+    assert "0.250 / 0.500 / 0.125" in row
