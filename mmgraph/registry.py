@@ -140,7 +140,8 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
         >>> model = mg.get_model("concat", in_dims={"text": 16, "image": 8}, hidden=32, out_dim=3)
 
     Raises:
-        ValueError: for an unknown name or an option the model does not take.
+        ValueError: for an unknown name, an option the model does not take, or sizes too large
+            to allocate (naming them).
     """
     builder = get_model_builder(name)
     params = inspect.signature(builder).parameters
@@ -155,3 +156,9 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
         if "unexpected keyword argument" in str(exc):
             raise ValueError(f"model {name!r}: {exc}") from None
         raise
+    except (RuntimeError, MemoryError, OverflowError) as exc:  # sizes too large to allocate
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, RuntimeError) and not any(w in text.lower() for w in ("alloc", "overflow", "memory")):
+            raise
+        sizes = {k: v for k, v in kwargs.items() if k in ("in_dims", "hidden", "out_dim", "heads", "num_layers")}
+        raise ValueError(f"model {name!r}: cannot allocate it with {sizes}: {text[:200]}") from None

@@ -129,6 +129,33 @@ def test_bad_input_is_a_clear_error(name: str, samples: list[mg.MultimodalSample
 
 
 @pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_features_of_any_float_dtype_are_cast_to_the_model(name: str, dtype: torch.dtype, batch) -> None:
+    model = build(name)
+    cast = mg.MultimodalBatch({k: mg.ModalityBatch(batch[k].x.to(dtype), batch[k].mask, batch[k].pos, batch[k].time,
+                                                   name=k) for k in batch})
+    want = model(mg.MultimodalBatch({k: mg.ModalityBatch(cast[k].x.float(), batch[k].mask, batch[k].pos,
+                                                         batch[k].time, name=k) for k in batch}))
+    got = model(cast)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want)  # the same values once the rounding to ``dtype`` is done
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_outputs_stay_finite_up_to_the_feature_limit(name: str, batch) -> None:
+    """FEATURE_LIMIT is the largest magnitude the boundary accepts: every model must stay finite there."""
+    from mmgraph.utils.checks import FEATURE_LIMIT
+
+    model = build(name)
+    big = mg.MultimodalBatch({k: mg.ModalityBatch(batch[k].x.sign() * FEATURE_LIMIT, batch[k].mask,
+                                                  None if batch[k].pos is None else batch[k].pos * FEATURE_LIMIT,
+                                                  batch[k].time, name=k) for k in batch})
+    assert torch.isfinite(model(big)).all()
+    with pytest.raises(ValueError, match=r"modality 'text': x: expected values within"):
+        mg.ModalityBatch(batch["text"].x * 2 * FEATURE_LIMIT, name="text")
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_learns_a_tiny_task(name: str) -> None:
     """Every model can fit 12 samples whose class is set by one modality's features."""
     g = torch.Generator().manual_seed(3)
@@ -178,3 +205,10 @@ def test_raw_pixels_through_an_extractor(name: str) -> None:
         mg.get_model(name, in_dims={"image": cnn.out_dim, "text": 6}, hidden=16, out_dim=3, **kwargs)(batch)
     with pytest.raises(ValueError, match=r"extractors\['image'\] produces features of dimension 10, but in_dims\['image'\] = 7"):
         mg.get_model(name, in_dims={"image": 7, "text": 6}, hidden=16, out_dim=3, extractors={"image": cnn}, **kwargs)
+
+
+@pytest.mark.parametrize("options", [{"hidden": 2**62}, {"in_dims": {"text": 2**62}}, {"out_dim": 2**40}])
+def test_sizes_too_large_to_allocate_are_a_clear_error(options: dict) -> None:
+    opts = {"in_dims": IN_DIMS, "hidden": 8, "out_dim": 3, **options}
+    with pytest.raises(ValueError, match="model 'concat': cannot allocate it with"):
+        mg.get_model("concat", **opts)

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from mmgraph.data.modality import Modality
+from mmgraph.data.modality import _INT_DTYPES, Modality
 from mmgraph.data.raw import RawItem, RawModality
 from mmgraph.data.sample import MultimodalSample, check_modality_name
+from mmgraph.utils.checks import check_dense, check_features
+from mmgraph.utils.target import as_target
 
 __all__ = ["ModalityBatch", "MultimodalBatch", "collate"]
+
+
+def _checked_values(t: Tensor, what: str) -> Tensor:
+    """A dense real floating tensor with finite values within the feature limit (integers converted)."""
+    check_dense(t, what)
+    if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in _INT_DTYPES):
+        raise ValueError(f"{what}: expected real-valued numbers, got dtype {t.dtype}")
+    if not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    return check_features(t, what)
 
 
 class ModalityBatch:
@@ -25,6 +38,12 @@ class ModalityBatch:
         pos: Optional padded positions.
         time: Optional padded ``(start, end)`` spans.
         labels: Optional per-sample element labels (``None`` where unknown).
+        name: The modality's name, for error messages.
+        check: Validate the values (the boundary where data enter: dense real tensors, integer
+            features become the default float dtype, no NaN/Inf or values beyond
+            :data:`~mmgraph.utils.checks.FEATURE_LIMIT`, at least one sample, the mask on the
+            device of ``x``). Modules that make batches inside a forward pass pass ``False``:
+            shapes are still checked, values are not (no device sync).
 
     Shapes:
         - **x:** :math:`(B, L, D)`
@@ -43,20 +62,33 @@ class ModalityBatch:
         time: Optional[Tensor] = None,
         labels: Optional[Sequence[Optional[Sequence[str]]]] = None,
         name: str = "modality",
+        check: bool = True,
     ) -> None:
         where = f"modality {name!r}"
         if not isinstance(x, Tensor) or x.dim() != 3:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"{where}: x: expected a padded tensor of shape (batch, length, dim), got {got}")
+        if check:
+            x = _checked_values(x, f"{where}: x")
+            if x.size(0) == 0:
+                raise ValueError(f"{where}: x: expected at least one sample, got an empty batch {tuple(x.shape)}")
         b, n, _ = x.shape
         if mask is None:
             mask = torch.ones(b, n, dtype=torch.bool, device=x.device)
-        if mask.shape != (b, n):
-            raise ValueError(f"{where}: mask: expected shape {(b, n)} to match x, got {tuple(mask.shape)}")
+        if not isinstance(mask, Tensor) or mask.shape != (b, n):
+            got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+            raise ValueError(f"{where}: mask: expected shape {(b, n)} to match x, got {got}")
+        if check and mask.device != x.device:
+            raise ValueError(f"{where}: mask: expected the device of x ({x.device}), got {mask.device}")
         mask = mask.to(torch.bool)
         for key, value, width in (("pos", pos, None), ("time", time, 2)):
             if value is None:
                 continue
+            if not isinstance(value, Tensor):
+                raise ValueError(f"{where}: {key}: expected a tensor, got {type(value).__name__}")
+            if check:
+                value = _checked_values(value, f"{where}: {key}")
+                pos, time = (value, time) if key == "pos" else (pos, value)
             if value.dim() != 3 or value.shape[:2] != (b, n) or (width is not None and value.size(2) != width):
                 want = f"({b}, {n}, {width if width else 'pos_dim'})"
                 raise ValueError(f"{where}: {key}: expected shape {want} to match x, got {tuple(value.shape)}")
@@ -152,6 +184,11 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
         self._mods: dict[str, ModalityBatch] = {k: modalities[k] for k in sorted(modalities)}
         self.raw: dict[str, RawModality] = {k: raw[k] for k in sorted(raw)}
         self.batch_size: int = next(iter(sizes.values()))
+        if self.batch_size < 1:
+            raise ValueError(f"a MultimodalBatch needs at least one sample, got batch size {self.batch_size}")
+        if y is not None and not (isinstance(y, Tensor) and y.layout == torch.strided and y.dtype != torch.bool
+                                  and not y.is_complex() and not y.is_meta):
+            y = as_target(y, "y")  # refuses strings, booleans, sparse tensors; fit checks the values per batch
         if y is not None and (y.dim() == 0 or y.size(0) != self.batch_size):
             raise ValueError(f"y: expected the batch size {self.batch_size} as first dimension, got {tuple(y.shape)}")
         self.y: Optional[Tensor] = y
@@ -193,6 +230,28 @@ class MultimodalBatch(Mapping[str, ModalityBatch]):
         raw = {k: v.to(*args, **kwargs) for k, v in self.raw.items()}
         graph = None if self.graph is None else self.graph.to(*args, **kwargs)
         return MultimodalBatch({k: v.to(*args, **kwargs) for k, v in self._mods.items()}, y=y, raw=raw, graph=graph)
+
+    def cast(self, dtype: torch.dtype) -> "MultimodalBatch":
+        """This batch with every floating feature, position, time and raw tensor in ``dtype``.
+
+        Models call it on their input, so features of any floating dtype (float16, bfloat16,
+        float32, float64) work with a model of any dtype. Returns ``self`` when nothing changes.
+        """
+        def differs(t: Optional[Tensor]) -> bool:
+            return t is not None and t.is_floating_point() and t.dtype != dtype
+
+        if not any(differs(t) for m in self._mods.values() for t in (m.x, m.pos, m.time)) and \
+                not any(differs(r.data) for r in self.raw.values()):
+            return self
+        mods = {}
+        for k, m in self._mods.items():
+            out = ModalityBatch.__new__(ModalityBatch)
+            out.x, out.mask, out.labels = m.x.to(dtype) if differs(m.x) else m.x, m.mask, m.labels
+            out.pos = m.pos.to(dtype) if differs(m.pos) else m.pos
+            out.time = m.time.to(dtype) if differs(m.time) else m.time
+            mods[k] = out
+        raw = {k: RawModality(r.data.to(dtype), r.index, name=k) if differs(r.data) else r for k, r in self.raw.items()}
+        return MultimodalBatch(mods, y=self.y, raw=raw, graph=self.graph)
 
     def with_graph(self, graph: Any) -> "MultimodalBatch":
         """This batch with a prebuilt ``graph`` (see :class:`mmgraph.graph.GraphCollate`)."""
@@ -329,7 +388,8 @@ def collate(samples: Sequence[MultimodalSample]) -> MultimodalBatch:
             times.append(m.time)
             labels.append(m.labels)
         lengths = torch.tensor([x.size(0) for x in xs])
-        x = _pad(xs)
+        dtype = functools.reduce(torch.promote_types, [x.dtype for x in xs])  # samples may mix float dtypes
+        x = _pad([x.to(dtype) for x in xs])
         mask = torch.arange(x.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
         mods[name] = ModalityBatch(
             x,
@@ -338,6 +398,7 @@ def collate(samples: Sequence[MultimodalSample]) -> MultimodalBatch:
             time=None if ref.time is None else _pad(times),
             labels=labels if any(lab is not None for lab in labels) else None,
             name=name,
+            check=False,  # each sample's values were checked when it was made
         )
     ys = [s.y for s in samples]
     y: Optional[Tensor] = None

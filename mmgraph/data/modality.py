@@ -7,6 +7,8 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import Tensor
 
+from mmgraph.utils.checks import check_dense, check_features
+
 __all__ = ["Modality", "as_float_tensor"]
 
 
@@ -22,6 +24,7 @@ def as_float_tensor(value: Any, what: str) -> Tensor:
             t = torch.as_tensor(value)
         except Exception as exc:  # noqa: BLE001 - re-raised with context
             raise ValueError(f"{what}: expected a tensor or array, got {type(value).__name__}") from exc
+    check_dense(t, what)
     if t.dtype == torch.bool or not (t.is_floating_point() or t.dtype in _INT_DTYPES):
         raise ValueError(f"{what}: expected real-valued numbers, got dtype {t.dtype}")
     if not t.is_floating_point():
@@ -32,10 +35,7 @@ def as_float_tensor(value: Any, what: str) -> Tensor:
 _convert = as_float_tensor
 
 
-def _check_finite(t: Tensor, what: str) -> None:
-    if t.numel() and not bool(torch.isfinite(t).all()):
-        bad = int((~torch.isfinite(t)).sum())
-        raise ValueError(f"{what}: expected finite values, got {bad} NaN/Inf entr{'y' if bad == 1 else 'ies'}")
+_check_finite = check_features  # NaN/Inf and values beyond FEATURE_LIMIT
 
 
 class Modality:
@@ -56,7 +56,11 @@ class Modality:
         - **pos:** :math:`(N, P)`
         - **time:** :math:`(N, 2)` with ``start <= end``
 
-    Validation (wrong rank, an empty modality, NaN/Inf values, ``pos``/``time``/``labels``
+    Features may be any real dtype: integers become the default float dtype, and floating
+    dtypes (float16, bfloat16, float32, float64) are kept; a model casts them to its own dtype.
+
+    Validation (wrong rank, an empty modality, NaN/Inf values or values beyond
+    :data:`~mmgraph.utils.checks.FEATURE_LIMIT`, ``pos``/``time``/``labels``
     whose length differs from ``x``, ``start > end``) happens in :meth:`check`, which
     :class:`~mmgraph.MultimodalSample` calls with the modality's name so that every error
     says which modality is wrong.

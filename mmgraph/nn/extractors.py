@@ -102,7 +102,7 @@ class GridCNN(nn.Module):
         pos = torch.stack([xs, ys], dim=-1).reshape(h * w, 2)  # (L, 2), row-major cells
         regions = fmap.flatten(2).transpose(1, 2)  # (B, L, C)
         x = torch.cat([regions, pos.unsqueeze(0).expand(b, -1, -1)], dim=-1)
-        return ModalityBatch(x, pos=pos.unsqueeze(0).expand(b, -1, -1), name="image")
+        return ModalityBatch(x, pos=pos.unsqueeze(0).expand(b, -1, -1), name="image", check=False)
 
     def __repr__(self) -> str:
         norm = "" if self.norm == "batch" else f", norm={self.norm!r}"

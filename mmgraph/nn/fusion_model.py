@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
+import torch
 from torch import Tensor, nn
 
 from mmgraph.data.batch import MultimodalBatch
@@ -11,15 +12,9 @@ from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.encoders import ModalityEncoders
 from mmgraph.nn.film import ModalityFiLM
 from mmgraph.nn.heads import TASKS
+from mmgraph.utils.checks import check_positive_int
 
 __all__ = ["FusionModel", "check_positive_int", "check_task"]
-
-
-def check_positive_int(value: object, what: str) -> int:
-    """Return ``value`` if it is a positive ``int`` (not a bool), else raise a ``ValueError`` naming ``what``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what}: expected a positive int, got {value!r}")
-    return value
 
 
 def check_task(task: str) -> str:
@@ -87,11 +82,14 @@ class FusionModel(nn.Module):
             self.film = ModalityFiLM(film, self.encoders.in_dims, hidden, channels)
 
     def prepare(self, batch: MultimodalBatch) -> MultimodalBatch:
-        """Run the extractors on the batch's raw inputs (e.g. pixels → regions); other modalities pass through."""
+        """Cast the batch to the model's dtype, run the extractors on its raw inputs (e.g. pixels → regions)."""
         if not isinstance(batch, MultimodalBatch):
             raise ValueError(
                 f"expected a MultimodalBatch (use mmgraph.collate([...]) to make one), got {type(batch).__name__}"
             )
+        dtype = self._dtype()
+        if dtype is not None:
+            batch = batch.cast(dtype)  # features of any floating dtype work with a model of any dtype
         if not batch.raw:
             return batch
         missing = [name for name in batch.raw if name not in self.extractors]
@@ -109,6 +107,13 @@ class FusionModel(nn.Module):
             modulation = film.extractors[name].coefficients(context) if name in film.extractors else None
             out[name] = self.extractors[name](raw) if modulation is None else self.extractors[name](raw, modulation)
         return batch.with_modalities(out)
+
+    def _dtype(self) -> Optional[torch.dtype]:
+        """The dtype of the model's floating parameters (``None`` if it has none)."""
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return None
 
     def encode(self, batch: MultimodalBatch) -> tuple[MultimodalBatch, dict[str, Tensor]]:
         """``prepare`` the batch, validate it and encode every element: ``(batch, {name: (B, L, hidden)})``.

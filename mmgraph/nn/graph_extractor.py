@@ -90,7 +90,7 @@ class GraphExtractor(nn.Module):
     def propagate(self, once: ModalityBatch) -> Tensor:
         """Steps 2-3 on elements the extractor made: ``(K, L, F)`` → ``(K, L, out_dim)``, zero on padding."""
         items = once.x.size(0)
-        elements = ModalityBatch(self.proj(once.x), mask=once.mask, pos=once.pos, time=once.time, name="elements")
+        elements = ModalityBatch(self.proj(once.x), mask=once.mask, pos=once.pos, time=once.time, name="elements", check=False)
         graph = self.builder.batch(MultimodalBatch({"elements": elements}))
         et = ("elements", "intra", "elements")
         attr = {et: graph[et].edge_attr} if "edge_attr" in graph[et] else {}
@@ -118,7 +118,7 @@ class GraphExtractor(nn.Module):
         if modulation is not None:
             per_sample = self.extractor(raw, modulation)
             return ModalityBatch(self.propagate(per_sample), mask=per_sample.mask, pos=per_sample.pos,
-                                 time=per_sample.time, name="elements")
+                                 time=per_sample.time, name="elements", check=False)
         items = raw.data.size(0)
         once = self.extractor(RawModality(raw.data, torch.arange(items, device=raw.data.device)))
         dense = self.propagate(once)
@@ -129,6 +129,7 @@ class GraphExtractor(nn.Module):
             pos=None if once.pos is None else once.pos[index],
             time=None if once.time is None else once.time[index],
             name="elements",
+            check=False,
         )
 
     def __repr__(self) -> str:

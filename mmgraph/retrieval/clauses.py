@@ -111,7 +111,7 @@ def split_clauses(text: ModalityBatch, separator: str = ";", positions: int = 0,
             elif current:
                 labels.append(current)
                 current = []
-    out = ModalityBatch(x, mask=new_mask, pos=place(text.pos), time=place(text.time), labels=labels, name=name)
+    out = ModalityBatch(x, mask=new_mask, pos=place(text.pos), time=place(text.time), labels=labels, name=name, check=False)
     return out, owner
 
 

@@ -560,7 +560,7 @@ def fit(
         grad_clip: Clip the global gradient norm to this value (``None``: no clipping).
         checkpoint_dir: If given (created if needed), ``best.safetensors`` is written
             whenever the monitored metric improves and ``last.safetensors`` (with the
-            optimizer state in ``last.optim.pt``) after every epoch, via
+            optimizer state in ``last.optim.<generation>.pt``) after every epoch, via
             :func:`~mmgraph.train.save_checkpoint`; their metadata holds ``epoch``,
             ``train_loss``, ``val``, ``monitor``, ``mode`` and ``seed``. After every epoch
             the whole training state also goes to ``resume.pt`` (atomically; see ``resume``).
@@ -720,6 +720,10 @@ def fit(
                         raise ValueError(f"loss: expected a scalar tensor, got {type(value).__name__} "
                                          f"{tuple(value.shape) if isinstance(value, Tensor) else ''}")
                     value = value + _auxiliary_loss(model)
+                    step_loss = float(value.detach())  # the one host sync of a step
+                    if not math.isfinite(step_loss):
+                        raise ValueError(f"train: the loss is {step_loss} at epoch {epoch}, batch {i}; the weights "
+                                         "are left as before this batch (check the inputs' scale, or lower lr)")
                     optimizer.zero_grad(set_to_none=True)
                     value.backward()
                     if grad_clip is not None:
@@ -728,7 +732,7 @@ def fit(
                     if sched is not None:
                         sched.step()
                     n = int(y.size(0))
-                    total += float(value.detach()) * n
+                    total += step_loss * n
                     count += n
             finally:
                 batch_bar.close()

@@ -16,7 +16,8 @@ _EXPECTED = ("a number, a sequence of numbers, an array or a tensor (class index
 def as_target(y: Any, what: str = "y") -> Optional[Tensor]:
     """``y`` as a tensor (``None`` stays ``None``), or a ``ValueError`` naming ``what``.
 
-    Refuses strings (``y="cat"``: map class names to indices first), values that are not numbers,
+    Refuses strings (``y="cat"``: map class names to indices first), booleans, complex, sparse
+    and meta tensors, values that are not numbers,
     and NaN or infinite values (checked for CPU data only, so moving a sample to a GPU stays
     free of device syncs).
 
@@ -33,6 +34,9 @@ def as_target(y: Any, what: str = "y") -> Optional[Tensor]:
         t = y if isinstance(y, Tensor) else torch.as_tensor(y)
     except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"{what}: expected {_EXPECTED}, got {type(y).__name__} {_short(y)}") from None
+    if t.dtype == torch.bool or t.is_complex() or t.layout != torch.strided or t.is_meta:
+        raise ValueError(f"{what}: expected real numbers in a dense tensor, got {_short(y)} ({t.dtype}, {t.layout}"
+                         f"{', meta' if t.is_meta else ''}); give class indices as ints")
     if t.device.type == "cpu" and (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{what}: expected finite values, got {_short(t.tolist())} (NaN or infinity)")
     return t

@@ -73,7 +73,7 @@ def _gradient(model: nn.Module, batch: MultimodalBatch, target: Optional[Tensor]
         mb = batch[name]
         x = mb.x.detach().clone().requires_grad_(True)
         leaves[name] = x
-        mods[name] = ModalityBatch(x, mb.mask, mb.pos, mb.time, mb.labels, name=name)
+        mods[name] = ModalityBatch(x, mb.mask, mb.pos, mb.time, mb.labels, name=name, check=False)
     with torch.enable_grad():
         out = model(MultimodalBatch(mods, y=batch.y))
         score = _score(model, out, target)

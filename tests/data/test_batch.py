@@ -335,3 +335,75 @@ def test_batch_select_raw_keeps_items():
 def test_batch_select_errors(index: object, match: str):
     with pytest.raises(ValueError, match=match):
         collate(_three_samples()).select(index)
+
+
+# ---- the boundary: values are checked where batches are made
+
+
+@pytest.mark.parametrize(
+    "x, words",
+    [
+        (torch.full((2, 3, 4), float("nan")), "modality 'text': x: expected finite values"),
+        (torch.zeros(2, 3, 4, dtype=torch.bool), "modality 'text': x: expected real-valued numbers, got dtype torch.bool"),
+        (torch.zeros(2, 3, 4, dtype=torch.complex64), "expected real-valued numbers"),
+        (torch.zeros(0, 3, 4), "modality 'text': x: expected at least one sample"),
+        (torch.empty(2, 3, 4, device="meta"), "modality 'text': x: expected a tensor with data"),
+        (torch.full((2, 3, 4), 1e30), "modality 'text': x: expected values within"),
+    ],
+)
+def test_modality_batch_refuses_bad_values(x: torch.Tensor, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        mg.ModalityBatch(x, name="text")
+
+
+def test_modality_batch_converts_integer_features_and_checks_pos() -> None:
+    mb = mg.ModalityBatch(torch.ones(2, 3, 4, dtype=torch.int64), name="text")
+    assert mb.x.dtype == torch.get_default_dtype()
+    with pytest.raises(ValueError, match="modality 'image': pos: expected finite values"):
+        mg.ModalityBatch(torch.ones(2, 3, 4), pos=torch.full((2, 3, 2), float("inf")), name="image")
+    with pytest.raises(ValueError, match="modality 'text': mask: expected shape"):
+        mg.ModalityBatch(torch.ones(2, 3, 4), mask="all", name="text")
+
+
+def test_modality_batch_unchecked_keeps_values() -> None:
+    """Modules that make batches inside a forward pass skip the value checks (no device sync)."""
+    nan = torch.full((1, 2, 3), float("nan"))
+    assert torch.isnan(mg.ModalityBatch(nan, name="inner", check=False).x).all()
+
+
+@pytest.mark.parametrize("y, words", [(torch.tensor([True, False]), "y: expected real numbers"),
+                                      (torch.tensor([1 + 1j, 2j]), "y: expected real numbers"),
+                                      (["cat", "dog"], "y: expected")])
+def test_multimodal_batch_refuses_bad_targets(y, words: str) -> None:
+    text = mg.ModalityBatch(torch.ones(2, 3, 4), name="text")
+    with pytest.raises(ValueError, match=words):
+        mg.MultimodalBatch({"text": text}, y=y)
+
+
+def test_cast_changes_floating_tensors_only() -> None:
+    text = mg.ModalityBatch(torch.ones(2, 3, 4, dtype=torch.float64), time=torch.zeros(2, 3, 2), name="text")
+    batch = mg.MultimodalBatch({"text": text}, y=torch.tensor([0, 1]))
+    out = batch.cast(torch.float32)
+    assert out["text"].x.dtype == out["text"].time.dtype == torch.float32
+    assert out["text"].mask.dtype == torch.bool and out.y.dtype == torch.int64
+    assert out.cast(torch.float32) is out
+
+
+def test_collate_promotes_mixed_float_dtypes() -> None:
+    a = mg.MultimodalSample(text=torch.ones(2, 4, dtype=torch.float16))
+    b = mg.MultimodalSample(text=torch.ones(3, 4, dtype=torch.float64))
+    assert mg.collate([a, b])["text"].x.dtype == torch.float64
+
+
+@pytest.mark.parametrize("x, words", [(torch.eye(3).to_sparse(), "modality 'text': x: expected a dense tensor"),
+                                      (torch.empty(2, 3, device="meta"), "modality 'text': x: expected a tensor with data"),
+                                      (torch.full((2, 3), -1e20), "modality 'text': x: expected values within")])
+def test_samples_refuse_sparse_meta_and_huge(x: torch.Tensor, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        mg.MultimodalSample(text=x)
+
+
+@pytest.mark.parametrize("y", [True, torch.tensor(False), 1 + 2j])
+def test_samples_refuse_boolean_and_complex_targets(y) -> None:
+    with pytest.raises(ValueError, match="y: expected real numbers"):
+        mg.MultimodalSample(text=torch.ones(2, 3), y=y)

@@ -232,7 +232,8 @@ def test_checkpoints_are_written(tmp_path: Path, cls_data) -> None:
                progress=False)
     names = sorted(p.name for p in ckpt.iterdir())
     parts = [f"resume.4.{key}.pt" for key in ("best_state", "model", "optimizer")]  # only the last epoch's
-    assert names == ["best.safetensors", "last.optim.pt", "last.safetensors", *parts, RESUME_FILE]
+    assert names == ["best.safetensors", mt.optimizer_path(ckpt / "last.safetensors").name, "last.safetensors",
+                     *parts, RESUME_FILE]
     best = concat(seed=9)
     meta = mt.load_checkpoint(ckpt / "best.safetensors", best)
     assert meta["epoch"] == r.best_epoch and meta["val"] == r.best_val
@@ -454,3 +455,16 @@ def test_progress_in_a_log_is_one_line_per_epoch(cls_data, capsys: pytest.Captur
     lines = err.strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith("fit: epoch 1/3: train_loss ")
     assert all(" val_acc " in line and line.endswith("s") for line in lines)
+
+
+def test_a_non_finite_loss_stops_training_before_the_step(cls_data) -> None:
+    model = concat()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def loss(out, y):
+        return F.cross_entropy(out, y) * float("inf")
+
+    with pytest.raises(ValueError, match=r"train: the loss is inf at epoch 1, batch 0"):
+        mt.fit(model, cls_data["train"], cls_data["val"], epochs=1, loss=loss, metrics=lambda o, y: {"acc": 0.0},
+               monitor="acc", mode="max", progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
