@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -33,9 +34,14 @@ def _umask() -> int:
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    On any error the temporary file is removed and ``path`` is left as it was. Temporary files
+    of ``path`` left by a writer that was killed (``kill -9``) are removed first, so none
+    survives the next write (one writer per file: :func:`mmgraph.utils.lock.run_lock` keeps
+    processes that share an output folder apart).
     """
     path = Path(path)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a writer that was killed
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import re
 import os
 from pathlib import Path
 
@@ -88,7 +90,8 @@ def test_metadata_is_json_in_the_safetensors_header(tmp_path: Path) -> None:
     assert json.loads(header[mt.METADATA_KEY]) == {"epoch": 1, "val": {"mae": 0.5}}
     mt.save_checkpoint(path, model)  # overwrite, no metadata
     assert mt.load_checkpoint(path, nn.Linear(3, 2)) == {}
-    assert not mt.optimizer_path(path).exists()
+    with pytest.raises(ValueError, match="without optimizer state"):
+        mt.optimizer_path(path)
 
 
 def test_tied_weights_are_saved_and_loaded(tmp_path: Path) -> None:
@@ -106,9 +109,17 @@ def test_tied_weights_are_saved_and_loaded(tmp_path: Path) -> None:
     assert other[0].weight is other[1].weight
 
 
-def test_optimizer_path_naming(tmp_path: Path) -> None:
-    assert mt.optimizer_path(tmp_path / "best.safetensors") == tmp_path / "best.optim.pt"
-    assert mt.optimizer_path(tmp_path / "ckpt") == tmp_path / "ckpt.optim.pt"
+def test_optimizer_path_naming_and_generations(tmp_path: Path) -> None:
+    model = nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    for name in ("best.safetensors", "ckpt"):
+        first = mt.optimizer_path(mt.save_checkpoint(tmp_path / name, model, optimizer=opt))
+        stem = name.removesuffix(".safetensors")
+        assert re.fullmatch(rf"{stem}\.optim\.[0-9a-f]{{12}}\.pt", first.name) and first.is_file()
+        second = mt.optimizer_path(mt.save_checkpoint(tmp_path / name, model, optimizer=opt))
+        assert second != first and second.is_file() and not first.exists()  # the older generation is gone
+    with pytest.raises(FileNotFoundError, match="nope"):
+        mt.optimizer_path(tmp_path / "nope.safetensors")
 
 
 def test_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path: Path, monkeypatch) -> None:
@@ -165,7 +176,7 @@ def test_missing_optimizer_state(tmp_path: Path) -> None:
         mt.load_checkpoint(path, model, optimizer=torch.optim.AdamW(model.parameters()))
     mt.save_checkpoint(path, model, optimizer=torch.optim.AdamW(model.parameters()))
     mt.optimizer_path(path).unlink()
-    with pytest.raises(FileNotFoundError, match="m.optim.pt"):
+    with pytest.raises(FileNotFoundError, match=r"m\.optim\."):
         mt.load_checkpoint(path, model, optimizer=torch.optim.AdamW(model.parameters()))
 
 
@@ -194,3 +205,100 @@ def test_bad_metadata(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="metadata: expected a dict"):
         mt.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(2, 2), ["epoch", 1])  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def _model_and_opt() -> tuple[nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = nn.Linear(30, 20)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(4, 30)).sum().backward()
+    opt.step()
+    return model, opt
+
+
+def test_corrupt_tensor_bytes_are_detected(tmp_path: Path) -> None:
+    model, _ = _model_and_opt()
+    path = mt.save_checkpoint(tmp_path / "m.safetensors", model)
+    raw = bytearray(path.read_bytes())
+    raw[-40] ^= 0x5A  # a byte of tensor data: the header stays valid
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="corrupt.*SHA-256"):
+        mt.load_checkpoint(path, nn.Linear(30, 20))
+
+
+@pytest.mark.parametrize("data", [b"", b"\xff" * 64, None], ids=["empty", "garbage", "truncated"])
+def test_unreadable_files_name_the_file(tmp_path: Path, data: bytes | None) -> None:
+    model, _ = _model_and_opt()
+    path = mt.save_checkpoint(tmp_path / "m.safetensors", model)
+    path.write_bytes(path.read_bytes()[:200] if data is None else data)
+    for call in (lambda: mt.read_metadata(path), lambda: mt.load_checkpoint(path, model)):
+        with pytest.raises(ValueError, match="m.safetensors"):
+            call()
+
+
+def _with_metadata(path: Path, text: str) -> None:
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"][mt.METADATA_KEY] = text
+    body = json.dumps(header).encode()
+    body += b" " * (-len(body) % 8)
+    path.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + n :])
+
+
+@pytest.mark.parametrize("text, words", [("[1, 2]", "JSON object"), ("[" * 100000 + "]" * 100000, "not valid JSON"),
+                                         ("{not json", "not valid JSON")])
+def test_bad_metadata_is_a_clear_error(tmp_path: Path, text: str, words: str) -> None:
+    path = mt.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(3, 2))
+    _with_metadata(path, text)
+    with pytest.raises(ValueError, match=words):
+        mt.read_metadata(path)
+
+
+def test_optimizer_state_from_another_save_is_refused(tmp_path: Path) -> None:
+    """What a kill between the optimizer write and the weights write would leave with a fixed file name."""
+    model, opt = _model_and_opt()
+    path = mt.save_checkpoint(tmp_path / "m.safetensors", model, optimizer=opt)
+    first = mt.optimizer_path(path)
+    kept = first.read_bytes()
+    model(torch.randn(4, 30)).sum().backward()
+    opt.step()
+    mt.save_checkpoint(tmp_path / "other.safetensors", model, optimizer=opt)
+    first.write_bytes(mt.optimizer_path(tmp_path / "other.safetensors").read_bytes())
+    fresh = torch.optim.AdamW(model.parameters())
+    with pytest.raises(ValueError, match="does not belong"):
+        mt.load_checkpoint(path, model, optimizer=fresh)
+    first.write_bytes(kept)
+    mt.load_checkpoint(path, model, optimizer=fresh)
+
+
+def test_interrupted_save_keeps_a_consistent_pair(tmp_path: Path, monkeypatch) -> None:
+    """The weights write fails after the new optimizer file is written: the old pair still loads."""
+    model, opt = _model_and_opt()
+    path = mt.save_checkpoint(tmp_path / "m.safetensors", model, optimizer=opt)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model(torch.randn(4, 30)).sum().backward()
+    opt.step()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # stands in for a kill: the weights never land
+
+    monkeypatch.setattr(safetensors.torch, "save_file", killed)
+    with pytest.raises(KeyboardInterrupt):
+        mt.save_checkpoint(path, model, optimizer=opt)
+    monkeypatch.undo()
+    other, other_opt = nn.Linear(30, 20), None
+    other_opt = torch.optim.AdamW(other.parameters())
+    mt.load_checkpoint(path, other, optimizer=other_opt)
+    assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())
+    assert other_opt.state_dict()["state"][0]["step"] == 1  # the optimizer of the first save, not the second
+    mt.save_checkpoint(path, model, optimizer=opt)  # the next save leaves one generation and no temp file
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("m.optim")) == ["m.safetensors"]
+    assert len(list(tmp_path.glob("m.optim.*.pt"))) == 1
+
+
+def test_stale_temp_files_do_not_survive_the_next_save(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    (tmp_path / ".m.safetensors.abc123.tmp").write_bytes(b"x" * 1000)  # left by a killed writer
+    mt.save_checkpoint(path, nn.Linear(3, 2))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
