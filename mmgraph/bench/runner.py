@@ -21,6 +21,7 @@ from mmgraph.graph.prebuilt import with_graphs
 from mmgraph.registry import get_model, list_models
 from mmgraph.train.fit import default_loss, fit, predict
 from mmgraph.utils.io import atomic_write_text
+from mmgraph.utils.lock import run_lock
 from mmgraph.utils.seed import seed_everything
 
 __all__ = ["BenchConfig", "run_benchmark", "match_budget", "build_model", "training_memory_mb"]
@@ -179,24 +180,35 @@ def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs:
     )
 
 
+def _run_sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: RunStore,
+               say: Callable[[str], None], progress: bool, device: torch.device,
+               machine: dict[str, Any]) -> dict[float, float]:
+    """Validation score per learning rate of ``cfg.lrs`` (seed 0), saved in ``store``."""
+    results = {}
+    task.use(name, seed=0, out_dir=store.out_dir)
+    for lr in cfg.lrs:
+        model = build_model(task, name, hidden, seed=0)
+        partial = _partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}")
+        fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress, device=device,
+                          partial=partial, machine=machine)
+        results[lr] = float(fit_result.best_val[task.monitor])
+        say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
+    store.save_sweep(name, results)
+    for lr in cfg.lrs:
+        _remove_partial(_partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}"))
+    return results
+
+
 def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: RunStore, say: Callable[[str], None],
            progress: bool, device: torch.device, machine: dict[str, Any]) -> float:
     if len(cfg.lrs) == 1:
         return cfg.lrs[0]
     results = store.load_sweep(name)
     if results is None:
-        results = {}
-        task.use(name, seed=0, out_dir=store.out_dir)
-        for lr in cfg.lrs:
-            model = build_model(task, name, hidden, seed=0)
-            partial = _partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}")
-            fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress, device=device,
-                              partial=partial, machine=machine)
-            results[lr] = float(fit_result.best_val[task.monitor])
-            say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
-        store.save_sweep(name, results)
-        for lr in cfg.lrs:
-            _remove_partial(_partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}"))
+        with run_lock(store.out_dir, f"sweep-{name}", say):
+            results = store.load_sweep(name)  # another process may have finished it while this one waited
+            if results is None:
+                results = _run_sweep(task, name, hidden, cfg, store, say, progress, device, machine)
     task.use(name, seed=0, out_dir=store.out_dir)
     pick = max if task.mode == "max" else min
     return float(pick(results, key=lambda lr: results[lr]))
@@ -260,6 +272,43 @@ def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig, budget: int) -
     return target
 
 
+def _run_one(task: BenchTask, name: str, seed: int, hidden: int, lr: float, cfg: BenchConfig, store: RunStore,
+             say: Callable[[str], None], progress: bool, device: torch.device, facts: dict[str, Any]) -> None:
+    """Train, evaluate and save one (model, seed) run; its resume state lives in ``partial/`` until it is saved."""
+    out = store.out_dir
+    task.use(name, seed=seed, out_dir=out)
+    model = build_model(task, name, hidden, seed=seed)
+    first = next(iter(task.batches("train", cfg.batch_size, shuffle=False)))
+    loss_fn = task.loss_fn() or default_loss(task.task)
+    memory = training_memory_mb(build_model(task, name, hidden, seed=seed).to(device), first.to(device), loss_fn)
+    partial = _partial_dir(out, f"{name}__seed{seed}")
+    result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress, device=device,
+                  partial=partial, machine=facts)
+    task.after_fit(name, seed, model, dict(result.best_val), hidden)
+    metrics = task.evaluate(model, "test", cfg.batch_size)
+    names = tuple(task.metric_names) or tuple(metrics)
+    t0 = time.perf_counter()
+    predict(model, task.batches("test", cfg.batch_size, shuffle=False))
+    infer_s = time.perf_counter() - t0
+    record = RunRecord(
+        model=name,
+        seed=seed,
+        lr=lr,
+        params=_params(model),
+        metrics={k: float(metrics[k]) for k in names},
+        train_s_per_epoch=float(result.train_s_per_epoch),
+        infer_samples_per_s=task.num_samples("test") / max(infer_s, 1e-9),
+        peak_mem_mb=float(memory),
+        epochs_run=int(result.epochs_run),
+        best_epoch=int(result.best_epoch),
+        extra={"hidden": hidden, "machine": facts, "history": _history(result.history)},
+    )
+    store.save(record)
+    _remove_partial(partial)
+    main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in names[:3])
+    say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
+
+
 def run_benchmark(
     task: BenchTask,
     cfg: BenchConfig,
@@ -316,37 +365,11 @@ def run_benchmark(
             if store.has(name, seed):
                 say(f"  {name} seed {seed}: done earlier, kept")
                 continue
-            task.use(name, seed=seed, out_dir=out)
-            model = build_model(task, name, hidden, seed=seed)
-            first = next(iter(task.batches("train", cfg.batch_size, shuffle=False)))
-            loss_fn = task.loss_fn() or default_loss(task.task)
-            memory = training_memory_mb(build_model(task, name, hidden, seed=seed).to(device), first.to(device), loss_fn)
-            partial = _partial_dir(out, f"{name}__seed{seed}")
-            result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress, device=device,
-                          partial=partial, machine=facts)
-            task.after_fit(name, seed, model, dict(result.best_val), hidden)
-            metrics = task.evaluate(model, "test", cfg.batch_size)
-            names = tuple(task.metric_names) or tuple(metrics)
-            t0 = time.perf_counter()
-            predict(model, task.batches("test", cfg.batch_size, shuffle=False))
-            infer_s = time.perf_counter() - t0
-            record = RunRecord(
-                model=name,
-                seed=seed,
-                lr=lr,
-                params=_params(model),
-                metrics={k: float(metrics[k]) for k in names},
-                train_s_per_epoch=float(result.train_s_per_epoch),
-                infer_samples_per_s=task.num_samples("test") / max(infer_s, 1e-9),
-                peak_mem_mb=float(memory),
-                epochs_run=int(result.epochs_run),
-                best_epoch=int(result.best_epoch),
-                extra={"hidden": hidden, "machine": facts, "history": _history(result.history)},
-            )
-            store.save(record)
-            _remove_partial(partial)
-            main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in names[:3])
-            say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
+            with run_lock(out, f"{name}__seed{seed}", say):
+                if store.has(name, seed):  # finished by another process while this one waited
+                    say(f"  {name} seed {seed}: done by another process, kept")
+                    continue
+                _run_one(task, name, seed, hidden, lr, cfg, store, say, progress, device, facts)
     records = [r for r in store.records() if r.seed in cfg.seeds]
     for r in records:
         widths.setdefault(r.model, int(r.extra.get("hidden", 0)) or match_budget(task, r.model, target)[0])

@@ -6,6 +6,7 @@ import logging
 import math
 import numbers
 import random
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -471,11 +472,26 @@ def _save_resume_state(path: Path, state: dict[str, Any]) -> None:
             old.unlink(missing_ok=True)
 
 
+def _read_resume_file(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch's reader raises RuntimeError, UnpicklingError, EOFError ...
+        raise ValueError(f"resume: cannot read {str(path)!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:100]}); "
+                         "delete the checkpoint folder's resume files to start the run over") from None
+
+
 def _load_resume_state(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key, name in (state.pop("parts", None) or {}).items():
-        state[key] = torch.load(path.parent / name, map_location="cpu", weights_only=True)
-    saved = state.get("settings", {}) if isinstance(state, dict) else {}
+    state = _read_resume_file(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"resume: {str(path)!r} holds a {type(state).__name__}, not a resume state")
+    parts = state.pop("parts", None) or {}
+    for key, name in parts.items():
+        pattern = rf"{re.escape(path.stem)}\.\d+\.{re.escape(str(key))}\.pt"
+        if key not in _RESUME_PARTS or not isinstance(name, str) or not re.fullmatch(pattern, name):
+            raise ValueError(f"resume: {str(path)!r} names a part {key!r} = {name!r}; expected a file "
+                             f"{path.stem}.<epoch>.<part>.pt next to it, with part one of {list(_RESUME_PARTS)}")
+        state[key] = _read_resume_file(path.parent / name)
+    saved = state.get("settings", {})
     differ = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
     if differ:
         listed = "; ".join(f"{k}: saved {a!r}, got {b!r}" for k, (a, b) in sorted(differ.items()))

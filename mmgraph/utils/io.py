@@ -31,18 +31,37 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # pragma: no cover - no cheap liveness test: keep the file
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove the temporary files of ``path`` whose writer process no longer exists (killed mid-write)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp)`` on a temporary file next to ``path``, fsync it, then rename it over ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was. Temporary files
-    of ``path`` left by a writer that was killed (``kill -9``) are removed first, so none
-    survives the next write (one writer per file: :func:`mmgraph.utils.lock.run_lock` keeps
-    processes that share an output folder apart).
+    On any error the temporary file is removed and ``path`` is left as it was. The temporary
+    file's name holds the writer's process id; temporary files of ``path`` whose writer no
+    longer runs (killed by ``kill -9`` mid-write) are removed first, so none survives the next
+    write, while those of a live writer in another process are left alone.
     """
     path = Path(path)
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a writer that was killed
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)

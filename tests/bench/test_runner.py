@@ -246,3 +246,22 @@ def test_unavailable_device_is_refused(tmp_path: Path, device: str, match: str) 
         run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), cfg, tmp_path, progress=False, say=lambda s: None,
                       device=device)
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_sharing_an_out_folder_share_the_runs(tmp_path: Path) -> None:
+    """The second process waits for the lock of the run the first is training, then keeps its result."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mmgraph", "bench", "sort-of-clevr", "--quick", "--models", "concat", "--seeds", "1",
+           "--out", str(out), "--no-progress", "--threads", "1"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+             for _ in range(2)]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    kept = ("done by another process, kept", "done earlier, kept")  # the second started while or after the first ran
+    assert sum(any(k in log for k in kept) for log in logs) == 1, logs
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["concat__seed0.json"]
+    assert not (out / "partial").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import json
 import struct
 import re
@@ -299,6 +301,9 @@ def test_interrupted_save_keeps_a_consistent_pair(tmp_path: Path, monkeypatch) -
 
 def test_stale_temp_files_do_not_survive_the_next_save(tmp_path: Path) -> None:
     path = tmp_path / "m.safetensors"
-    (tmp_path / ".m.safetensors.abc123.tmp").write_bytes(b"x" * 1000)  # left by a killed writer
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / f".m.safetensors.{int(dead.stdout)}.abc123.tmp").write_bytes(b"x" * 1000)  # a killed writer's
+    live = tmp_path / f".m.safetensors.{os.getppid()}.def456.tmp"  # a live writer's (the parent process)
+    live.write_bytes(b"y")
     mt.save_checkpoint(path, nn.Linear(3, 2))
-    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "m.safetensors"]

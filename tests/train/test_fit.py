@@ -468,3 +468,33 @@ def test_a_non_finite_loss_stops_training_before_the_step(cls_data) -> None:
         mt.fit(model, cls_data["train"], cls_data["val"], epochs=1, loss=loss, metrics=lambda o, y: {"acc": 0.0},
                monitor="acc", mode="max", progress=False)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def _interrupted(cls_data, ckpt) -> None:
+    mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=1, checkpoint_dir=ckpt, seed=0, progress=False)
+
+
+def _resume(cls_data, ckpt):
+    return mt.fit(concat(), cls_data["train"], cls_data["val"], epochs=2, checkpoint_dir=ckpt, seed=0, resume=True,
+                  progress=False)
+
+
+def test_resume_parts_must_lie_next_to_resume_pt(tmp_path: Path, cls_data) -> None:
+    ckpt = tmp_path / "run"
+    _interrupted(cls_data, ckpt)
+    state = torch.load(ckpt / RESUME_FILE, weights_only=True)
+    (tmp_path / "outside_model.pt").write_bytes((ckpt / state["parts"]["model"]).read_bytes())
+    state["parts"]["model"] = "../outside_model.pt"
+    torch.save(state, ckpt / RESUME_FILE)
+    with pytest.raises(ValueError, match=r"resume: .*resume.pt.* names a part 'model' = '../outside_model.pt'"):
+        _resume(cls_data, ckpt)
+
+
+@pytest.mark.parametrize("which", ["resume.pt", "part"])
+def test_corrupt_resume_files_are_named(tmp_path: Path, cls_data, which: str) -> None:
+    ckpt = tmp_path / "run"
+    _interrupted(cls_data, ckpt)
+    target = ckpt / RESUME_FILE if which == "resume.pt" else sorted(ckpt.glob("resume.1.model.pt"))[0]
+    target.write_bytes(target.read_bytes()[:100])
+    with pytest.raises(ValueError, match=rf"resume: cannot read .*{target.name}"):
+        _resume(cls_data, ckpt)
