@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from typing import Callable, Optional, Sequence
@@ -150,7 +152,10 @@ def _bench(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mmgraph bench: error: {exc}", file=sys.stderr)
         return 2
-    out = args.out or f"runs/bench/{task.name}{'-quick' if args.quick else ''}"
+    out = args.out if args.out is not None else f"runs/bench/{task.name}{'-quick' if args.quick else ''}"
+    if why := _check_out_dir(out):
+        print(f"mmgraph bench: error: --out: {why}", file=sys.stderr)
+        return 2
     # a report of finished runs is what the plain command produces once it has resumed them all
     command = "mmgraph " + " ".join(shlex.quote(a) for a in args.argv if a != "--report-only")
     try:
@@ -173,6 +178,78 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _positive_float(text: str) -> float:
+    """A finite number > 0 (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _lr_list(text: str) -> list[float]:
+    """``"1e-3,3e-3"`` -> ``[0.001, 0.003]``, each finite and > 0 (an argparse type)."""
+    return [_positive_float(x) for x in text.split(",")]
+
+
+def _check_device(text: str) -> Optional[str]:
+    """Why ``text`` cannot be a training device here, or ``None`` if it can (no work done first)."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        return f"expected a torch device such as cpu, cuda or cuda:1, got {text!r}"
+    if device.type == "cpu":
+        return None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"{text!r}: CUDA is not available on this machine"
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            return f"{text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        return None
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return None
+    return f"expected cpu, cuda[:N] or mps where available, got {text!r}"
+
+
+def _check_out_dir(text: str) -> Optional[str]:
+    """Why ``text`` cannot be an output folder, or ``None`` if it can be (it is created)."""
+    from pathlib import Path
+
+    if not text.strip():
+        return "expected a folder, got an empty name"
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        return f"{text!r} is a file, not a folder"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the folder {text!r}: {exc.strerror or exc}"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"the folder {text!r} is not writable"
+    return None
+
+
+def _check_out_file(text: str, what: str) -> Optional[str]:
+    """Why ``text`` cannot be written as a file, or ``None`` if it can be (its folder exists and is writable)."""
+    from pathlib import Path
+
+    path = Path(text)
+    if not path.name:
+        return f"{what}: expected a file name, got {text!r}"
+    if path.is_dir():
+        return f"{what}: {text!r} is a folder, not a file"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{what}: the folder {str(folder)!r} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{what}: the folder {str(folder)!r} is not writable"
+    return None
+
+
 #: Tasks of ``mmgraph bench`` (the same as :data:`mmgraph.bench.tasks.TASKS`, without importing them).
 TASKS = ("sort-of-clevr", "sentiment", "retrieval", "captioning")
 #: Tasks that take ``--input state|pixels``.
@@ -183,6 +260,49 @@ VIZ_SIZES = {"sort-of-clevr": lambda n: (n, max(10, n // 10), 50), "sentiment": 
 VIZ_DEFAULTS = {"sort-of-clevr": {"train": 1000, "epochs": 6, "batch_size": 64},
                 "sentiment": {"train": 400, "epochs": 10, "batch_size": 32}}
 _VIZ_KEY = "mmgraph.viz"
+#: Options of ``mmgraph viz`` that a checkpoint sets (``--checkpoint`` refuses them) and their defaults.
+VIZ_SETUP = {"task": "sort-of-clevr", "input": "state", "model": "graph-relational", "hidden": 32, "train": None,
+             "data_seed": 0}
+#: Largest ``--dpi`` of ``mmgraph viz`` (a 1200-dpi figure is already ~100 MB of pixels).
+MAX_DPI = 1200
+#: Bounds of the sizes a ``mmgraph viz`` checkpoint may ask for.
+VIZ_MAX = {"hidden": 4096, "train": 1_000_000, "data_seed": 2**32 - 1}
+
+
+def _viz_setup(stored: object, path: str) -> dict[str, object]:
+    """The model description of a ``viz --save-checkpoint`` file, checked and bounded, or a ``ValueError``."""
+    from mmgraph.registry import list_models
+
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path!r} was not written by 'mmgraph viz --save-checkpoint' (no model description "
+                         "in its metadata)")
+    allowed = {"task": tuple(VIZ_DEFAULTS), "input": ("state", "pixels"), "model": tuple(list_models())}
+    setup = {**VIZ_SETUP, **{k: v for k, v in stored.items() if k in VIZ_SETUP}}
+    for key, choices in allowed.items():
+        if setup[key] not in choices:
+            raise ValueError(f"checkpoint {path!r}: {key} {setup[key]!r} is not one of {list(choices)}")
+    for key, top in VIZ_MAX.items():
+        value, low = setup[key], 0 if key == "data_seed" else 1
+        if value is None and key == "train":
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= top:
+            raise ValueError(f"checkpoint {path!r}: {key} must be an int in {low} .. {top:,}, got {value!r}")
+    return setup
+
+
+def _check_fits(model_fn: Callable[[], object], path: str) -> None:
+    """Refuse a checkpoint whose tensors do not fit the model its metadata describes, before building it."""
+    import torch
+
+    from mmgraph.train import checkpoint_shapes
+
+    with torch.device("meta"):  # the model's shapes without its memory
+        own = {k: tuple(v.shape) for k, v in model_fn().state_dict().items()}
+    saved = checkpoint_shapes(path)
+    wrong = [f"{k}: {saved.get(k)} in the file, {v} for the model" for k, v in own.items() if saved.get(k) != v]
+    if wrong or set(saved) - set(own):
+        detail = "; ".join(wrong[:2]) or f"unexpected tensors {sorted(set(saved) - set(own))[:3]}"
+        raise ValueError(f"checkpoint {path!r}: its tensors do not fit the model its metadata describes ({detail})")
 
 
 def _viz(args: argparse.Namespace) -> int:
@@ -204,19 +324,13 @@ def _viz(args: argparse.Namespace) -> int:
         return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    setup = {"task": args.task, "input": args.input or "state", "model": args.model, "hidden": args.hidden,
-             "train": args.train, "data_seed": args.data_seed}
+    setup = {k: getattr(args, k) if getattr(args, k) is not None else default for k, default in VIZ_SETUP.items()}
     if args.checkpoint:
         try:
-            stored = read_metadata(args.checkpoint).get(_VIZ_KEY)
-        except FileNotFoundError as exc:
+            setup = _viz_setup(read_metadata(args.checkpoint).get(_VIZ_KEY), args.checkpoint)
+        except (FileNotFoundError, ValueError) as exc:
             print(f"mmgraph viz: error: {exc}", file=sys.stderr)
             return 2
-        if not isinstance(stored, dict):
-            print(f"mmgraph viz: error: {args.checkpoint!r} was not written by 'mmgraph viz --save-checkpoint' "
-                  "(no model description in its metadata)", file=sys.stderr)
-            return 2
-        setup = {**setup, **stored}
     task_name = setup["task"]
     defaults = VIZ_DEFAULTS[task_name]
     train = setup["train"] or defaults["train"]
@@ -226,10 +340,20 @@ def _viz(args: argparse.Namespace) -> int:
         sizes = (1, sizes[1] if args.split == "val" else 1, sizes[2])
     task = make_task(task_name, **options, sizes=sizes)
     task.load(quick=False, seed=setup["data_seed"])
+    if args.checkpoint:
+        try:
+            _check_fits(lambda: build_model(task, setup["model"], setup["hidden"], seed=args.seed), args.checkpoint)
+        except ValueError as exc:
+            print(f"mmgraph viz: error: {exc}", file=sys.stderr)
+            return 2
     model = build_model(task, setup["model"], setup["hidden"], seed=args.seed)
     panels = args.panels or (list(viz.PANELS) if isinstance(model, GraphFusionModel) else ["importance"])
     if args.checkpoint:
-        load_checkpoint(args.checkpoint, model)
+        try:
+            load_checkpoint(args.checkpoint, model)
+        except ValueError as exc:  # e.g. corrupt tensor data
+            print(f"mmgraph viz: error: {exc}", file=sys.stderr)
+            return 2
         print(f"loaded {setup['model']} ({task.name}) from {args.checkpoint}")
     else:
         epochs = args.epochs or defaults["epochs"]
@@ -382,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     bench.add_argument("--device", default="cpu",
                        help="where models train: cpu, cuda, cuda:1, ... (default: cpu; each run records its machine)")
-    bench.add_argument("--lrs", type=lambda s: [float(x) for x in s.split(",")], default=None,
+    bench.add_argument("--lrs", type=_lr_list, default=None,
                        help="learning rates of the sweep, comma-separated (default: the task's; quick: 3e-3 only)")
     bench.add_argument("--sweep-epochs", type=int, default=None, help="epochs per sweep run (default: the task's; quick: 1)")
     bench.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: off)")
@@ -400,10 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
         "nodes the prediction used, and how much each modality contributed (gradient x input, occlusion, attention; "
         "for this sample and over the dataset). Without --checkpoint a model is trained first (a few minutes on 2 cores).",
     )
-    vz.add_argument("--task", choices=["sort-of-clevr", "sentiment"], default="sort-of-clevr", help="the task (default: sort-of-clevr)")
+    vz.add_argument("--task", choices=["sort-of-clevr", "sentiment"], default=None, help="the task (default: sort-of-clevr)")
     vz.add_argument("--input", choices=["state", "pixels"], default=None,
                     help="sort-of-clevr only: state descriptions or pixels (default: state)")
-    vz.add_argument("--model", default="graph-relational",
+    vz.add_argument("--model", default=None,
                     help="registered model (default: graph-relational); baselines have no graph and show the importance panel only")
     vz.add_argument("--checkpoint", default=None, metavar="FILE",
                     help="load a model saved with --save-checkpoint instead of training one (its task, model and "
@@ -413,11 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training samples: images for sort-of-clevr (x20 questions), utterances for sentiment "
                     "(default: 1000 / 400)")
     vz.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: 6 / 10)")
-    vz.add_argument("--lr", type=float, default=3e-3, help="learning rate (default: 3e-3)")
+    vz.add_argument("--lr", type=_positive_float, default=3e-3, help="learning rate (default: 3e-3)")
     vz.add_argument("--batch-size", type=int, default=None, metavar="N", help="training batch size (default: 64 / 32)")
-    vz.add_argument("--hidden", type=int, default=32, help="model width (default: 32)")
+    vz.add_argument("--hidden", type=int, default=None, help="model width (default: 32)")
     vz.add_argument("--seed", type=int, default=0, help="seed of the model and training (default: 0)")
-    vz.add_argument("--data-seed", type=int, default=0, help="seed of the generated data (default: 0)")
+    vz.add_argument("--data-seed", type=int, default=None, help="seed of the generated data (default: 0)")
     vz.add_argument("--split", choices=["val", "test"], default="test", help="split of the sample (default: test)")
     vz.add_argument("--sample", type=int, default=0, metavar="I",
                     help="index of the sample in the split (sort-of-clevr: image * 20 + question; 10-19 are relational; default: 0)")
@@ -462,8 +586,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if given:
             parser.error(f"{' and '.join(given)} apply to the built-in tasks only, not to {args.task!r}")
     if args.command in positive:
-        if args.task not in INPUT_TASKS and args.input is not None:
-            parser.error(f"--input applies to {' and '.join(INPUT_TASKS)} only, not {args.task}")
+        task_name = args.task or VIZ_SETUP["task"]
+        if task_name not in INPUT_TASKS and args.input is not None:
+            parser.error(f"--input applies to {' and '.join(INPUT_TASKS)} only, not {task_name}")
         if getattr(args, "text", None) is not None and args.task not in ("retrieval", "sort-of-clevr"):
             parser.error(f"--text applies to retrieval and sort-of-clevr only, not {args.task}")
         for name in positive[args.command]:
@@ -472,10 +597,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.command == "bench" and args.only_seeds is not None and any(s < 0 for s in args.only_seeds):
         parser.error(f"--only-seeds: expected seeds >= 0, got {args.only_seeds}")
+    if args.command == "bench":
+        if args.out is not None and (why := _check_out_dir(args.out)):
+            parser.error(f"--out: {why}")
+        if why := _check_device(args.device):
+            parser.error(f"--device: {why}")
     if args.command == "viz":
         from mmgraph.registry import list_models, unknown_model_message
 
-        if args.model not in list_models():
+        if args.checkpoint is not None:
+            given = [f"--{k.replace('_', '-')}" for k in VIZ_SETUP if getattr(args, k) is not None]
+            if given:
+                parser.error(f"{', '.join(given)}: --checkpoint sets the task, model and sizes; drop "
+                             f"{'it' if len(given) == 1 else 'them'} (or drop --checkpoint to train a new model)")
+        if not 10 <= args.dpi <= MAX_DPI:
+            parser.error(f"--dpi: expected 10 .. {MAX_DPI}, got {args.dpi}")
+        for flag, value in (("--out", args.out), ("--save-checkpoint", args.save_checkpoint)):
+            if value is not None and (why := _check_out_file(value, flag)):
+                parser.error(why)
+        if args.model is not None and args.model not in list_models():
             parser.error(f"--model: {unknown_model_message(args.model, 'fusion')}")
         if args.dataset_batches < 0 or args.sample < 0:
             parser.error("--dataset-batches and --sample must be >= 0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,9 +130,34 @@ def test_bench_refuses_to_mix_settings(tmp_path, monkeypatch: pytest.MonkeyPatch
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_bench_unavailable_device(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["bench", "sort-of-clevr", "--quick", "--device", "cuda", "--out", str(tmp_path), "--no-progress"]
-    assert main(argv) == 2
-    assert "device: 'cuda' requested but CUDA is not available" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and "--device: 'cuda': CUDA is not available" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--out", "{file}"], "--out: '{file}' is a file, not a folder"),
+        (["--out", ""], "--out: expected a folder, got an empty name"),
+        (["--out", "{file}/sub"], "--out: cannot create the folder"),
+        (["--lrs", "-1"], "argument --lrs: expected a finite number > 0, got '-1'"),
+        (["--lrs", "1e-3,nan"], "argument --lrs: expected a finite number > 0, got 'nan'"),
+        (["--device", "meta"], "--device: expected cpu, cuda[:N] or mps where available, got 'meta'"),
+        (["--device", "tpu:9"], "--device: expected a torch device"),
+    ],
+)
+def test_bench_bad_paths_rates_and_devices_fail_before_any_work(tmp_path, monkeypatch, capsys, argv: list[str],
+                                                                 words: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f").write_text("x")
+    argv = [a.format(file=tmp_path / "f") for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "sort-of-clevr", "--quick", "--no-progress", *argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and words.format(file=tmp_path / "f") in err
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()
 
 
 def test_bench_only_seeds_splits_a_benchmark(tmp_path, monkeypatch: pytest.MonkeyPatch,
@@ -187,7 +213,6 @@ def test_viz_tasks_inputs_and_baselines(tmp_path, argv: list[str], expect: str, 
         (["--out", "x.jpg"], "--out: expected a .png, .svg or .pdf file, got 'x.jpg'"),
         (["--model", "concat", "--panels", "graph"], r"panels \['graph'\] need a graph fusion model"),
         (["--sample", "5000"], r"sample: expected an index in \[0, 1000\) of the 'test' split, got 5000"),
-        (["--checkpoint", "/nonexistent.safetensors"], "checkpoint not found"),
     ],
 )
 def test_viz_errors(tmp_path, argv: list[str], message: str, capsys, monkeypatch) -> None:
@@ -210,6 +235,87 @@ def test_viz_bad_arguments(argv: list[str], message: str, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["viz", *argv])
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dpi", "100000"], "--dpi: expected 10 .. 1200, got 100000"),
+        (["--out", "/nonexistent/dir/x.png"], "--out: the folder '/nonexistent/dir' does not exist"),
+        (["--save-checkpoint", "/nonexistent/m.safetensors"], "--save-checkpoint: the folder '/nonexistent' does not"),
+        (["--lr", "-1"], "argument --lr: expected a finite number > 0, got '-1'"),
+        (["--checkpoint", "m.safetensors", "--model", "concat"], "--model: --checkpoint sets the task, model and sizes"),
+        (["--checkpoint", "m.safetensors", "--hidden", "8", "--task", "sentiment"], "--task, --hidden: --checkpoint sets"),
+    ],
+)
+def test_viz_bad_options_fail_before_any_work(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["viz", *argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def viz_checkpoint(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("viz")
+    path = folder / "m.safetensors"
+    assert main(["viz", *VIZ_TINY, "--out", str(folder / "a.png"), "--panels", "importance", "--dataset-batches", "0",
+                 "--save-checkpoint", str(path)]) == 0
+    return path
+
+
+def _edited(src, dst, edit) -> None:
+    import struct
+
+    raw = src.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    meta = json.loads(header["__metadata__"]["mmgraph.metadata"])
+    header["__metadata__"]["mmgraph.metadata"] = json.dumps(edit(meta))
+    body = json.dumps(header).encode()
+    body += b" " * (-len(body) % 8)
+    dst.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + n :])
+
+
+def _viz_field(key, value):
+    return lambda m: {**m, "mmgraph.viz": {**m["mmgraph.viz"], key: value}}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_viz_field("hidden", 12000), "hidden must be an int in 1 .. 4,096, got 12000"),
+        (_viz_field("train", 10**12), "train must be an int in 1 .. 1,000,000"),
+        (_viz_field("task", "nope"), "task 'nope' is not one of"),
+        (_viz_field("model", "nope"), "model 'nope' is not one of"),
+        (_viz_field("data_seed", -5), "data_seed must be an int in 0 .."),
+        (_viz_field("hidden", 16), "its tensors do not fit the model its metadata describes"),
+        (lambda m: [1, 2], "its metadata must be a JSON object"),
+        (lambda m: {"mmgraph.viz": [1]}, "was not written by 'mmgraph viz --save-checkpoint'"),
+    ],
+)
+def test_viz_crafted_checkpoint_metadata_is_refused(viz_checkpoint, tmp_path, edit, message: str, capsys) -> None:
+    path = tmp_path / "crafted.safetensors"
+    _edited(viz_checkpoint, path, edit)
+    assert main(["viz", "--checkpoint", str(path), "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "crafted.safetensors" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "folder", "missing"])
+def test_viz_damaged_checkpoints_are_refused(viz_checkpoint, tmp_path, damage: str, capsys) -> None:
+    raw = viz_checkpoint.read_bytes()
+    path = tmp_path / "d.safetensors"
+    if damage == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "flip":
+        path.write_bytes(raw[:-3000] + bytes(b ^ 0x5A for b in raw[-3000:]))
+    elif damage == "folder":
+        path.mkdir()
+    assert main(["viz", "--checkpoint", str(path), "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    words = {"truncate": "not a readable safetensors file", "flip": "is corrupt", "folder": "(a folder)",
+             "missing": "checkpoint not found"}[damage]
+    assert words in err and "Traceback" not in err
 
 
 def test_viz_help_explains_every_option() -> None:

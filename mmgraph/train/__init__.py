@@ -6,7 +6,14 @@ Example:
     >>> # result = mg.train.fit(model, train_loader, val_loader, test=test_loader, epochs=20)
 """
 
-from mmgraph.train.checkpoint import METADATA_KEY, load_checkpoint, optimizer_path, read_metadata, save_checkpoint
+from mmgraph.train.checkpoint import (
+    METADATA_KEY,
+    checkpoint_shapes,
+    load_checkpoint,
+    optimizer_path,
+    read_metadata,
+    save_checkpoint,
+)
 from mmgraph.train.fit import SCHEDULERS, FitResult, default_loss, default_metrics, evaluate, fit, predict
 from mmgraph.train.metrics import classification_metrics, mosi_metrics
 
@@ -24,5 +31,6 @@ __all__ = [
     "load_checkpoint",
     "read_metadata",
     "optimizer_path",
+    "checkpoint_shapes",
     "METADATA_KEY",
 ]

@@ -15,7 +15,7 @@ import safetensors.torch  # called as ``safetensors.torch.save_file`` so that te
 import torch
 from torch import Tensor, nn
 
-from mmgraph.utils.io import atomic_write
+from mmgraph.utils.io import atomic_write, remove_stale_temps
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_metadata", "checkpoint_shapes", "optimizer_path",
            "tensors_sha256", "upgrade_state_dict", "METADATA_KEY"]
@@ -154,6 +154,7 @@ def save_checkpoint(
     for old in path.parent.glob(f"{opt_stem}*.pt"):  # earlier generations, now that the weights name another
         if old.name != header.get(_OPTIMIZER_KEY) and generation.fullmatch(old.name):
             old.unlink(missing_ok=True)
+    remove_stale_temps(path.parent, opt_stem + ".")  # of generations whose save was killed mid-write
     return path
 
 

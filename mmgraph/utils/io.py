@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "remove_stale_temps"]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -43,10 +43,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_temps(path: Path) -> None:
-    """Remove the temporary files of ``path`` whose writer process no longer exists (killed mid-write)."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
+def remove_stale_temps(folder: Path, prefix: str) -> None:
+    """Remove the temporary files ``folder/.{prefix}*.<pid>.<random>.tmp`` whose writer process no longer exists.
+
+    :func:`atomic_write` names its temporary file ``.<name>.<pid>.<random>.tmp``; one whose
+    process is gone was left by a writer killed mid-write. Those of live processes stay.
+    """
+    for stale in Path(folder).glob(f".{glob.escape(prefix)}*.tmp"):
+        parts = stale.name.split(".")
+        pid = parts[-3] if len(parts) >= 4 else ""
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             stale.unlink(missing_ok=True)
 
@@ -60,7 +65,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     write, while those of a live writer in another process are left alone.
     """
     path = Path(path)
-    _remove_stale_temps(path)
+    remove_stale_temps(path.parent, path.name + ".")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     try:
