@@ -137,6 +137,7 @@ class CaptionModel(nn.Module):
         """The image's elements (from the batch, or from the extractor on the raw input)."""
         if not isinstance(batch, MultimodalBatch):
             raise ValueError(f"expected a MultimodalBatch, got {type(batch).__name__}")
+        batch = batch.cast(next(self.decoder.parameters()).dtype)  # features of any float dtype
         if self.image in batch.modalities:
             elements = batch[self.image]
         elif self.image in batch.raw and self.extractor is not None:

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmgraph.utils.checks import check_dense, check_features
+
 __all__ = ["RawModality", "RawItem"]
 
 
@@ -82,9 +84,13 @@ class RawItem:
                 data = torch.as_tensor(data)
             except Exception as exc:  # noqa: BLE001 - re-raised with context
                 raise ValueError(f"raw item: data: expected a tensor or array, got {type(data).__name__}") from exc
+        check_dense(data, "raw item: data")
         if data.dim() < 1 or data.numel() == 0:
             raise ValueError(f"raw item: data: expected a non-empty tensor (e.g. an image (3, H, W)), got shape "
                              f"{tuple(data.shape)}")
+        if data.dtype == torch.bool or data.is_complex():
+            raise ValueError(f"raw item: data: expected real numbers (e.g. uint8 or float pixels), got dtype {data.dtype}")
+        check_features(data, "raw item: data")
         if key is not None:
             try:
                 hash(key)

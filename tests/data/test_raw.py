@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import mmgraph as mg
+from mmgraph.data import RawItem
 
 
 def test_raw_modality_and_batch() -> None:
@@ -80,3 +81,11 @@ def test_raw_item_errors_name_the_modality_and_sample() -> None:
         mg.MultimodalSample(image=mg.RawModality(torch.zeros(2, 3, 4, 4), torch.tensor([0, 1])))
     with pytest.raises(ValueError, match="key: expected a hashable value"):
         RawItem(torch.zeros(3), key=[1])
+
+
+@pytest.mark.parametrize("data, words", [(torch.full((3, 4, 4), float("nan")), "raw item: data: expected finite values"),
+                                         (torch.ones(3, 4, 4, dtype=torch.bool), "raw item: data: expected real numbers"),
+                                         (torch.eye(4).to_sparse(), "raw item: data: expected a dense tensor")])
+def test_raw_items_refuse_bad_values(data: torch.Tensor, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        RawItem(data)
