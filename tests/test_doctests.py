@@ -6,14 +6,16 @@ import doctest
 import importlib
 import importlib.util
 import pkgutil
+from pathlib import Path
 
 import pytest
 
 import mmgraph
 
+
 def _has_examples(name: str) -> bool:
     spec = importlib.util.find_spec(name)
-    return spec is not None and spec.origin is not None and ">>>" in open(spec.origin, encoding="utf-8").read()
+    return spec is not None and spec.origin is not None and ">>>" in Path(spec.origin).read_text(encoding="utf-8")
 
 
 MODULES = [m.name for m in pkgutil.walk_packages(mmgraph.__path__, "mmgraph.") if m.name != "mmgraph.__main__"]
