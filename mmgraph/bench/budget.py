@@ -7,8 +7,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 from torch import nn
 
 from mmgraph.registry import get_model
+from mmgraph.utils.seed import seed_everything
 
-__all__ = ["count_parameters", "match_budget", "match_widths"]
+__all__ = ["build_model", "count_parameters", "match_budget", "match_widths"]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -37,6 +38,15 @@ def _closest(count: Callable[[int], int], target: int, step: int, max_hidden: in
     return best, counted(best)
 
 
+def build_model(task: Any, name: str, hidden: int, seed: int = 0) -> nn.Module:
+    """Model ``name`` for the benchmark ``task`` with width ``hidden``, initialised under ``seed``."""
+    seed_everything(seed)
+    kwargs = task.model_kwargs(name, hidden)
+    in_dims = {**task.in_dims(), **kwargs.pop("in_dims", {})}
+    out_dim, kind = kwargs.pop("out_dim", task.out_dim), kwargs.pop("task", task.task)
+    return get_model(name, in_dims=in_dims, hidden=hidden, out_dim=out_dim, task=kind, **kwargs)
+
+
 def match_budget(model: Union[str, Any], target: Union[int, str], *args: Any, in_dims: Optional[Mapping[str, int]] = None,
                  out_dim: int = 1, step: int = 8, max_hidden: int = 1024, **options: Any) -> tuple[int, int]:
     """The width (a multiple of ``step``) at which a model's parameter count is closest to ``target``: ``(hidden, params)``.
@@ -48,8 +58,6 @@ def match_budget(model: Union[str, Any], target: Union[int, str], *args: Any, in
     the width, so a binary search finds the crossing point.
     """
     if not isinstance(model, str):  # (task, name, target)
-        from mmgraph.bench.runner import build_model
-
         task, name, goal = model, target, (args[0] if args else options.pop("target"))
         return _closest(lambda h: count_parameters(build_model(task, str(name), h)), _check_target(goal), step, max_hidden)
     if args:

@@ -13,16 +13,15 @@ from typing import Any, Callable, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from mmgraph.bench.budget import count_parameters, match_budget
+from mmgraph.bench.budget import build_model, count_parameters, match_budget
 from mmgraph.bench.machine import machine_facts
 from mmgraph.bench.results import RunRecord, RunStore, aggregate, write_results
 from mmgraph.bench.tasks.base import BenchTask
 from mmgraph.graph.prebuilt import with_graphs
-from mmgraph.registry import get_model, list_models
+from mmgraph.registry import list_models
 from mmgraph.train.fit import default_loss, fit, predict
 from mmgraph.utils.io import atomic_write_text
 from mmgraph.utils.lock import run_lock
-from mmgraph.utils.seed import seed_everything
 
 __all__ = ["BenchConfig", "run_benchmark", "match_budget", "build_model", "training_memory_mb"]
 
@@ -78,15 +77,6 @@ class BenchConfig:
         if self.reference is None:
             graph = [m for m in self.models if m.startswith("graph-")]
             self.reference = graph[0] if graph else self.models[0]
-
-
-def build_model(task: BenchTask, name: str, hidden: int, seed: int = 0) -> nn.Module:
-    """Model ``name`` for ``task`` with width ``hidden``, initialised under ``seed``."""
-    seed_everything(seed)
-    kwargs = task.model_kwargs(name, hidden)
-    in_dims = {**task.in_dims(), **kwargs.pop("in_dims", {})}
-    out_dim, kind = kwargs.pop("out_dim", task.out_dim), kwargs.pop("task", task.task)
-    return get_model(name, in_dims=in_dims, hidden=hidden, out_dim=out_dim, task=kind, **kwargs)
 
 
 def _params(model: nn.Module) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
-
-from mmgraph.datasets.captions import caption_is_true
+from typing import Any, Callable, Sequence
 
 __all__ = ["bleu4", "relation_em", "caption_metrics"]
 
@@ -28,23 +26,29 @@ def bleu4(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> flo
     return float(corpus_bleu(refs, hyp, smoothing_function=SmoothingFunction().method1))
 
 
-def relation_em(hypotheses: Sequence[str], scenes: Sequence[tuple[Any, Any]]) -> float:
-    """Fraction of captions whose described relations all exactly match their scene.
+#: ``is_true(caption, scene) -> bool``: whether everything a caption states holds in its scene.
+CaptionCheck = Callable[[str, Any], bool]
 
-    A caption scores 1 when it parses into statements (``the <colour> <shape> <relation> the
-    <colour> <shape>``, joined by ``;``) and every statement holds in its scene: both objects
-    named with their true shapes, the relation true (:func:`~mmgraph.datasets.captions.caption_is_true`).
+
+def relation_em(hypotheses: Sequence[str], scenes: Sequence[Any], is_true: CaptionCheck) -> float:
+    """Fraction of captions whose every statement holds in their scene (``is_true``).
+
+    What a statement is and when it holds belongs to the dataset: e.g. for the synthetic
+    Sort-of-CLEVR captions, ``lambda text, scene: caption_is_true(text, *scene)``
+    (:func:`~mmgraph.datasets.captions.caption_is_true`: both objects named with their true
+    shapes, the relation true).
 
     Args:
         hypotheses: One generated caption per scene.
-        scenes: ``(shapes, positions)`` of each scene.
+        scenes: Each caption's scene, in whatever form ``is_true`` takes.
+        is_true: The dataset's check of one caption against its scene.
     """
     if len(hypotheses) != len(scenes) or not hypotheses:
         raise ValueError(f"expected one scene per caption, got {len(hypotheses)} captions and {len(scenes)} scenes")
-    return sum(caption_is_true(h, s, p) for h, (s, p) in zip(hypotheses, scenes)) / len(hypotheses)
+    return sum(bool(is_true(h, scene)) for h, scene in zip(hypotheses, scenes)) / len(hypotheses)
 
 
-def caption_metrics(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
-                    scenes: Sequence[tuple[Any, Any]]) -> dict[str, float]:
-    """``{"bleu4": ..., "relation_em": ...}``."""
-    return {"bleu4": bleu4(hypotheses, references), "relation_em": relation_em(hypotheses, scenes)}
+def caption_metrics(hypotheses: Sequence[str], references: Sequence[Sequence[str]], scenes: Sequence[Any],
+                    is_true: CaptionCheck) -> dict[str, float]:
+    """``{"bleu4": ..., "relation_em": ...}`` (see :func:`bleu4` and :func:`relation_em`)."""
+    return {"bleu4": bleu4(hypotheses, references), "relation_em": relation_em(hypotheses, scenes, is_true)}

@@ -204,9 +204,7 @@ def _build(graph: bool):  # noqa: ANN202
         if len(in_dims) != 1:
             raise ValueError(f"{name}: expected in_dims with the image modality only, got {sorted(in_dims)}")
         if out_dim is None:
-            from mmgraph.datasets.captions import CAPTION_VOCAB
-
-            out_dim = len(CAPTION_VOCAB)
+            raise ValueError(f"{name}: out_dim: expected the vocabulary size (e.g. len(vocab)), got None")
         (image, dim), = in_dims.items()
         extractor = (extractors or {}).get(image)
         if distance_prior is None:

@@ -1,6 +1,7 @@
 """Neural building blocks: layers, the heterogeneous GNN, encoders, readouts, heads, models."""
 
 from mmgraph.nn.conv import GCNLayer, RelationalConv, TypedRelationalConv
+from mmgraph.nn.cross_attention import CrossAttentionBlock
 from mmgraph.nn.extractors import GridCNN
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
 from mmgraph.nn.film import FiLM, ModalityFiLM
@@ -19,6 +20,7 @@ __all__ = [
     "EdgeAttention",
     "CONVS",
     "register_conv",
+    "CrossAttentionBlock",
     "ModalityEncoders",
     "GridCNN",
     "FiLM",

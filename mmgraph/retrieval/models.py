@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmgraph.baselines.attention import CrossAttentionBlock
+from mmgraph.nn.cross_attention import CrossAttentionBlock
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.graph import GraphBuilder, edges
 from mmgraph.nn.encoders import masked_mean
@@ -132,7 +132,7 @@ class CrossAttentionReranker(nn.Module):
     :math:`\mathrm{GELU}(\sum_{|k| \le w} W_k t_{i+k})` to each token (one weight per offset: the
     attention model's counterpart of ``rerank-graph``'s one-hot token-offset edges). Then
     ``num_layers`` Transformer encoder layers (self-attention with the padding mask) contextualise
-    the tokens, ``num_layers`` :class:`~mmgraph.baselines.attention.CrossAttentionBlock` s let
+    the tokens, ``num_layers`` :class:`~mmgraph.nn.cross_attention.CrossAttentionBlock` s let
     them attend over the regions (plus a learned null region), and the head scores
     :math:`[\operatorname{mean}(t); \operatorname{mean}(r)]`.
 

@@ -8,7 +8,7 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import safetensors
 import safetensors.torch  # called as ``safetensors.torch.save_file`` so that tests can patch it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mmgraph.captioning import bleu4, caption_metrics, relation_em
+from mmgraph.datasets.captions import caption_is_true
 
 SHAPES = [0, 1, 0, 1, 0, 1]
 POSITIONS = [[10, 10], [60, 10], [10, 60], [60, 60], [35, 35], [70, 35]]
@@ -24,7 +25,10 @@ def test_bleu4() -> None:
 
 def test_relation_em_counts_captions_whose_every_statement_holds() -> None:
     scene = (SHAPES, POSITIONS)
-    assert relation_em([TRUE, FALSE, "gibberish", TRUE], [scene] * 4) == 0.5
-    assert caption_metrics([TRUE], [[TRUE]], [scene]) == {"bleu4": pytest.approx(1.0), "relation_em": 1.0}
+    def holds(text: str, scene: tuple) -> bool:
+        return caption_is_true(text, *scene)
+
+    assert relation_em([TRUE, FALSE, "gibberish", TRUE], [scene] * 4, holds) == 0.5
+    assert caption_metrics([TRUE], [[TRUE]], [scene], holds) == {"bleu4": pytest.approx(1.0), "relation_em": 1.0}
     with pytest.raises(ValueError, match="one scene per caption"):
-        relation_em([TRUE], [])
+        relation_em([TRUE], [], holds)

@@ -27,7 +27,8 @@ def batch_of(data: SceneCaptions, images: list[int], input: str = "state") -> mg
 
 def build(name: str, seed: int = 0, **kwargs: object) -> CaptionModel:
     mg.seed_everything(seed)
-    return mg.get_model(name, in_dims={"objects": 10}, hidden=16, max_len=14, **kwargs).eval()
+    kwargs = {"in_dims": {"objects": 10}, "hidden": 16, "max_len": 14, "out_dim": len(CAPTION_VOCAB), **kwargs}
+    return mg.get_model(name, **kwargs).eval()
 
 
 @pytest.mark.parametrize("decoder", ["gru", "transformer"])
@@ -67,7 +68,8 @@ def test_learns_to_caption_four_scenes(name: str, decoder: str, data: SceneCapti
 
 def test_pixels_through_an_extractor(data: SceneCaptions) -> None:
     cnn = GridCNN(channels=(4, 4, 4, 4))
-    model = mg.get_model("caption-graph", in_dims={"image": cnn.out_dim}, hidden=8, extractors={"image": cnn})
+    model = mg.get_model("caption-graph", in_dims={"image": cnn.out_dim}, hidden=8, out_dim=len(CAPTION_VOCAB),
+                         extractors={"image": cnn})
     out = model(batch_of(data, [0, 0, 1], input="pixels"))
     assert out.shape[:2] == (3, data.max_len + 1)
 
@@ -82,15 +84,17 @@ def test_errors(data: SceneCaptions) -> None:
     with pytest.raises(ValueError, match="needs element positions"):
         model(mg.MultimodalBatch({"objects": mg.ModalityBatch(batch["objects"].x)}, y=batch.y))
     with pytest.raises(ValueError, match="expected task='captioning'"):
-        mg.get_model("caption-pooled", in_dims={"objects": 10}, task="classification")
+        mg.get_model("caption-pooled", in_dims={"objects": 10}, out_dim=5, task="classification")
     with pytest.raises(ValueError, match="distance_prior: needs graph=True and select_heads >= 2, got graph=False"):
         build("caption-pooled", distance_prior=10.0)
     with pytest.raises(ValueError, match=r"y: expected at most max_len \+ 1 = 6 columns .* got 13"):
-        mg.get_model("caption-graph", in_dims={"objects": 10}, hidden=16, max_len=5)(batch)
+        build("caption-graph", max_len=5)(batch)
     with pytest.raises(ValueError, match="decoder: expected 'gru' or 'transformer', got 'lstm'"):
         build("caption-graph", decoder="lstm")
     with pytest.raises(ValueError, match="image modality only"):
-        mg.get_model("caption-pooled", in_dims={"objects": 10, "caption": 3})
+        mg.get_model("caption-pooled", in_dims={"objects": 10, "caption": 3}, out_dim=5)
+    with pytest.raises(ValueError, match="out_dim: expected the vocabulary size"):
+        mg.get_model("caption-pooled", in_dims={"objects": 10})
 
 
 def test_distance_prior_starts_every_relational_layer_on_closest_and_furthest() -> None:

@@ -11,7 +11,7 @@ from mmgraph.bench.tasks.base import Batches, BenchTask
 from mmgraph.captioning.metrics import caption_metrics
 from mmgraph.captioning.models import DEFAULT_DISTANCE_PRIOR, caption_loss
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.datasets.captions import CAPTION_VOCAB, SceneCaptions, caption_text
+from mmgraph.datasets.captions import CAPTION_VOCAB, SceneCaptions, caption_is_true, caption_text
 from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
 from mmgraph.nn.extractors import GridCNN
 
@@ -153,9 +153,14 @@ class CaptioningTask(BenchTask):
         data = self.data[split]
         refs = [[c.text for c in caps] for caps in data.captions]
         scenes = [data.scene(i) for i in range(len(data))]
-        beam = caption_metrics(self.generate(model, split, batch_size, self.beam_size), refs, scenes)
-        greedy = caption_metrics(self.generate(model, split, batch_size, 1), refs, scenes)
+        beam = caption_metrics(self.generate(model, split, batch_size, self.beam_size), refs, scenes, _holds)
+        greedy = caption_metrics(self.generate(model, split, batch_size, 1), refs, scenes, _holds)
         return {**beam, "bleu4_greedy": greedy["bleu4"], "relation_em_greedy": greedy["relation_em"]}
 
     def describe(self, output: Tensor) -> str:
         return caption_text(output.reshape(-1, output.size(-1)).argmax(-1))
+
+
+def _holds(text: str, scene: tuple) -> bool:
+    """Whether every statement of ``text`` holds in the ``(shapes, positions)`` scene."""
+    return caption_is_true(text, *scene)

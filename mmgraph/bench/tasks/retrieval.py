@@ -230,7 +230,7 @@ class RetrievalTask(BenchTask):
 
     def first_stage(self, seed: int) -> tuple[str, nn.Module]:
         """The dual encoder of run ``seed`` with the best validation ``t2i_r1`` in the output folder."""
-        from mmgraph.bench.runner import build_model
+        from mmgraph.bench.budget import build_model
 
         found = []
         for name in DUAL:
