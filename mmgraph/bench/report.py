@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, Sequence, TextIO
 
 from mmgraph.bench.results import PathLike, validate_results
+from mmgraph.train.metrics import metric_mode
 from mmgraph.utils.io import atomic_write, atomic_write_text
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
 REPORT_FILE = "results.md"
 PLOT_FILE = "results.png"
 
-# Metrics whose name ends with one of these are better when lower.
-_LOWER_IS_BETTER_SUFFIXES = ("loss", "mae", "mse", "rank", "error", "nll")
 # Known metrics come first, in this order; others follow in order of appearance, ablations last.
 _KNOWN_ORDER = ("acc_relational", "acc_nonrelational", "acc", "acc2", "f1", "acc7", "mae", "corr")
 _ABLATION = "_without_"
@@ -53,9 +52,8 @@ class ReportPaths(NamedTuple):
 
 
 def lower_is_better(metric: str) -> bool:
-    """Whether a lower value of ``metric`` is better: names ending in ``loss``, ``mae``, ``mse``
-    (so also ``rmse``), ``rank``, ``error`` or ``nll``. Every other metric is better when higher."""
-    return metric.lower().endswith(_LOWER_IS_BETTER_SUFFIXES)
+    """Whether a lower value of ``metric`` is better (:func:`~mmgraph.train.metrics.metric_mode`)."""
+    return metric_mode(metric) == "min"
 
 
 # --------------------------------------------------------------------------- helpers

@@ -1,4 +1,4 @@
-"""Training utilities: :func:`fit` / :func:`evaluate` / :func:`predict`, metrics and checkpoints.
+"""Training utilities: :func:`fit` (a :class:`Trainer` run) / :func:`evaluate` / :func:`predict`, metrics and checkpoints.
 
 Example:
     >>> import mmgraph as mg
@@ -15,10 +15,12 @@ from mmgraph.train.checkpoint import (
     save_checkpoint,
 )
 from mmgraph.train.fit import SCHEDULERS, FitResult, default_loss, default_metrics, evaluate, fit, predict
-from mmgraph.train.metrics import classification_metrics, mosi_metrics
+from mmgraph.train.metrics import classification_metrics, metric_mode, mosi_metrics
+from mmgraph.train.trainer import Trainer
 
 __all__ = [
     "fit",
+    "Trainer",
     "evaluate",
     "predict",
     "FitResult",
@@ -27,6 +29,7 @@ __all__ = [
     "SCHEDULERS",
     "classification_metrics",
     "mosi_metrics",
+    "metric_mode",
     "save_checkpoint",
     "load_checkpoint",
     "read_metadata",

@@ -10,7 +10,21 @@ import numpy as np
 # scikit-learn and SciPy are imported inside the functions: importing scipy.stats costs ~1 s,
 # which ``import mmgraph.train`` (and the CLI) should not pay before a metric is computed.
 
-__all__ = ["classification_metrics", "mosi_metrics"]
+__all__ = ["classification_metrics", "mosi_metrics", "metric_mode", "LOWER_IS_BETTER"]
+
+
+#: Metrics whose name ends with one of these are better when lower (losses, errors, ranks).
+LOWER_IS_BETTER: tuple[str, ...] = ("loss", "mae", "mse", "rmse", "rank", "error", "nll")
+
+
+def metric_mode(metric: str) -> str:
+    """``"min"`` if lower values of ``metric`` are better (its name ends in one of :data:`LOWER_IS_BETTER`), else ``"max"``.
+
+    Example:
+        >>> metric_mode("val_mae"), metric_mode("mean_rank"), metric_mode("acc")
+        ('min', 'min', 'max')
+    """
+    return "min" if str(metric).lower().endswith(LOWER_IS_BETTER) else "max"
 
 
 def _as_array(value: Any, what: str, flatten: bool = True, finite: bool = False) -> np.ndarray:
