@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
 
-from mmgraph.utils.io import atomic_write, atomic_write_text
+from mmgraph.utils.io import atomic_write_text
+from mmgraph.utils.checks import check_int
 
 __all__ = [
     "RunRecord",
@@ -87,19 +88,14 @@ def _read_json(path: Path, what: str) -> Any:
 # --------------------------------------------------------------------------- value checks
 
 
+def _int(value: Any, what: str, minimum: Optional[int] = None) -> int:
+    return check_int(value, what, low=minimum)
+
+
 def _real(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{what}: expected a number, got {value!r}")
     return float(value)
-
-
-def _integer(value: Any, what: str, minimum: Optional[int] = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{what}: expected an int, got {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{what}: expected an int >= {minimum}, got {value}")
-    return value
 
 
 def _check_name(model: Any) -> str:
@@ -149,9 +145,9 @@ class RunRecord:
 
     def __post_init__(self) -> None:
         self.model = _check_name(self.model)
-        self.seed = _integer(self.seed, "seed")
+        self.seed = _int(self.seed, "seed")
         self.lr = _real(self.lr, "lr")
-        self.params = _integer(self.params, "params", minimum=0)
+        self.params = _int(self.params, "params", minimum=0)
         if not isinstance(self.metrics, Mapping):
             raise ValueError(f"metrics: expected a dict of metric name to number, got {type(self.metrics).__name__}")
         metrics: dict[str, float] = {}
@@ -163,8 +159,8 @@ class RunRecord:
         self.train_s_per_epoch = _real(self.train_s_per_epoch, "train_s_per_epoch")
         self.infer_samples_per_s = _real(self.infer_samples_per_s, "infer_samples_per_s")
         self.peak_mem_mb = _real(self.peak_mem_mb, "peak_mem_mb")
-        self.epochs_run = _integer(self.epochs_run, "epochs_run", minimum=0)
-        self.best_epoch = _integer(self.best_epoch, "best_epoch")
+        self.epochs_run = _int(self.epochs_run, "epochs_run", minimum=0)
+        self.best_epoch = _int(self.best_epoch, "best_epoch")
         if not isinstance(self.extra, Mapping):
             raise ValueError(f"extra: expected a dict, got {type(self.extra).__name__}")
         self.extra = dict(self.extra)
@@ -228,7 +224,7 @@ class RunStore:
 
     def path(self, model: str, seed: int) -> Path:
         """The file of the run (``out_dir/runs/<model>__seed<k>.json``), whether or not it exists."""
-        return self.runs_dir / f"{_check_name(model)}__seed{_integer(seed, 'seed')}.json"
+        return self.runs_dir / f"{_check_name(model)}__seed{_int(seed, 'seed')}.json"
 
     def has(self, model: str, seed: int) -> bool:
         """Whether the run of ``model`` with ``seed`` has been saved."""
@@ -469,7 +465,7 @@ def validate_results(results: Any) -> None:
         if not isinstance(entry, Mapping) or set(entry) != set(_MODEL_KEYS):
             got = sorted(map(str, entry)) if isinstance(entry, Mapping) else type(entry).__name__
             raise ValueError(f"{where}: expected a dict with exactly the keys {list(_MODEL_KEYS)}, got {got}")
-        _integer(entry["params"], f"{where}['params']", minimum=0)
+        _int(entry["params"], f"{where}['params']", minimum=0)
         for key in _MODEL_KEYS[2:]:
             _real(entry[key], f"{where}[{key!r}]")
         if not isinstance(entry["metrics"], Mapping):

@@ -96,7 +96,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, Optional, Sequence, Union, overload
 
@@ -105,6 +105,7 @@ import torch
 
 from mmgraph.data.modality import Modality
 from mmgraph.data.sample import MultimodalSample
+from mmgraph.utils.checks import check_int, is_int
 
 __all__ = [
     "NEUTRAL_WORDS",
@@ -187,25 +188,13 @@ _INTENSIFIER_IDS = np.array([_WORD_INDEX[w] for w in INTENSIFIERS])
 # --------------------------------------------------------------------------------------
 # Argument checking
 # --------------------------------------------------------------------------------------
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _is_real(value: Any) -> bool:
     return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_int(value: Any, name: str, low: Optional[int] = None) -> int:
-    if not _is_int(value):
-        raise ValueError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if low is not None and value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {int(value)}")
-    return int(value)
-
-
 def _check_seed(seed: Any, name: str = "seed") -> int:
-    if not _is_int(seed) or seed < 0:
-        got = f"{type(seed).__name__} {seed!r}" if not _is_int(seed) else str(int(seed))
+    if not is_int(seed) or seed < 0:
+        got = f"{type(seed).__name__} {seed!r}" if not is_int(seed) else str(int(seed))
         raise ValueError(f"{name}: expected a non-negative int, got {got}")
     return int(seed)
 
@@ -290,10 +279,10 @@ class SentimentConfig:
 
     def __post_init__(self) -> None:
         for name in ("min_tokens", "max_tokens", "min_sentiment_words", "max_sentiment_words", "text_dim"):
-            _check_int(getattr(self, name), name, low=1)
-        _check_int(self.face_size, "face_size", low=6)
-        _check_int(self.face_grid, "face_grid", low=1)
-        _check_int(self.audio_noise_dims, "audio_noise_dims", low=0)
+            check_int(getattr(self, name), name, low=1)
+        check_int(self.face_size, "face_size", low=6)
+        check_int(self.face_grid, "face_grid", low=1)
+        check_int(self.audio_noise_dims, "audio_noise_dims", low=0)
         if self.max_tokens < self.min_tokens:
             raise ValueError(f"max_tokens: expected >= min_tokens ({self.min_tokens}), got {self.max_tokens}")
         if self.max_sentiment_words < self.min_sentiment_words:
@@ -352,7 +341,7 @@ def _embedding_table(dim: int) -> np.ndarray:
 
 def word_embeddings(dim: int = 32) -> torch.Tensor:
     """The fixed ``(len(VOCAB), dim)`` word-embedding table (seeded by :data:`EMBEDDING_SEED`)."""
-    return torch.from_numpy(np.array(_embedding_table(_check_int(dim, "dim", low=1)), dtype=np.float32))
+    return torch.from_numpy(np.array(_embedding_table(check_int(dim, "dim", low=1)), dtype=np.float32))
 
 
 def _word_ids(words: Sequence[str]) -> list[int]:
@@ -380,7 +369,7 @@ def negation_flags(words: Sequence[str], scope: int = NEGATION_SCOPE) -> list[bo
         [False, False, False, False, False]
     """
     _word_ids(words)
-    scope = _check_int(scope, "scope", low=1)
+    scope = check_int(scope, "scope", low=1)
     flags = [False] * len(words)
     pending: Optional[int] = None
     for i, w in enumerate(words):
@@ -534,7 +523,7 @@ def render_face(valence: float, mouth_open: float = 0.0, size: int = 24) -> np.n
     """
     v = _check_real(valence, "valence", -math.inf)
     o = _check_real(mouth_open, "mouth_open", 0.0, 1.0)
-    size = _check_int(size, "size", low=6)
+    size = check_int(size, "size", low=6)
     return _render_faces(np.array([v]), np.array([o]), size)[0]
 
 
@@ -739,7 +728,7 @@ def generate_sentiment(
     Raises:
         ValueError: for a bad ``num_samples``, ``seed`` or ``config``.
     """
-    num_samples = _check_int(num_samples, "num_samples", low=0)
+    num_samples = check_int(num_samples, "num_samples", low=0)
     seed = _check_seed(seed)
     cfg = _config(config)
     if not isinstance(return_meta, (bool, np.bool_)):
@@ -794,7 +783,7 @@ def sentiment_splits(
     """
     sizes = {"train": train, "val": val, "test": test}
     for name, size in sizes.items():
-        _check_int(size, name, low=0)
+        check_int(size, name, low=0)
     seed = _check_seed(seed)
     cfg = _config(config)
     out: dict[str, list[MultimodalSample]] = {}

@@ -52,13 +52,14 @@ Example:
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from mmgraph.utils.checks import check_int, is_int
 
 if TYPE_CHECKING:
     from mmgraph.data.batch import ModalityBatch, MultimodalBatch
@@ -167,28 +168,8 @@ ColorLike = Union[int, np.integer, str]
 # --------------------------------------------------------------------------------------
 # Argument checking
 # --------------------------------------------------------------------------------------
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_int(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
-    """``value`` as an ``int`` in ``[low, high]``, or a ``ValueError`` naming ``name``."""
-    if not _is_int(value):
-        raise ValueError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        if high is None:
-            want = f">= {low}"
-        elif low is None:
-            want = f"<= {high}"
-        else:
-            want = f"in [{low}, {high}]"
-        raise ValueError(f"{name}: expected an int {want}, got {value}")
-    return value
-
-
 def _check_seed(seed: Any, name: str = "seed") -> int:
-    if not _is_int(seed):
+    if not is_int(seed):
         raise ValueError(f"{name}: expected a non-negative int, got {type(seed).__name__} {seed!r}")
     if seed < 0:
         raise ValueError(f"{name}: expected a non-negative int, got {int(seed)}")
@@ -200,14 +181,14 @@ def _color_index(color: Any) -> int:
         if color not in COLORS:
             raise ValueError(f"color: expected one of {list(COLORS)} or an index 0..5, got {color!r}")
         return COLORS.index(color)
-    return _check_int(color, "color", 0, NUM_OBJECTS - 1)
+    return check_int(color, "color", 0, NUM_OBJECTS - 1)
 
 
 def _check_question(color: Any, relational: Any, subtype: Any) -> tuple[int, bool, int]:
     c = _color_index(color)
     if not isinstance(relational, (bool, np.bool_)):
         raise ValueError(f"relational: expected a bool, got {type(relational).__name__} {relational!r}")
-    s = _check_int(subtype, "subtype", 0, 2)
+    s = check_int(subtype, "subtype", 0, 2)
     return c, bool(relational), s
 
 
@@ -307,7 +288,7 @@ def decode_tokens(ids: Union[Sequence[int], np.ndarray, Tensor]) -> str:
     flat = ids.tolist() if isinstance(ids, (Tensor, np.ndarray)) else list(ids)
     words = []
     for i in flat:
-        i = _check_int(i, "ids", 0, len(VOCAB) - 1)
+        i = check_int(i, "ids", 0, len(VOCAB) - 1)
         if i != 0:
             words.append(VOCAB[i])
     return " ".join(words)
@@ -566,15 +547,15 @@ class SortOfCLEVR:
         Raises:
             ValueError: for a bad ``num_images``, ``seed`` or ``questions_per_image``.
         """
-        num_images = _check_int(num_images, "num_images", low=1)
+        num_images = check_int(num_images, "num_images", low=1)
         seed = _check_seed(seed)
         if not isinstance(questions_per_image, (tuple, list)) or len(questions_per_image) != 2:
             raise ValueError(
                 "questions_per_image: expected a (non_relational, relational) pair of ints, "
                 f"got {questions_per_image!r}"
             )
-        n_nonrel = _check_int(questions_per_image[0], "questions_per_image[0] (non-relational)", low=0)
-        n_rel = _check_int(questions_per_image[1], "questions_per_image[1] (relational)", low=0)
+        n_nonrel = check_int(questions_per_image[0], "questions_per_image[0] (non-relational)", low=0)
+        n_rel = check_int(questions_per_image[1], "questions_per_image[1] (relational)", low=0)
         if n_nonrel + n_rel == 0:
             raise ValueError("questions_per_image: expected at least one question per image, got (0, 0)")
 
@@ -741,7 +722,7 @@ def sort_of_clevr_splits(
     """
     sizes = {"train": train, "val": val, "test": test}
     for name, size in sizes.items():
-        _check_int(size, name, low=1)
+        check_int(size, name, low=1)
     seed = _check_seed(seed)
     out = {}
     for i, (name, size) in enumerate(sizes.items()):

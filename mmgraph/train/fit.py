@@ -18,6 +18,7 @@ from torch import nn
 from mmgraph.train.defaults import LossFn, MetricsFn, _task_of, default_loss, default_metrics, default_monitor
 from mmgraph.train.evaluation import _check_iterable, _num_batches, evaluate, predict
 from mmgraph.train.trainer import RESUME_FILE, FitResult, Trainer
+from mmgraph.utils.checks import check_int
 from mmgraph.utils.seed import seed_everything
 
 __all__ = ["FitResult", "Trainer", "fit", "evaluate", "predict", "default_loss", "default_metrics", "SCHEDULERS",
@@ -53,14 +54,6 @@ def _check_number(value: Any, what: str, *, positive: bool = False, allow_none: 
     if value < 0 or (positive and value == 0):
         raise ValueError(f"{what}: expected a {'positive' if positive else 'non-negative'} number, got {value!r}")
     return value
-
-
-def _check_int(value: Any, what: str, *, minimum: int, allow_none: bool = False) -> Optional[int]:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{what}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def fit(
@@ -184,13 +177,13 @@ def fit(
             when ``loss``/``metrics`` are not given, ``resume`` without ``checkpoint_dir``, or
             a ``resume.pt`` saved with other settings (naming them).
     """
-    epochs = _check_int(epochs, "epochs", minimum=1)
+    epochs = check_int(epochs, "epochs", low=1)
     lr = _check_number(lr, "lr")
     weight_decay = _check_number(weight_decay, "weight_decay")
-    warmup_epochs = _check_int(warmup_epochs, "warmup_epochs", minimum=0)
+    warmup_epochs = check_int(warmup_epochs, "warmup_epochs", low=0)
     if warmup_epochs > epochs:
         raise ValueError(f"warmup_epochs: expected at most epochs ({epochs}), got {warmup_epochs}")
-    patience = _check_int(patience, "patience", minimum=1, allow_none=True)
+    patience = check_int(patience, "patience", low=1, allow_none=True)
     grad_clip = _check_number(grad_clip, "grad_clip", positive=True, allow_none=True)
     _check_choices(scheduler, mode, resume, checkpoint_dir, monitor)
     tags = _check_tags(history_tags)

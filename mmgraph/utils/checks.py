@@ -9,6 +9,7 @@ in a model's forward pass.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Optional
 
 import torch
@@ -19,6 +20,8 @@ __all__ = [
     "FLOAT_DTYPES",
     "check_dense",
     "check_features",
+    "check_int",
+    "is_int",
     "check_positive_int",
     "check_positive_float",
     "check_probability",
@@ -33,6 +36,30 @@ FEATURE_LIMIT: float = 1e15
 #: Floating dtypes accepted as features; models cast them to their own dtype (see
 #: :meth:`mmgraph.MultimodalBatch.cast`).
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def check_int(value: Any, what: str, low: Optional[int] = None, high: Optional[int] = None,
+              allow_none: bool = False) -> Optional[int]:
+    """``value`` as an ``int`` in ``[low, high]`` (either bound optional), or a ``ValueError`` naming ``what``.
+
+    Example:
+        >>> check_int(3, "epochs", low=1)
+        3
+    """
+    if value is None and allow_none:
+        return None
+    want = "" if low is None and high is None else \
+        f" >= {low}" if high is None else f" <= {high}" if low is None else f" in [{low}, {high}]"
+    if not is_int(value):
+        raise ValueError(f"{what}: expected an int{want}, got {type(value).__name__} {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{what}: expected an int{want}, got {int(value)}")
+    return int(value)
 
 
 def check_positive_int(value: Any, what: str, maximum: Optional[int] = None) -> int:
