@@ -37,7 +37,10 @@ def pool_modalities(
 
 
 def choose_query(names: list[str], query: Optional[str], model: str, others: str) -> str:
-    """The query modality of a query/context model (``"text"``, else ``"question"``, else the first name).
+    """The query modality of a query/context model: ``query``, or without one the first name in sorted order.
+
+    No modality name is special: a model that should attend from the text or the question is
+    told so with ``query=``, as the benchmark tasks do.
 
     Raises:
         ValueError: with fewer than 2 modalities, or a ``query`` that is not one of ``names``.
@@ -48,7 +51,7 @@ def choose_query(names: list[str], query: Optional[str], model: str, others: str
             f"got in_dims with only {names}; use a single-modality model instead"
         )
     if query is None:
-        query = "text" if "text" in names else "question" if "question" in names else names[0]
+        query = sorted(names)[0]
     if query not in names:
         raise ValueError(f"query: expected one of the modalities {names}, got {query!r}")
     return query

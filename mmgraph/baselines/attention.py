@@ -22,7 +22,7 @@ __all__ = ["AttentionFusion", "CrossAttentionBlock"]  # the block lives in mmgra
 class AttentionFusion(FusionModel):
     r"""Cross-attention fusion ("text attends to image"), batched with padding masks.
 
-    The query modality :math:`q` (by default ``"text"``, else ``"question"``; see ``query``) attends over the context: the
+    The query modality :math:`q` (``query``; by default the first in sorted order) attends over the context: the
     elements of every other modality :math:`m` (sorted by name), each tagged with a learned
     modality-type embedding :math:`e_m`, preceded by one learned, always-present null token
     :math:`n`:
@@ -50,8 +50,8 @@ class AttentionFusion(FusionModel):
         out_dim: Output width (classes, regression targets or embedding size).
         task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
         dropout: Dropout in the encoders, the attention blocks and the head.
-        query: The query modality; ``None`` picks ``"text"`` if in ``in_dims``, else
-            ``"question"`` if in ``in_dims``, else the first modality by sorted name.
+        query: The query modality (e.g. ``"text"`` or ``"question"``); ``None`` takes the first
+            modality in sorted order (no name is special).
         num_layers: Number of cross-attention blocks.
         heads: Number of attention heads; must divide ``hidden``.
 

@@ -61,8 +61,8 @@ class RelationNetwork(FusionModel):
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
         film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
             in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
-        query: The query modality; ``None`` picks ``"text"`` if in ``in_dims``, else
-            ``"question"`` if in ``in_dims``, else the first modality by sorted name.
+        query: The query modality (e.g. ``"text"`` or ``"question"``); ``None`` takes the first
+            modality in sorted order (no name is special).
         g_layers: Number of ``Linear`` layers of :math:`g_\theta` (the paper uses 4).
         g_hidden: Width :math:`G` of :math:`g_\theta` (and the input width of :math:`f_\phi`);
             ``None`` means ``hidden``.

@@ -33,7 +33,7 @@ def scramble_padding(batch) -> MultimodalBatch:
 
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_attention_weights_sum_to_one_and_skip_padding(batch, num_layers):
-    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=2, num_layers=num_layers).eval()
+    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=2, num_layers=num_layers, query="text").eval()
     out, attn = model(batch, return_attention=True)
     torch.testing.assert_close(out, model(batch))
     assert len(attn) == num_layers
@@ -50,7 +50,7 @@ def test_attention_weights_sum_to_one_and_skip_padding(batch, num_layers):
 
 
 def test_padded_keys_and_queries_are_ignored(batch):
-    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=3, num_layers=2).eval()
+    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=3, num_layers=2, query="text").eval()
     out, attn = model(batch, return_attention=True)
     out2, attn2 = model(scramble_padding(batch), return_attention=True)
     torch.testing.assert_close(out2, out)
@@ -59,7 +59,7 @@ def test_padded_keys_and_queries_are_ignored(batch):
 
 
 def test_real_keys_do_matter(batch):
-    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=3).eval()
+    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=3, query="text").eval()
     mods = {n: batch[n] for n in batch.modalities}
     image = batch["image"]
     mods["image"] = ModalityBatch(image.x + image.mask.unsqueeze(-1), image.mask, name="image")
@@ -70,7 +70,7 @@ def test_real_keys_do_matter(batch):
 
 
 def test_no_context_attends_to_null_token(make_sample):
-    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=2).eval()
+    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=2, query="text").eval()
     b = collate([make_sample(text=3), make_sample(text=2, image=2)])
     out, (w,) = model(b, return_attention=True)
     assert torch.isfinite(out).all()
@@ -82,7 +82,7 @@ def test_no_context_attends_to_null_token(make_sample):
 
 @pytest.mark.parametrize("batch_drop", [False, True])
 def test_missing_query_gives_finite_output(make_sample, batch_drop):
-    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=2).eval()
+    model = AttentionFusion(IN_DIMS, HIDDEN, out_dim=2, query="text").eval()
     no_text = make_sample(image=2, audio=3)
     b = collate([no_text] if batch_drop else [no_text, make_sample(text=4, image=1)])
     out, attn = model(b, return_attention=True)
@@ -98,8 +98,8 @@ def test_missing_query_gives_finite_output(make_sample, batch_drop):
 
 
 def test_query_choice():
-    assert AttentionFusion(IN_DIMS, HIDDEN).query == "text"
-    assert AttentionFusion({"image": 4, "audio": 3}, HIDDEN).query == "audio"
+    assert AttentionFusion(IN_DIMS, HIDDEN).query == "audio"  # no name is special: the first in sorted order
+    assert AttentionFusion(IN_DIMS, HIDDEN, query="text").query == "text"
     model = AttentionFusion(IN_DIMS, HIDDEN, query="image")
     assert model.query == "image" and model.context_names == ["audio", "text"]
     assert "query='image'" in repr(model)
@@ -118,7 +118,7 @@ def test_hidden_not_divisible_by_heads(hidden, heads):
 
 @pytest.mark.parametrize("heads", [1, 2, 8])
 def test_heads_that_divide_hidden(heads, batch):
-    model = AttentionFusion(IN_DIMS, HIDDEN, heads=heads)
+    model = AttentionFusion(IN_DIMS, HIDDEN, heads=heads, query="text")
     assert model.blocks[0].attn.num_heads == heads
     assert model(batch).shape == (3, 1)
 
@@ -131,7 +131,7 @@ def test_needs_two_modalities():
 def test_type_embedding_distinguishes_modalities(make_sample):
     """Identical encoded features from two context modalities are told apart by the type embedding."""
     dims = {"audio": 4, "image": 4, "text": 6}
-    model = AttentionFusion(dims, HIDDEN).eval()
+    model = AttentionFusion(dims, HIDDEN, query="text").eval()
     model.encoders.proj["audio"].load_state_dict(model.encoders.proj["image"].state_dict())
     s = make_sample(dims=dims, text=2, image=2)
     swapped = type(s)(text=s["text"], audio=s["image"])

@@ -47,14 +47,15 @@ def scramble_padding(batch) -> MultimodalBatch:
 
 def test_registered_as_rn():
     assert get_model_builder("rn") is RelationNetwork
-    model = get_model("rn", in_dims=IN_DIMS, hidden=HIDDEN, g_layers=2, g_hidden=5, f_layers=1)
+    model = get_model("rn", in_dims=IN_DIMS, hidden=HIDDEN, g_layers=2, g_hidden=5, f_layers=1, query="text")
     assert isinstance(model, RelationNetwork) and model.g_hidden == 5
     assert "query='text', g_layers=2, f_layers=1" in repr(model)
 
 
 @pytest.mark.parametrize("g_layers,g_hidden,f_layers", [(1, None, 1), (2, 5, 2), (4, None, 3)])
 def test_pair_sum_equals_hand_loop(batch, g_layers, g_hidden, f_layers):
-    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=2, g_layers=g_layers, g_hidden=g_hidden, f_layers=f_layers)
+    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=2, g_layers=g_layers, g_hidden=g_hidden, f_layers=f_layers,
+                            query="text")
     model.eval()
     with torch.no_grad():  # make the type embeddings and biases non-trivial
         model.type_embedding.normal_()
@@ -68,7 +69,7 @@ def test_pair_sum_equals_hand_loop(batch, g_layers, g_hidden, f_layers):
 def test_pairs_include_self_pairs(make_sample):
     """One object gives exactly the pair (o, o); two objects give four ordered pairs."""
     dims = {"image": 4, "text": 6}
-    model = RelationNetwork(dims, HIDDEN, g_layers=2).eval()
+    model = RelationNetwork(dims, HIDDEN, g_layers=2, query="text").eval()
     b = collate([make_sample(dims=dims, text=2, image=1), make_sample(dims=dims, text=2, image=2)])
     _, encoded = model.encode(b)
     o, _ = model.objects(b, encoded)
@@ -86,14 +87,14 @@ def test_padded_objects_are_ignored(batch, query):
 
 
 def test_padding_invariant_across_batches(samples):
-    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=3).eval()
+    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=3, query="text").eval()
     together = model(collate(samples))
     for i, s in enumerate(samples):
         torch.testing.assert_close(model(collate([s])), together[i : i + 1], rtol=1e-4, atol=1e-5)
 
 
 def test_real_objects_do_matter(batch):
-    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=3).eval()
+    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=3, query="text").eval()
     mods = {n: batch[n] for n in batch.modalities}
     image = batch["image"]
     mods["image"] = ModalityBatch(image.x + image.mask.unsqueeze(-1), image.mask, name="image")
@@ -105,7 +106,7 @@ def test_real_objects_do_matter(batch):
 
 @pytest.mark.parametrize("batch_drop", [False, True])
 def test_missing_query_is_a_zero_vector(make_sample, batch_drop):
-    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=2).eval()
+    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=2, query="text").eval()
     no_text = make_sample(image=2, audio=3)
     b = collate([no_text] if batch_drop else [no_text, make_sample(text=4, image=1)])
     assert ("text" in b.modalities) is not batch_drop
@@ -119,7 +120,7 @@ def test_missing_query_is_a_zero_vector(make_sample, batch_drop):
 
 @pytest.mark.parametrize("lengths", [{"text": 3}, {"text": 2, "audio": 0}])
 def test_no_objects_gives_zero_pair_sum(make_sample, lengths):
-    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=2).eval()
+    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=2, query="text").eval()
     lengths = {k: v for k, v in lengths.items() if v}
     b = collate([make_sample(**lengths), make_sample(text=1, image=2)])
     rel = model.relations(b)
@@ -132,9 +133,8 @@ def test_no_objects_gives_zero_pair_sum(make_sample, lengths):
 
 
 def test_query_choice():
-    assert RelationNetwork(IN_DIMS, HIDDEN).query == "text"
-    assert RelationNetwork({"image": 4, "question": 5, "audio": 3}, HIDDEN).query == "question"
-    assert RelationNetwork({"image": 4, "audio": 3}, HIDDEN).query == "audio"
+    assert RelationNetwork(IN_DIMS, HIDDEN).query == "audio"  # no name is special: the first in sorted order
+    assert RelationNetwork({"image": 4, "question": 5, "audio": 3}, HIDDEN, query="question").query == "question"
     model = RelationNetwork(IN_DIMS, HIDDEN, query="image")
     assert model.query == "image" and model.object_names == ["audio", "text"]
     assert "query='image'" in repr(model)
@@ -142,7 +142,7 @@ def test_query_choice():
 
 def test_type_embedding_distinguishes_modalities(make_sample):
     dims = {"audio": 4, "image": 4, "text": 6}
-    model = RelationNetwork(dims, HIDDEN, g_layers=2).eval()
+    model = RelationNetwork(dims, HIDDEN, g_layers=2, query="text").eval()
     model.encoders.proj["audio"].load_state_dict(model.encoders.proj["image"].state_dict())
     with torch.no_grad():
         model.type_embedding.normal_()
@@ -182,7 +182,7 @@ def test_output_shape_per_task(batch, task, out_dim):
 
 
 def test_reset_parameters_reinitialises_everything(batch):
-    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=2).eval()
+    model = RelationNetwork(IN_DIMS, HIDDEN, out_dim=2, query="text").eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.reset_parameters()
     after = model.state_dict()

@@ -231,7 +231,8 @@ class GCNLayer(MessagePassing):
         if edge_index.dtype not in _INT_DTYPES:
             raise ValueError(f"edge_index: expected an integer dtype (e.g. torch.long), got {edge_index.dtype}")
         edge_index = edge_index.long()
-        if edge_index.numel() > 0:
+        # index ranges are checked for CPU data only: on an accelerator min/max would stall every forward
+        if edge_index.numel() > 0 and edge_index.device.type == "cpu":
             for row, name, n in ((0, "source", n_src), (1, "target", n_dst)):
                 lo, hi = int(edge_index[row].min()), int(edge_index[row].max())
                 if lo < 0 or hi >= n:
