@@ -258,9 +258,8 @@ def dual_graph(
     The image tower links its regions/objects completely with ``[dx, dy, distance]`` edge
     attributes; the text tower links tokens within ``window`` positions, with
     ``token_edges`` as the edges' attribute (``attr`` of :class:`~mmgraph.graph.edges.Sequential`). Node states are
-    max-pooled: with a mean readout (or the fusion node's state) the embeddings of different
-    samples start nearly identical — every scene has the same six colours, every caption the
-    same words in other slots — and contrastive training collapsed them in probes.
+    max-pooled: when samples share most of their elements, a mean readout gives nearly identical
+    embeddings to begin with, which contrastive training can collapse.
     """
     _check_task(task, "embedding", "dual-graph")
     _check_token_edges(token_edges, "dual-graph")
@@ -370,9 +369,8 @@ def rerank_graph(
 
     A ``graph-relational`` model whose messages are conditioned on the caption. Token edges
     (within ``window`` positions) carry a one-hot of their offset (``token_edges="onehot"``, see
-    :class:`~mmgraph.graph.edges.Sequential`), so a shape word's state can take the colour word
-    just before it as such; with the signed scalar offset (``"offset"``) the re-ranker stayed at
-    chance on positives vs hard negatives in probes (``benchmarks/README.md``, "Probes").
+    :class:`~mmgraph.graph.edges.Sequential`), so a word's state can tell the word just before it
+    from the one just after it (``"offset"`` gives the signed scalar offset instead).
 
     With ``clauses=True`` the caption is split at its ``";"`` tokens and every (image,
     statement) pair gets its own joint graph; the pair's score is the soft minimum of the
@@ -380,9 +378,7 @@ def rerank_graph(
     columns of the token's index in its statement added to its features); ``masked_words > 0``
     adds the masked-word loss over ``vocab`` (words in ``maskable``) with that weight.
     ``cross=False`` leaves out the token ↔ region edges: the caption then reaches the image
-    only through the fusion node and the caption-conditioned messages (the Sort-of-CLEVR
-    graph), which learned relational fill-in questions much faster in probes
-    (``benchmarks/probes/fill_blank.py``).
+    only through the fusion node and the caption-conditioned messages.
     """
     _check_task(task, "classification", "rerank-graph")
     _check_token_edges(token_edges, "rerank-graph")
