@@ -125,7 +125,7 @@ class RunRecord:
         metrics: Test metrics of the best-validation weights, e.g. ``{"acc2": 0.77, "mae": 0.91}``.
         train_s_per_epoch: Mean wall-clock seconds per training epoch.
         infer_samples_per_s: Inference throughput (samples per second).
-        peak_mem_mb: Peak memory in MiB (see :func:`mmgraph.bench.machine.peak_memory_mb`).
+        peak_mem_mb: Memory of one training step in MiB (see :func:`mmgraph.bench.runner.training_memory_mb`).
         epochs_run: Epochs actually trained (fewer than configured after early stopping).
         best_epoch: The (1-based) epoch whose weights were evaluated.
         extra: Anything else JSON-serialisable (history, validation metrics, ...).

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mmgraph.bench.budget import build_model, count_parameters, match_budget
-from mmgraph.bench.machine import machine_facts
+from mmgraph.bench.machine import machine_facts, peak_memory_mb, reset_peak_memory
 from mmgraph.bench.results import RunRecord, RunStore, aggregate, write_results
 from mmgraph.bench.tasks.base import BenchTask
 from mmgraph.graph.prebuilt import with_graphs
@@ -95,10 +95,10 @@ def training_memory_mb(model: nn.Module, batch: Any, loss_fn: Callable[[Any, Any
     device = next(model.parameters()).device
     model.train()
     if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+        reset_peak_memory(device)
         loss_fn(model(batch), batch.y).backward()
         model.zero_grad(set_to_none=True)
-        return torch.cuda.max_memory_allocated(device) / 2**20
+        return peak_memory_mb(device)
     storages: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
