@@ -25,6 +25,7 @@ def test_import_mmgraph_loads_no_slow_module() -> None:
     assert "torch" not in loaded  # the package's names are imported on first use
 
 
+@pytest.mark.slow  # a fresh interpreter that imports torch
 def test_core_api_loads_no_slow_module() -> None:
     code = ("import mmgraph as mg\n"
             "mg.MultimodalBatch, mg.GraphBuilder, mg.edges, mg.collate, mg.seed_everything\n"

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -39,6 +41,7 @@ def test_readme_commands_name_real_subcommands() -> None:
         assert cmd.split(".venv/bin/mmgraph", 1)[1].split()[0] in choices
 
 
+@pytest.mark.slow  # a subprocess that trains
 def test_readme_python_example_runs() -> None:
     (code,) = _blocks("python")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
