@@ -7,7 +7,7 @@ import math
 import os
 import sys
 import time
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 __all__ = ["main", "demo_samples", "demo_builder"]
 
@@ -310,11 +310,6 @@ def _viz(args: argparse.Namespace) -> int:
 
     import torch
 
-    import mmgraph.viz as viz
-    from mmgraph.bench.runner import build_model
-    from mmgraph.bench.tasks import make_task
-    from mmgraph.nn.models.graph_fusion import GraphFusionModel
-    from mmgraph.train import fit, load_checkpoint, read_metadata, save_checkpoint
     from mmgraph.utils.io import atomic_write
 
     out = Path(args.out)
@@ -324,59 +319,10 @@ def _viz(args: argparse.Namespace) -> int:
         return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    setup = {k: getattr(args, k) if getattr(args, k) is not None else default for k, default in VIZ_SETUP.items()}
-    if args.checkpoint:
-        try:
-            setup = _viz_setup(read_metadata(args.checkpoint).get(_VIZ_KEY), args.checkpoint)
-        except (FileNotFoundError, ValueError) as exc:
-            print(f"mmgraph viz: error: {exc}", file=sys.stderr)
-            return 2
-    task_name = setup["task"]
-    defaults = VIZ_DEFAULTS[task_name]
-    train = setup["train"] or defaults["train"]
-    options = {"input": setup["input"]} if task_name == "sort-of-clevr" else {}
-    sizes = VIZ_SIZES[task_name](train)
-    if args.checkpoint:  # nothing to train: generate only the split the sample comes from
-        sizes = (1, sizes[1] if args.split == "val" else 1, sizes[2])
-    task = make_task(task_name, **options, sizes=sizes)
-    task.load(quick=False, seed=setup["data_seed"])
-    if args.checkpoint:
-        try:
-            _check_fits(lambda: build_model(task, setup["model"], setup["hidden"], seed=args.seed), args.checkpoint)
-        except ValueError as exc:
-            print(f"mmgraph viz: error: {exc}", file=sys.stderr)
-            return 2
-    model = build_model(task, setup["model"], setup["hidden"], seed=args.seed)
-    panels = args.panels or (list(viz.PANELS) if isinstance(model, GraphFusionModel) else ["importance"])
-    if args.checkpoint:
-        try:
-            load_checkpoint(args.checkpoint, model)
-        except ValueError as exc:  # e.g. corrupt tensor data
-            print(f"mmgraph viz: error: {exc}", file=sys.stderr)
-            return 2
-        print(f"loaded {setup['model']} ({task.name}) from {args.checkpoint}")
-    else:
-        epochs = args.epochs or defaults["epochs"]
-        print(f"training {setup['model']} on {task.name}: {task.num_samples('train'):,} samples, {epochs} epochs")
-        batch_size = args.batch_size or defaults["batch_size"]
-        result = fit(model, task.batches("train", batch_size, shuffle=True, seed=args.seed),
-                     task.batches("val", 256, shuffle=False), monitor=task.monitor, mode=task.mode,
-                     epochs=epochs, lr=args.lr, seed=args.seed, progress=not args.no_progress)
-        print(f"best validation {task.monitor}: {result.best_val[task.monitor]:.3f} (epoch {result.best_epoch})")
-        if args.save_checkpoint:
-            save_checkpoint(args.save_checkpoint, model, metadata={_VIZ_KEY: {**setup, "train": train}})
-            print(f"checkpoint: {args.save_checkpoint}")
     try:
-        example = task.example(args.split, args.sample)
-        dataset = None
-        if "importance" in panels and args.dataset_batches > 0:
-            methods = ["gradient", "occlusion"]
-            dataset = viz.dataset_importance(model, task.batches(args.split, 64, shuffle=False), methods,
-                                             max_batches=args.dataset_batches)
-        fig = viz.explain(model, example.batch, labels=example.labels, image=example.image, heatmap=example.heatmap,
-                          panels=panels, layer=args.layer, top_k=args.top_k, title=example.title,
-                          describe=task.describe, truth=example.truth, dataset=dataset)
-    except ValueError as exc:
+        task, model, setup = _viz_model(args)
+        example, fig = _viz_figure(args, task, model)
+    except (FileNotFoundError, ValueError) as exc:  # bad checkpoints, samples or panels: one line, exit 2
         print(f"mmgraph viz: error: {exc}", file=sys.stderr)
         return 2
     atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=args.dpi))
@@ -386,6 +332,72 @@ def _viz(args: argparse.Namespace) -> int:
     print(f"answer: {example.truth} · predicted: {said}")
     print(f"figure: {out}")
     return 0
+
+
+def _viz_model(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """``(task, model, setup)``: the model loaded from ``--checkpoint`` (checked first), or trained."""
+    from mmgraph.bench.runner import build_model
+    from mmgraph.bench.tasks import make_task
+    from mmgraph.train import load_checkpoint, read_metadata
+
+    setup = {k: getattr(args, k) if getattr(args, k) is not None else default for k, default in VIZ_SETUP.items()}
+    if args.checkpoint:
+        setup = _viz_setup(read_metadata(args.checkpoint).get(_VIZ_KEY), args.checkpoint)
+    task_name = setup["task"]
+    sizes = VIZ_SIZES[task_name](setup["train"] or VIZ_DEFAULTS[task_name]["train"])
+    if args.checkpoint:  # nothing to train: generate only the split the sample comes from
+        sizes = (1, sizes[1] if args.split == "val" else 1, sizes[2])
+    options = {"input": setup["input"]} if task_name == "sort-of-clevr" else {}
+    task = make_task(task_name, **options, sizes=sizes)
+    task.load(quick=False, seed=setup["data_seed"])
+
+    def make() -> Any:
+        return build_model(task, setup["model"], setup["hidden"], seed=args.seed)
+
+    if args.checkpoint:
+        _check_fits(make, args.checkpoint)
+    model = make()
+    if args.checkpoint:
+        load_checkpoint(args.checkpoint, model)
+        print(f"loaded {setup['model']} ({task.name}) from {args.checkpoint}")
+    else:
+        _viz_train(args, task, model, setup)
+    return task, model, setup
+
+
+def _viz_train(args: argparse.Namespace, task: Any, model: Any, setup: dict[str, Any]) -> None:
+    """Train the model of ``mmgraph viz`` (and save it with ``--save-checkpoint``)."""
+    from mmgraph.train import fit, save_checkpoint
+
+    defaults = VIZ_DEFAULTS[setup["task"]]
+    epochs = args.epochs or defaults["epochs"]
+    print(f"training {setup['model']} on {task.name}: {task.num_samples('train'):,} samples, {epochs} epochs")
+    batch_size = args.batch_size or defaults["batch_size"]
+    result = fit(model, task.batches("train", batch_size, shuffle=True, seed=args.seed),
+                 task.batches("val", 256, shuffle=False), monitor=task.monitor, mode=task.mode,
+                 epochs=epochs, lr=args.lr, seed=args.seed, progress=not args.no_progress)
+    print(f"best validation {task.monitor}: {result.best_val[task.monitor]:.3f} (epoch {result.best_epoch})")
+    if args.save_checkpoint:
+        metadata = {_VIZ_KEY: {**setup, "train": setup["train"] or defaults["train"]}}
+        save_checkpoint(args.save_checkpoint, model, metadata=metadata)
+        print(f"checkpoint: {args.save_checkpoint}")
+
+
+def _viz_figure(args: argparse.Namespace, task: Any, model: Any) -> tuple[Any, Any]:
+    """``(example, figure)`` of ``mmgraph viz``."""
+    import mmgraph.viz as viz
+    from mmgraph.nn.models.graph_fusion import GraphFusionModel
+
+    panels = args.panels or (list(viz.PANELS) if isinstance(model, GraphFusionModel) else ["importance"])
+    example = task.example(args.split, args.sample)
+    dataset = None
+    if "importance" in panels and args.dataset_batches > 0:
+        dataset = viz.dataset_importance(model, task.batches(args.split, 64, shuffle=False), ["gradient", "occlusion"],
+                                         max_batches=args.dataset_batches)
+    fig = viz.explain(model, example.batch, labels=example.labels, image=example.image, heatmap=example.heatmap,
+                      panels=panels, layer=args.layer, top_k=args.top_k, title=example.title,
+                      describe=task.describe, truth=example.truth, dataset=dataset)
+    return example, fig
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -447,7 +459,12 @@ def _fmt(value: object) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mmgraph", description="Graph-based multimodal fusion toolkit.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_demo, _add_bench, _add_viz, _add_models):
+        add(sub)
+    return parser
 
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="build a heterogeneous graph and train every registered model for a few steps on a random batch",
@@ -463,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     demo.set_defaults(func=_demo)
 
+
+def _add_bench(sub: Any) -> None:
     bench = sub.add_parser(
         "bench",
         help="compare graph fusion with the baselines on a benchmark task",
@@ -516,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-progress", action="store_true", help="hide progress bars")
     bench.set_defaults(func=_bench)
 
+
+def _add_viz(sub: Any) -> None:
     vz = sub.add_parser(
         "viz",
         help="draw a trained model's graph, attention and modality importance for one sample",
@@ -557,12 +578,13 @@ def build_parser() -> argparse.ArgumentParser:
     vz.add_argument("--no-progress", action="store_true", help="hide progress bars")
     vz.set_defaults(func=_viz)
 
+
+def _add_models(sub: Any) -> None:
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("--family", choices=["fusion", "retrieval", "captioning", "all"], default="fusion",
                         help="which models: fusion models (every task but retrieval and captioning), retrieval, "
                         "captioning, or all (default: fusion)")
     models.set_defaults(func=_models)
-    return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
