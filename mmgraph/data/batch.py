@@ -353,65 +353,77 @@ def collate(samples: Sequence[MultimodalSample]) -> MultimodalBatch:
             raise ValueError(f"collate: sample {i}: expected a MultimodalSample, got {type(s).__name__}")
     names = sorted({n for s in samples for n in s})
     raw = {name: _collate_raw(samples, name) for name in sorted({n for s in samples for n in s.raw})}
-    mods: dict[str, ModalityBatch] = {}
-    for name in names:
-        first = next(i for i, s in enumerate(samples) if name in s)
-        ref = samples[first][name]
-        xs, poss, times, labels = [], [], [], []
-        for i, s in enumerate(samples):
-            if name not in s:
-                xs.append(ref.x.new_zeros(0, ref.feature_dim))
-                poss.append(None if ref.pos is None else ref.pos.new_zeros(0, ref.pos.size(1)))
-                times.append(None if ref.time is None else ref.time.new_zeros(0, 2))
-                labels.append(None)
-                continue
-            m = s[name]
-            if m.feature_dim != ref.feature_dim:
-                raise ValueError(
-                    f"collate: modality {name!r}: expected feature_dim {ref.feature_dim} (as in sample {first}), "
-                    f"got {m.feature_dim} in sample {i}"
-                )
-            for key in ("pos", "time"):
-                a, b = getattr(ref, key), getattr(m, key)
-                if (a is None) != (b is None):
-                    raise ValueError(
-                        f"collate: modality {name!r}: sample {first} {'has' if a is not None else 'lacks'} {key} "
-                        f"but sample {i} {'has' if b is not None else 'lacks'} it; give it for all samples or none"
-                    )
-            if ref.pos is not None and m.pos.size(1) != ref.pos.size(1):
-                raise ValueError(
-                    f"collate: modality {name!r}: expected pos_dim {ref.pos.size(1)} (as in sample {first}), "
-                    f"got {m.pos.size(1)} in sample {i}"
-                )
-            xs.append(m.x)
-            poss.append(m.pos)
-            times.append(m.time)
-            labels.append(m.labels)
-        lengths = torch.tensor([x.size(0) for x in xs])
-        dtype = functools.reduce(torch.promote_types, [x.dtype for x in xs])  # samples may mix float dtypes
-        x = _pad([x.to(dtype) for x in xs])
-        mask = torch.arange(x.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
-        mods[name] = ModalityBatch(
-            x,
-            mask,
-            pos=None if ref.pos is None else _pad(poss),
-            time=None if ref.time is None else _pad(times),
-            labels=labels if any(lab is not None for lab in labels) else None,
-            name=name,
-            check=False,  # each sample's values were checked when it was made
+    mods = {name: _collate_modality(samples, name) for name in names}
+    return MultimodalBatch(mods, y=_collate_targets(samples), raw=raw)
+
+
+def _check_like(ref: Modality, m: Modality, name: str, first: int, i: int) -> None:
+    """Refuse sample ``i``'s modality ``name`` if its widths or geometry differ from sample ``first``'s."""
+    if m.feature_dim != ref.feature_dim:
+        raise ValueError(
+            f"collate: modality {name!r}: expected feature_dim {ref.feature_dim} (as in sample {first}), "
+            f"got {m.feature_dim} in sample {i}"
         )
+    for key in ("pos", "time"):
+        a, b = getattr(ref, key), getattr(m, key)
+        if (a is None) != (b is None):
+            raise ValueError(
+                f"collate: modality {name!r}: sample {first} {'has' if a is not None else 'lacks'} {key} "
+                f"but sample {i} {'has' if b is not None else 'lacks'} it; give it for all samples or none"
+            )
+    if ref.pos is not None and m.pos.size(1) != ref.pos.size(1):
+        raise ValueError(
+            f"collate: modality {name!r}: expected pos_dim {ref.pos.size(1)} (as in sample {first}), "
+            f"got {m.pos.size(1)} in sample {i}"
+        )
+
+
+def _collate_modality(samples: Sequence[MultimodalSample], name: str) -> ModalityBatch:
+    """Modality ``name`` of every sample padded into one :class:`ModalityBatch` (empty rows where absent)."""
+    first = next(i for i, s in enumerate(samples) if name in s)
+    ref = samples[first][name]
+    xs, poss, times, labels = [], [], [], []
+    for i, s in enumerate(samples):
+        if name not in s:
+            xs.append(ref.x.new_zeros(0, ref.feature_dim))
+            poss.append(None if ref.pos is None else ref.pos.new_zeros(0, ref.pos.size(1)))
+            times.append(None if ref.time is None else ref.time.new_zeros(0, 2))
+            labels.append(None)
+            continue
+        m = s[name]
+        _check_like(ref, m, name, first, i)
+        xs.append(m.x)
+        poss.append(m.pos)
+        times.append(m.time)
+        labels.append(m.labels)
+    lengths = torch.tensor([x.size(0) for x in xs])
+    dtype = functools.reduce(torch.promote_types, [x.dtype for x in xs])  # samples may mix float dtypes
+    x = _pad([x.to(dtype) for x in xs])
+    mask = torch.arange(x.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
+    return ModalityBatch(
+        x,
+        mask,
+        pos=None if ref.pos is None else _pad(poss),
+        time=None if ref.time is None else _pad(times),
+        labels=labels if any(lab is not None for lab in labels) else None,
+        name=name,
+        check=False,  # each sample's values were checked when it was made
+    )
+
+
+def _collate_targets(samples: Sequence[MultimodalSample]) -> Optional[Tensor]:
+    """Every sample's ``y`` stacked (``None`` when no sample has one)."""
     ys = [s.y for s in samples]
-    y: Optional[Tensor] = None
     missing_y = [i for i, t in enumerate(ys) if t is None]
     if missing_y and len(missing_y) < len(ys):
         raise ValueError(f"collate: some samples have a target y and others do not (missing in samples {missing_y[:5]})")
-    if not missing_y:
-        try:
-            y = torch.stack(ys)
-        except RuntimeError as exc:
-            shapes = sorted({tuple(t.shape) for t in ys})
-            raise ValueError(f"collate: targets y must share one shape, got shapes {shapes}") from exc
-    return MultimodalBatch(mods, y=y, raw=raw)
+    if missing_y:
+        return None
+    try:
+        return torch.stack(ys)
+    except RuntimeError as exc:
+        shapes = sorted({tuple(t.shape) for t in ys})
+        raise ValueError(f"collate: targets y must share one shape, got shapes {shapes}") from exc
 
 
 def _collate_raw(samples: Sequence[MultimodalSample], name: str) -> RawModality:
