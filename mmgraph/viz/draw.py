@@ -6,7 +6,6 @@ from itertools import zip_longest
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
-import torch
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
@@ -149,8 +148,27 @@ def draw(
     if img is not None:
         ax.imshow(img, extent=(0.0, 1.0, 0.0, 1.0), origin="upper", cmap="gray" if img.ndim == 2 else None, zorder=0)
 
+    segments, rgba, widths, shown = _edge_segments(G, coords, colors, att is not None, layer, top_k, rank)
+    ax.add_collection(LineCollection(segments, colors=rgba, linewidths=widths, zorder=1))
+    handles, by_type = _draw_nodes(ax, G, coords, colors, names)
+    handles.append(Line2D([], [], color="grey", label=shown))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.autoscale_view()
+    ax.margins(0.08)
+    if img is not None or any(node_kind(G, t) == "space" for t in by_type):
+        ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _edge_segments(G: Any, coords: Mapping[Any, Any], colors: Mapping[str, Any], attended: bool, layer: int,
+                   top_k: Optional[int], rank: str) -> tuple[list, list, list, str]:
+    """``(segments, colours, widths, legend text)`` of the edges to draw: by attention, or all thin."""
+    num_layers = G.graph["num_layers"]
     edges = [(u, v, d) for u, v, d in G.edges(data=True) if u != v]
-    if att is not None:
+    if attended:
         weighted = [(u, v, d, _edge_weight(d, layer)) for u, v, d in edges]
         weighted = [e for e in weighted if e[3] is not None]
         degree: dict[tuple, int] = {}
@@ -179,8 +197,12 @@ def draw(
         rgba = [to_rgba(colors[u[0]], alpha) for u, _, _ in edges]
         widths = [0.8] * len(edges)
         shown = f"{len(edges)} edges"
-    ax.add_collection(LineCollection(segments, colors=rgba, linewidths=widths, zorder=1))
+    return segments, rgba, widths, shown
 
+
+def _draw_nodes(ax: Axes, G: Any, coords: Mapping[Any, Any], colors: Mapping[str, Any],
+                names: Mapping[str, Sequence[str]]) -> tuple[list, dict[str, list]]:
+    """Scatter every modality's nodes (the fusion node as a star) with their labels; legend handles and nodes by type."""
     handles = []
     by_type: dict[str, list] = {}
     for n, d in G.nodes(data=True):
@@ -200,13 +222,4 @@ def draw(
                 ax.annotate(text, (x, y), xytext=(0, -9), textcoords="offset points", ha="right" if many else "center",
                             va="top", fontsize=8, rotation=45 if many else 0, zorder=4,
                             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.75, "lw": 0})
-    handles.append(Line2D([], [], color="grey", label=shown))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    ax.autoscale_view()
-    ax.margins(0.08)
-    if img is not None or any(node_kind(G, t) == "space" for t in by_type):
-        ax.set_aspect("equal")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    return fig
+    return handles, by_type
