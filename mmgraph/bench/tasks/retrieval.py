@@ -157,12 +157,12 @@ class RetrievalTask(BenchTask):
                                   "task": "embedding" if name in DUAL else "classification"}
         if name == "rerank-graph" and self.text == "onehot":
             # The graph re-ranker scores the caption statement by statement and learns to fill
-            # in a hidden colour word from the image (benchmarks/README.md, "Probes": it verified
+            # in a hidden colour word from the image (docs/probes.md: it verified
             # relations only with these).
             kwargs.update(clauses=True, masked_words=1.0, vocab=CAPTION_VOCAB, maskable=COLORS, cross=False)
         elif name == "rerank-attention" and self.text == "onehot":
             # Whole captions and the token convolution over the graph's window of 2: with the
-            # graph's recipe the attention re-ranker stayed at chance (README, "Probes").
+            # graph's recipe the attention re-ranker stayed at chance (docs/probes.md).
             kwargs["local_window"] = 2
         return kwargs
 
