@@ -48,33 +48,11 @@ def split_clauses(text: ModalityBatch, separator: str = ";", positions: int = 0,
                          "but the modality has no labels (each element's text)")
     if isinstance(positions, bool) or not isinstance(positions, int) or positions < 0:
         raise ValueError(f"positions: expected a non-negative int, got {positions!r}")
-    b, n, _ = text.x.shape
-    device = text.x.device
-    mask = text.mask
-    counts = mask.sum(1).tolist()
-    sep_rows, sep_cols = [], []
-    for i, labels in enumerate(text.labels):
-        if labels is None:
-            if counts[i]:
-                raise ValueError(f"modality {name!r}: sample {i} has {counts[i]} elements but no labels")
-            continue
-        if len(labels) != counts[i]:
-            raise ValueError(f"modality {name!r}: sample {i} has {counts[i]} elements but {len(labels)} labels")
-        real = mask[i].nonzero().flatten().tolist()
-        for j, label in zip(real, labels):
-            if label == separator:
-                sep_rows.append(i)
-                sep_cols.append(j)
-    sep = torch.zeros(b, n, dtype=torch.bool, device=device)
-    sep[torch.tensor(sep_rows, dtype=torch.long), torch.tensor(sep_cols, dtype=torch.long)] = True
-    keep = mask & ~sep
-    clause = torch.cumsum(sep.long(), 1)  # (B, L): clause index of every element
-    num = int(clause.max()) + 1 if n else 1
-    size = torch.zeros(b, num, dtype=torch.long, device=device)
-    size.scatter_add_(1, clause, keep.long())  # (B, C) elements per clause
+    keep, clause, size = _clause_index(text, separator, name)
     nonempty = size > 0
     if not bool(nonempty.any()):
         raise ValueError(f"modality {name!r}: no sample has a non-empty clause")
+    b, num = size.shape
     pair = torch.cumsum(nonempty.flatten().long(), 0).reshape(b, num) - 1  # (B, C) clause -> pair id
     owner = nonempty.nonzero()[:, 0]
     start = torch.cumsum(size, 1) - size  # elements of the sample before each clause
@@ -95,15 +73,50 @@ def split_clauses(text: ModalityBatch, separator: str = ";", positions: int = 0,
 
     x = place(text.x)
     assert x is not None
-    if positions:
-        onehot = F.one_hot(torch.arange(longest, device=device), positions).to(x.dtype)
-        x = torch.cat([x, onehot.expand(total, -1, -1)], -1)
-    new_mask = torch.zeros(total, longest, dtype=torch.bool, device=device)
+    new_mask = torch.zeros(total, longest, dtype=torch.bool, device=x.device)
     new_mask[p, w] = True
     if positions:
-        x = x * new_mask.unsqueeze(-1)
-    labels: list[list[str]] = []  # the same split on the label lists (pairs are ordered sample by sample)
-    for sample in text.labels:
+        onehot = F.one_hot(torch.arange(longest, device=x.device), positions).to(x.dtype)
+        x = torch.cat([x, onehot.expand(total, -1, -1)], -1) * new_mask.unsqueeze(-1)
+    labels = _split_labels(text.labels, separator)
+    out = ModalityBatch(x, mask=new_mask, pos=place(text.pos), time=place(text.time), labels=labels, name=name,
+                        check=False)
+    return out, owner
+
+
+def _clause_index(text: ModalityBatch, separator: str, name: str) -> tuple[Tensor, Tensor, Tensor]:
+    """``(keep, clause, size)``: real non-separator elements ``(B, L)``, each element's clause index
+    ``(B, L)`` and the element count of every clause ``(B, C)``."""
+    b, n, _ = text.x.shape
+    mask = text.mask
+    counts = mask.sum(1).tolist()
+    sep_rows, sep_cols = [], []
+    for i, labels in enumerate(text.labels or []):
+        if labels is None:
+            if counts[i]:
+                raise ValueError(f"modality {name!r}: sample {i} has {counts[i]} elements but no labels")
+            continue
+        if len(labels) != counts[i]:
+            raise ValueError(f"modality {name!r}: sample {i} has {counts[i]} elements but {len(labels)} labels")
+        real = mask[i].nonzero().flatten().tolist()
+        for j, label in zip(real, labels):
+            if label == separator:
+                sep_rows.append(i)
+                sep_cols.append(j)
+    sep = torch.zeros(b, n, dtype=torch.bool, device=text.x.device)
+    sep[torch.tensor(sep_rows, dtype=torch.long), torch.tensor(sep_cols, dtype=torch.long)] = True
+    keep = mask & ~sep
+    clause = torch.cumsum(sep.long(), 1)
+    num = int(clause.max()) + 1 if n else 1
+    size = torch.zeros(b, num, dtype=torch.long, device=text.x.device)
+    size.scatter_add_(1, clause, keep.long())
+    return keep, clause, size
+
+
+def _split_labels(samples: Sequence[Optional[Sequence[str]]], separator: str) -> list[list[str]]:
+    """The same split on the label lists: the non-empty clauses, sample by sample."""
+    labels: list[list[str]] = []
+    for sample in samples:
         current: list[str] = []
         for label in list(sample or []) + [separator]:
             if label != separator:
@@ -111,8 +124,7 @@ def split_clauses(text: ModalityBatch, separator: str = ";", positions: int = 0,
             elif current:
                 labels.append(current)
                 current = []
-    out = ModalityBatch(x, mask=new_mask, pos=place(text.pos), time=place(text.time), labels=labels, name=name, check=False)
-    return out, owner
+    return labels
 
 
 class ClauseReranker(nn.Module):
