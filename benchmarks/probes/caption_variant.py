@@ -1,7 +1,8 @@
 """Train one captioning model and print, every epoch, how often its greedy captions are true.
 
 Usage: python benchmarks/probes/caption_variant.py MODEL [--images 4000] [--epochs 40] [--lr 3e-3]
-       [--hidden 64] [--seed 0] [--oracle] [--distance-prior C] [--linear-probe]
+       [--hidden 64] [--seed 0] [--oracle] [--distance-prior C] [--linear-probe] [--scheduler none]
+       [--warmup-epochs N]
        [--model-arg KEY=VALUE ...]
 
 MODEL: ``caption-graph`` or ``caption-pooled``, configured as in ``mmgraph bench captioning``
@@ -86,6 +87,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--scheduler", default="cosine", choices=["cosine", "none"])
+    parser.add_argument("--warmup-epochs", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--oracle", action="store_true",
                         help="append each object's closest and furthest object's colour (one-hot) to its state")
@@ -151,7 +154,7 @@ def main() -> None:
     t0 = time.time()
     fit(model, task.batches("train", args.batch_size, True, seed=args.seed), task.batches("val", args.batch_size, False),
         loss=task.loss_fn(), metrics=task.val_metrics(), monitor="nll", mode="min", epochs=args.epochs, lr=args.lr,
-        seed=args.seed, progress=False, log=report)
+        seed=args.seed, progress=False, log=report, scheduler=args.scheduler, warmup_epochs=args.warmup_epochs)
     print(f"{time.time() - t0:.0f}s")
 
 

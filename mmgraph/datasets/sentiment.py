@@ -566,6 +566,69 @@ def _spans(n: int, rate: float, duration: float) -> np.ndarray:
     return np.stack([start, end], axis=1)
 
 
+def _face(rng: np.random.Generator, cfg: SentimentConfig, sarcastic: bool, mood: float, duration: float,
+          token_at: Any) -> tuple[Modality, float]:
+    """The face modality (frames or patches) and its valence; draws from ``rng`` after the words and timing."""
+    if sarcastic:
+        face_valence = float(rng.uniform(-1.0, -0.5))
+    else:
+        face_valence = float(0.35 * mood + 0.3 * rng.standard_normal())
+    n_v = max(1, math.ceil(duration * cfg.video_fps))
+    v_time = _spans(n_v, cfg.video_fps, duration)
+    v_tok = token_at(v_time.mean(axis=1))
+    frame_val = face_valence + 0.1 * rng.standard_normal(n_v)
+    imgs = _render_faces(frame_val, (v_tok >= 0).astype(float), cfg.face_size)
+    imgs += cfg.face_noise * rng.standard_normal(imgs.shape)
+    if cfg.face_mode == "patches":
+        g = cfg.face_grid
+        p = cfg.face_size // g
+        face_x = imgs.reshape(n_v, g, p, g, p).transpose(0, 1, 3, 2, 4).reshape(n_v * g * g, p * p)
+        c = (np.arange(g) + 0.5) / g
+        cy, cx = np.meshgrid(c, c, indexing="ij")
+        face_pos = np.tile(np.stack([cx.ravel(), cy.ravel()], axis=1), (n_v, 1))
+        face_time = np.repeat(v_time, g * g, axis=0)
+        face = Modality(
+            torch.from_numpy(face_x.astype(np.float32)),
+            pos=torch.from_numpy(face_pos.astype(np.float32)),
+            time=torch.from_numpy(face_time.astype(np.float32)),
+        )
+    else:
+        face = Modality(
+            torch.from_numpy(imgs.reshape(n_v, -1).astype(np.float32)),
+            time=torch.from_numpy(v_time.astype(np.float32)),
+        )
+
+    return face, face_valence
+
+
+def _audio(rng: np.random.Generator, cfg: SentimentConfig, sarcastic: bool, emphasis: np.ndarray, duration: float,
+           token_at: Any) -> Modality:
+    """The audio modality (pitch, energy, their changes, noise dimensions); draws from ``rng`` after the face."""
+    n_a = max(1, math.ceil(duration * cfg.audio_fps))
+    a_time = _spans(n_a, cfg.audio_fps, duration)
+    tc = a_time.mean(axis=1)
+    a_tok = token_at(tc)
+    speaking = a_tok >= 0
+    if sarcastic:
+        base_pitch, contour = rng.uniform(-1.0, -0.6), 0.03
+        energy = np.where(speaking, 0.35, 0.05)
+    else:
+        base_pitch, contour = rng.uniform(-0.2, 0.6), 0.3
+        energy = np.where(speaking, 0.3 + 0.6 * emphasis[np.maximum(a_tok, 0)], 0.05)
+    phase = rng.uniform(0, 2 * np.pi)
+    pitch = base_pitch + contour * np.sin(2 * np.pi * tc / max(duration, 1e-6) + phase)
+    pitch = pitch + cfg.audio_noise * rng.standard_normal(n_a)
+    energy = energy + cfg.audio_noise * rng.standard_normal(n_a)
+    d_pitch = np.diff(pitch, prepend=pitch[0])
+    d_energy = np.diff(energy, prepend=energy[0])
+    audio_x = np.concatenate(
+        [np.stack([pitch, energy, d_pitch, d_energy], axis=1), rng.standard_normal((n_a, cfg.audio_noise_dims))],
+        axis=1,
+    )
+
+    return Modality(torch.from_numpy(audio_x.astype(np.float32)), time=torch.from_numpy(a_time.astype(np.float32)))
+
+
 def _generate_one(
     rng: np.random.Generator, cfg: SentimentConfig
 ) -> tuple[dict[str, Modality], float, float, dict[str, Any]]:
@@ -609,58 +672,8 @@ def _generate_one(
         k_c = np.clip(k, 0, n - 1)
         return np.where((k >= 0) & (t < ends[k_c]), k_c, -1)
 
-    # Face.
-    if sarcastic:
-        face_valence = float(rng.uniform(-1.0, -0.5))
-    else:
-        face_valence = float(0.35 * mood + 0.3 * rng.standard_normal())
-    n_v = max(1, math.ceil(duration * cfg.video_fps))
-    v_time = _spans(n_v, cfg.video_fps, duration)
-    v_tok = token_at(v_time.mean(axis=1))
-    frame_val = face_valence + 0.1 * rng.standard_normal(n_v)
-    imgs = _render_faces(frame_val, (v_tok >= 0).astype(float), cfg.face_size)
-    imgs += cfg.face_noise * rng.standard_normal(imgs.shape)
-    if cfg.face_mode == "patches":
-        g = cfg.face_grid
-        p = cfg.face_size // g
-        face_x = imgs.reshape(n_v, g, p, g, p).transpose(0, 1, 3, 2, 4).reshape(n_v * g * g, p * p)
-        c = (np.arange(g) + 0.5) / g
-        cy, cx = np.meshgrid(c, c, indexing="ij")
-        face_pos = np.tile(np.stack([cx.ravel(), cy.ravel()], axis=1), (n_v, 1))
-        face_time = np.repeat(v_time, g * g, axis=0)
-        face = Modality(
-            torch.from_numpy(face_x.astype(np.float32)),
-            pos=torch.from_numpy(face_pos.astype(np.float32)),
-            time=torch.from_numpy(face_time.astype(np.float32)),
-        )
-    else:
-        face = Modality(
-            torch.from_numpy(imgs.reshape(n_v, -1).astype(np.float32)),
-            time=torch.from_numpy(v_time.astype(np.float32)),
-        )
-
-    # Audio.
-    n_a = max(1, math.ceil(duration * cfg.audio_fps))
-    a_time = _spans(n_a, cfg.audio_fps, duration)
-    tc = a_time.mean(axis=1)
-    a_tok = token_at(tc)
-    speaking = a_tok >= 0
-    if sarcastic:
-        base_pitch, contour = rng.uniform(-1.0, -0.6), 0.03
-        energy = np.where(speaking, 0.35, 0.05)
-    else:
-        base_pitch, contour = rng.uniform(-0.2, 0.6), 0.3
-        energy = np.where(speaking, 0.3 + 0.6 * emphasis[np.maximum(a_tok, 0)], 0.05)
-    phase = rng.uniform(0, 2 * np.pi)
-    pitch = base_pitch + contour * np.sin(2 * np.pi * tc / max(duration, 1e-6) + phase)
-    pitch = pitch + cfg.audio_noise * rng.standard_normal(n_a)
-    energy = energy + cfg.audio_noise * rng.standard_normal(n_a)
-    d_pitch = np.diff(pitch, prepend=pitch[0])
-    d_energy = np.diff(energy, prepend=energy[0])
-    audio_x = np.concatenate(
-        [np.stack([pitch, energy, d_pitch, d_energy], axis=1), rng.standard_normal((n_a, cfg.audio_noise_dims))],
-        axis=1,
-    )
+    face, face_valence = _face(rng, cfg, sarcastic, mood, duration, token_at)
+    audio = _audio(rng, cfg, sarcastic, emphasis, duration, token_at)
 
     mods = {
         "text": Modality(
@@ -669,7 +682,7 @@ def _generate_one(
             labels=words,
         ),
         "face": face,
-        "audio": Modality(torch.from_numpy(audio_x.astype(np.float32)), time=torch.from_numpy(a_time.astype(np.float32))),
+        "audio": audio,
     }
     meta: dict[str, Any] = {
         "words": words,
