@@ -174,43 +174,7 @@ class GraphBuilder:
 
     def _build(self, batch: MultimodalBatch, batched: bool) -> HeteroData:
         names = batch.modalities
-        size = batch.batch_size
-        device = batch.device
-        graph_ids = torch.arange(size, device=device)
-        data: HeteroData = Batch(_base_cls=HeteroData) if batched else HeteroData()
-        slices: dict[object, dict[str, Tensor]] = {}
-        incs: dict[object, dict[str, Tensor]] = {}
-        offsets: dict[str, Tensor] = {}
-        assign: dict[str, Tensor] = {}
-
-        def add_nodes(ntype: str, attrs: dict[str, Tensor], lengths: Tensor) -> None:
-            store = data[ntype]
-            for key, value in attrs.items():
-                store[key] = value
-            ptr = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
-            offsets[ntype] = ptr[:-1]
-            assign[ntype] = torch.repeat_interleave(graph_ids, lengths)
-            if batched:
-                store.batch = assign[ntype]
-                store.ptr = ptr
-                slices[ntype] = {key: ptr for key in attrs}
-                incs[ntype] = {key: torch.zeros(size, dtype=torch.long, device=device) for key in attrs}
-
-        def add_edges(etype: EdgeType, g: Tensor, i: Tensor, j: Tensor, attr: Optional[Tensor]) -> None:
-            src, _, dst = etype
-            store = data[etype]
-            store.edge_index = torch.stack([offsets[src][g] + i, offsets[dst][g] + j])
-            if attr is not None:
-                store.edge_attr = attr
-            if batched:
-                counts = torch.bincount(g, minlength=size)
-                ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-                slices[etype] = {"edge_index": ptr}
-                incs[etype] = {"edge_index": torch.stack([offsets[src], offsets[dst]], dim=1).unsqueeze(-1)}
-                if attr is not None:
-                    slices[etype]["edge_attr"] = ptr
-                    incs[etype]["edge_attr"] = torch.zeros(size, dtype=torch.long, device=device)
-
+        parts = _GraphParts(batch.batch_size, batch.device, batched)
         ranks: dict[str, Tensor] = {}
         for name in names:
             mb = batch[name]
@@ -220,11 +184,23 @@ class GraphBuilder:
                 attrs["pos"] = mb.pos[mb.mask]
             if mb.time is not None:
                 attrs["time"] = mb.time[mb.mask]
-            add_nodes(name, attrs, mb.lengths)
+            parts.add_nodes(name, attrs, mb.lengths)
         if self.fusion_node:
-            ones = torch.ones(size, dtype=torch.long, device=device)
-            add_nodes(FUSION, {"x": batch[names[0]].x.new_zeros(size, 0)}, ones)
+            ones = torch.ones(batch.batch_size, dtype=torch.long, device=batch.device)
+            parts.add_nodes(FUSION, {"x": batch[names[0]].x.new_zeros(batch.batch_size, 0)}, ones)
+        self._strategy_edges(batch, names, parts, ranks)
+        if self.fusion_node:
+            for name in names:
+                g = parts.assign[name]
+                local = torch.arange(g.numel(), device=batch.device) - parts.offsets[name][g]
+                zero = torch.zeros_like(g)
+                parts.add_edges((name, FUSE, FUSION), g, local, zero, None)
+                parts.add_edges((FUSION, FUSE, name), g, zero, local, None)
+        return parts.finish()
 
+    def _strategy_edges(self, batch: MultimodalBatch, names: list[str], parts: "_GraphParts",
+                        ranks: dict[str, Tensor]) -> None:
+        """The edges of every (source, target, strategy), within ``max_edges`` for all of them together."""
         budget = self.max_edges
         for src, dst, strategy, same in self._pairs(names):
             s_mb, d_mb = batch[src], batch[dst]
@@ -240,25 +216,12 @@ class GraphBuilder:
                     " use a sparser strategy or pass GraphBuilder(..., max_edges=N)"
                 ) from None
             budget -= g.numel() * both
-            node_i, node_j = ranks[src][g, i], ranks[dst][g, j]
-            add_edges((src, rel, dst), g, node_i, node_j, strategy.edge_attr(s_mb, d_mb, g, i, j))
+            parts.add_edges((src, rel, dst), g, ranks[src][g, i], ranks[dst][g, j],
+                            strategy.edge_attr(s_mb, d_mb, g, i, j))
             if not same:
                 g, j, i = sort_edges(g, j, i, d_mb.mask.size(1), s_mb.mask.size(1))
-                add_edges((dst, rel, src), g, ranks[dst][g, j], ranks[src][g, i], strategy.edge_attr(d_mb, s_mb, g, j, i))
-
-        if self.fusion_node:
-            for name in names:
-                g = assign[name]
-                local = torch.arange(g.numel(), device=device) - offsets[name][g]
-                zero = torch.zeros_like(g)
-                add_edges((name, FUSE, FUSION), g, local, zero, None)
-                add_edges((FUSION, FUSE, name), g, zero, local, None)
-
-        if batched:
-            data._slice_dict = slices  # type: ignore[attr-defined]
-            data._inc_dict = incs  # type: ignore[attr-defined]
-            data._num_graphs = size  # type: ignore[attr-defined]
-        return data
+                parts.add_edges((dst, rel, src), g, ranks[dst][g, j], ranks[src][g, i],
+                                strategy.edge_attr(d_mb, s_mb, g, j, i))
 
     def __repr__(self) -> str:
         parts = []
@@ -269,3 +232,51 @@ class GraphBuilder:
         if self.fusion_node:
             parts.append("fusion_node=True")
         return f"GraphBuilder({', '.join(parts)})"
+
+
+class _GraphParts:
+    """A graph being built: node and edge stores, and (batched) PyG's slice and increment tables."""
+
+    def __init__(self, size: int, device: torch.device, batched: bool) -> None:
+        self.size, self.device, self.batched = size, device, batched
+        self.graph_ids = torch.arange(size, device=device)
+        self.data: HeteroData = Batch(_base_cls=HeteroData) if batched else HeteroData()
+        self.slices: dict[object, dict[str, Tensor]] = {}
+        self.incs: dict[object, dict[str, Tensor]] = {}
+        self.offsets: dict[str, Tensor] = {}
+        self.assign: dict[str, Tensor] = {}
+
+    def add_nodes(self, ntype: str, attrs: dict[str, Tensor], lengths: Tensor) -> None:
+        store = self.data[ntype]
+        for key, value in attrs.items():
+            store[key] = value
+        ptr = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
+        self.offsets[ntype] = ptr[:-1]
+        self.assign[ntype] = torch.repeat_interleave(self.graph_ids, lengths)
+        if self.batched:
+            store.batch = self.assign[ntype]
+            store.ptr = ptr
+            self.slices[ntype] = {key: ptr for key in attrs}
+            self.incs[ntype] = {key: torch.zeros(self.size, dtype=torch.long, device=self.device) for key in attrs}
+
+    def add_edges(self, etype: EdgeType, g: Tensor, i: Tensor, j: Tensor, attr: Optional[Tensor]) -> None:
+        src, _, dst = etype
+        store = self.data[etype]
+        store.edge_index = torch.stack([self.offsets[src][g] + i, self.offsets[dst][g] + j])
+        if attr is not None:
+            store.edge_attr = attr
+        if self.batched:
+            counts = torch.bincount(g, minlength=self.size)
+            ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+            self.slices[etype] = {"edge_index": ptr}
+            self.incs[etype] = {"edge_index": torch.stack([self.offsets[src], self.offsets[dst]], dim=1).unsqueeze(-1)}
+            if attr is not None:
+                self.slices[etype]["edge_attr"] = ptr
+                self.incs[etype]["edge_attr"] = torch.zeros(self.size, dtype=torch.long, device=self.device)
+
+    def finish(self) -> HeteroData:
+        if self.batched:
+            self.data._slice_dict = self.slices  # type: ignore[attr-defined]
+            self.data._inc_dict = self.incs  # type: ignore[attr-defined]
+            self.data._num_graphs = self.size  # type: ignore[attr-defined]
+        return self.data
