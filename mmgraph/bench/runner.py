@@ -175,7 +175,7 @@ def _run_sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store:
                machine: dict[str, Any]) -> dict[float, float]:
     """Validation score per learning rate of ``cfg.lrs`` (seed 0), saved in ``store``."""
     results = {}
-    task.use(name, seed=0, out_dir=store.out_dir)
+    task = task.for_model(name, seed=0, out_dir=store.out_dir)
     for lr in cfg.lrs:
         model = build_model(task, name, hidden, seed=0)
         partial = _partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}")
@@ -199,8 +199,7 @@ def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: Run
             results = store.load_sweep(name)  # another process may have finished it while this one waited
             if results is None:
                 results = _run_sweep(task, name, hidden, cfg, store, say, progress, device, machine)
-    task.use(name, seed=0, out_dir=store.out_dir)
-    pick = max if task.mode == "max" else min
+    pick = max if task.for_model(name, seed=0, out_dir=store.out_dir).mode == "max" else min
     return float(pick(results, key=lambda lr: results[lr]))
 
 
@@ -266,7 +265,7 @@ def _run_one(task: BenchTask, name: str, seed: int, hidden: int, lr: float, cfg:
              say: Callable[[str], None], progress: bool, device: torch.device, facts: dict[str, Any]) -> None:
     """Train, evaluate and save one (model, seed) run; its resume state lives in ``partial/`` until it is saved."""
     out = store.out_dir
-    task.use(name, seed=seed, out_dir=out)
+    task = task.for_model(name, seed=seed, out_dir=out)
     model = build_model(task, name, hidden, seed=seed)
     first = next(iter(task.batches("train", cfg.batch_size, shuffle=False)))
     loss_fn = task.loss_fn() or default_loss(task.task)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
@@ -108,8 +110,17 @@ class BenchTask:
     #: The registry family of the task's models (see :func:`mmgraph.list_models`).
     family: str = "fusion"
 
+    def for_model(self, name: str, seed: int = 0, out_dir: Optional[Path] = None) -> "BenchTask":
+        """This task as model ``name`` (run ``seed``, results in ``out_dir``) sees it: a shallow copy
+        (sharing the data) on which :meth:`use` was called, so the task itself does not change and
+        the order of calls does not matter. The runner gives every run and sweep its own view."""
+        view = copy.copy(self)
+        view.use(name, seed, out_dir)
+        return view
+
     def use(self, name: str, seed: int = 0, out_dir: Optional[Path] = None) -> None:
-        """Serve model ``name`` (run ``seed``, results in ``out_dir``) in the calls that follow.
+        """Serve model ``name`` (run ``seed``, results in ``out_dir``) in the calls that follow, in place
+        (:meth:`for_model` gives a configured copy instead).
 
         Tasks whose models train or are scored differently (retrieval, captioning) switch their
         batches, loss, metrics and ``monitor``/``mode`` here; by default nothing changes.

@@ -260,14 +260,11 @@ class RetrievalTask(BenchTask):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, batch_size: int) -> dict[str, float]:
-        saved = self.model_name
         data = self.data[split]
         n = len(data)
-        if saved in RERANK:
+        if self.model_name in RERANK:
             _, first = self.first_stage(self.seed)
-            self.use(DUAL[0], self.seed, self.out_dir)
-            t2i = self._dual_scores(first, split, batch_size)
-            self.use(saved, self.seed, self.out_dir)
+            t2i = self.for_model(DUAL[0], self.seed, self.out_dir)._dual_scores(first, split, batch_size)
             model.eval()
             tokens, lengths = data.tokens[:, 0], data.lengths[:, 0]
 
