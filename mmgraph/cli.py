@@ -295,10 +295,14 @@ def _check_fits(model_fn: Callable[[], object], path: str) -> None:
     import torch
 
     from mmgraph.train import checkpoint_shapes
+    from mmgraph.train.checkpoint import upgrade_state_dict
 
     with torch.device("meta"):  # the model's shapes without its memory
-        own = {k: tuple(v.shape) for k, v in model_fn().state_dict().items()}
-    saved = checkpoint_shapes(path)
+        model = model_fn()
+        own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        # older checkpoints hold some tensors in an earlier layout: compare after the same upgrade as loading
+        placeholders = {k: torch.empty(shape) for k, shape in checkpoint_shapes(path).items()}
+        saved = {k: tuple(v.shape) for k, v in upgrade_state_dict(model, placeholders).items()}
     wrong = [f"{k}: {saved.get(k)} in the file, {v} for the model" for k, v in own.items() if saved.get(k) != v]
     if wrong or set(saved) - set(own):
         detail = "; ".join(wrong[:2]) or f"unexpected tensors {sorted(set(saved) - set(own))[:3]}"

@@ -375,3 +375,11 @@ def test_the_cli_asks_for_models_when_a_task_names_none(tmp_path, capsys: pytest
                     "TASK = SentimentTask(sizes=(8, 4, 4))\nTASK.default_models = ()\nTASK.name = 'bare'\n")
     assert main(["bench", f"{path}:TASK", "--quick", "--out", str(tmp_path / "out"), "--no-progress"]) == 2
     assert "task 'bare' names no default models; give --models" in capsys.readouterr().err
+
+
+def test_viz_loads_the_shipped_checkpoint_of_an_earlier_layout(tmp_path, capsys) -> None:
+    """docs/models' checkpoint predates one-convolution-per-layer: the shape check upgrades it first, as loading does."""
+    ckpt = Path(__file__).resolve().parents[1] / "docs" / "models" / "sort-of-clevr-state-graph-relational.safetensors"
+    out = tmp_path / "a.png"
+    assert main(["viz", "--checkpoint", str(ckpt), "--sample", "13", "--out", str(out), "--dataset-batches", "0"]) == 0
+    assert "loaded graph-relational" in capsys.readouterr().out and out.stat().st_size > 1000
