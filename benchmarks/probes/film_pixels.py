@@ -34,14 +34,18 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ungrouped", action="store_true", help="batches of questions from different images")
     p.add_argument("--cnn-norm", default="batch", choices=["batch", "group", "instance"])
+    p.add_argument("--no-cnn-film", action="store_true",
+                   help="with --film: leave the CNN unconditioned (the region graph then runs once per image)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
     task.load(quick=False)
     task.extractors["image"] = lambda: GridCNN(channels=task.cnn_channels, norm=args.cnn_norm)
     model = build_model(task, args.model, args.hidden, seed=args.seed)
+    if args.no_cnn_film and model.film is not None:
+        model.film.extractors = torch.nn.ModuleDict()  # FiLM on the elements (and GNN layers) only
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} film={args.film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
     t0 = time.perf_counter()
 
