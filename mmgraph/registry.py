@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["register_model", "get_model", "get_model_builder", "list_models", "model_family", "unknown_model_message",
-           "FAMILIES"]
+           "model_options", "FAMILIES"]
 
 _MODELS: dict[str, Callable[..., "nn.Module"]] = {}
 _FAMILY: dict[str, str] = {}
@@ -132,6 +132,23 @@ def unknown_model_message(name: Any, kind: Optional[str] = None) -> str:
     return f"unknown model {name!r}; {hint}{kind} models: {list_models(kind)} (others: list_models(kind={others}))"
 
 
+def model_options(builder: Callable[..., Any]) -> Optional[frozenset[str]]:
+    """The keyword names ``builder`` accepts (``None``: any name).
+
+    A class's ``**options`` are followed up its bases, so a model that passes its common options
+    on to :class:`~mmgraph.nn.FusionModel` reports those too.
+    """
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names: set[str] = set()
+    targets = [c.__init__ for c in builder.__mro__] if isinstance(builder, type) else [builder]
+    for target in targets:
+        params = inspect.signature(target).parameters
+        names |= {n for n, p in params.items() if p.kind in kinds and n != "self"}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return frozenset(names)
+    return None
+
+
 def get_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model ``name``.
 
@@ -144,12 +161,11 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
             to allocate (naming them).
     """
     builder = get_model_builder(name)
-    params = inspect.signature(builder).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(kwargs) - set(params))
+    accepted = model_options(builder)
+    if accepted is not None:
+        unknown = sorted(set(kwargs) - accepted)
         if unknown:
-            accepted = [p for p in params if p != "self"]
-            raise ValueError(f"model {name!r} got unknown option(s) {unknown}; it accepts {accepted}")
+            raise ValueError(f"model {name!r} got unknown option(s) {unknown}; it accepts {sorted(accepted)}")
     try:
         return builder(**kwargs)
     except TypeError as exc:

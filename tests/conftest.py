@@ -54,3 +54,11 @@ def rich_builder() -> mg.GraphBuilder:
         cross={("text", "image"): mg.edges.Full(), ("text", "audio"): mg.edges.TemporalOverlap()},
         fusion_node=True,
     )
+
+
+def heads_for(conv, heads: int = 2) -> dict:
+    """``{"heads": heads}`` for a conv that has attention heads, else ``{}`` (giving heads to another is an error)."""
+    from mmgraph.nn.hetero_gnn import CONVS
+
+    cls = CONVS[conv] if isinstance(conv, str) else conv
+    return {"heads": heads} if "heads" in getattr(cls, "options", ()) else {}

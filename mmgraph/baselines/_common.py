@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
+import torch
 from torch import Tensor
 
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.encoders import masked_mean
 
-__all__ = ["pool_modalities", "choose_query"]
+__all__ = ["pool_modalities", "choose_query", "join_modalities"]
 
 
 def pool_modalities(
@@ -55,3 +56,20 @@ def choose_query(names: list[str], query: Optional[str], model: str, others: str
     if query not in names:
         raise ValueError(f"query: expected one of the modalities {names}, got {query!r}")
     return query
+
+
+def join_modalities(batch: MultimodalBatch, encoded: Mapping[str, Tensor], names: list[str], type_embedding: Tensor,
+                    lead: Tensor) -> tuple[Tensor, Tensor]:
+    """``lead`` ``(B, K, H)`` followed by the elements of every modality of ``names`` in ``encoded``.
+
+    Modality ``names[i]``'s elements get ``type_embedding[i]`` added. Returns the elements
+    ``(B, K + L, H)`` and their mask ``(B, K + L)`` (``True`` = real; the ``K`` lead elements are real).
+    """
+    like = next(iter(encoded.values()))
+    parts = [lead.to(like.dtype)]
+    masks = [torch.ones(lead.shape[:2], dtype=torch.bool, device=like.device)]
+    for i, name in enumerate(names):
+        if name in encoded:
+            parts.append(encoded[name] + type_embedding[i].to(like.dtype))
+            masks.append(batch[name].mask)
+    return torch.cat(parts, dim=1), torch.cat(masks, dim=1)

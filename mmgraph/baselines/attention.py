@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional, Union, Unpack
 
 import torch
 from torch import Tensor, nn
 
-from mmgraph.baselines._common import choose_query
+from mmgraph.baselines._common import choose_query, join_modalities
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.cross_attention import CrossAttentionBlock
-from mmgraph.nn.fusion_model import FusionModel, check_positive_int
+from mmgraph.nn.fusion_model import FusionModel, FusionOptions, check_positive_int
 from mmgraph.nn.encoders import masked_mean
 from mmgraph.nn.heads import make_head
 from mmgraph.registry import register_model
@@ -45,11 +45,10 @@ class AttentionFusion(FusionModel):
     zero context vector (the null token is not pooled).
 
     Args:
-        in_dims: Feature dimension of each modality (at least two), e.g. ``{"text": 384, "image": 512}``.
-        hidden: Encoder and attention width :math:`H`, also the head's hidden width.
-        out_dim: Output width (classes, regression targets or embedding size).
-        task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
-        dropout: Dropout in the encoders, the attention blocks and the head.
+        in_dims, hidden, out_dim, task, dropout, extractors, film: as in :class:`~mmgraph.nn.FusionModel`;
+            ``in_dims`` needs at least two modalities, ``hidden`` is also the attention width
+            :math:`H` and the head's hidden width, and ``dropout`` also applies in the attention
+            blocks and the head.
         query: The query modality (e.g. ``"text"`` or ``"question"``); ``None`` takes the first
             modality in sorted order (no name is special).
         num_layers: Number of cross-attention blocks.
@@ -64,21 +63,10 @@ class AttentionFusion(FusionModel):
           on padded keys; rows of padded query elements are all 0.
     """
 
-    def __init__(
-        self,
-        in_dims: Mapping[str, int],
-        hidden: int = 128,
-        out_dim: int = 1,
-        *,
-        task: str = "classification",
-        dropout: float = 0.0,
-        extractors: Optional[Mapping[str, nn.Module]] = None,
-        film: Optional[str] = None,
-        query: Optional[str] = None,
-        num_layers: int = 1,
-        heads: int = 4,
-    ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
+    def __init__(self, in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, *,
+                 query: Optional[str] = None, num_layers: int = 1, heads: int = 4,
+                 **options: Unpack[FusionOptions]) -> None:
+        super().__init__(in_dims, hidden, out_dim, **options)
         names = self.names
         query = choose_query(names, query, "attention fusion", "a context to attend to")
         check_positive_int(heads, "heads")
@@ -91,8 +79,8 @@ class AttentionFusion(FusionModel):
         self.heads = heads
         self.type_embedding = nn.Parameter(torch.empty(len(self.context_names), hidden))
         self.null_token = nn.Parameter(torch.empty(hidden))
-        self.blocks = nn.ModuleList([CrossAttentionBlock(hidden, heads, dropout) for _ in range(num_layers)])
-        self.head = make_head(task, 2 * hidden, out_dim, hidden=hidden, dropout=dropout)
+        self.blocks = nn.ModuleList([CrossAttentionBlock(hidden, heads, self.dropout_rate) for _ in range(num_layers)])
+        self.head = make_head(self.task, 2 * hidden, out_dim, hidden=hidden, dropout=self.dropout_rate)
         self._reset_own()
 
     def _reset_own(self) -> None:
@@ -100,8 +88,7 @@ class AttentionFusion(FusionModel):
         nn.init.normal_(self.null_token, std=0.02)
 
     def reset_parameters(self) -> None:
-        self.encoders.reset_parameters()
-        self.reset_film()
+        self.reset_encoders()
         self._reset_own()
         for block in self.blocks:
             block.reset_parameters()
@@ -109,15 +96,8 @@ class AttentionFusion(FusionModel):
 
     def context(self, batch: MultimodalBatch, encoded: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Context ``(B, 1 + L_c, H)`` (null token first) and its element mask ``(B, 1 + L_c)``, ``True`` = real."""
-        b = batch.batch_size
-        like = next(iter(encoded.values()))
-        parts = [self.null_token.to(like.dtype).expand(b, 1, self.hidden)]
-        masks = [torch.ones(b, 1, dtype=torch.bool, device=like.device)]
-        for i, name in enumerate(self.context_names):
-            if name in encoded:
-                parts.append(encoded[name] + self.type_embedding[i].to(like.dtype))
-                masks.append(batch[name].mask)
-        return torch.cat(parts, dim=1), torch.cat(masks, dim=1)
+        lead = self.null_token.expand(batch.batch_size, 1, self.hidden)
+        return join_modalities(batch, encoded, self.context_names, self.type_embedding, lead)
 
     def forward(
         self, batch: MultimodalBatch, return_attention: bool = False

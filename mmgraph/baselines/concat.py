@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Unpack
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmgraph.baselines._common import pool_modalities
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.fusion_model import FusionModel, check_positive_int
+from mmgraph.nn.fusion_model import FusionModel, FusionOptions, check_positive_int
 from mmgraph.nn.heads import make_head
 from mmgraph.registry import register_model
 
@@ -35,44 +35,28 @@ class ConcatFusion(FusionModel):
     For ``task="embedding"`` the output is :math:`\ell_2`-normalised.
 
     Args:
-        in_dims: Feature dimension of each modality, e.g. ``{"text": 384, "image": 512}``.
-        hidden: Encoder width :math:`H` and width of the fusion MLP's hidden layers.
-        out_dim: Output width (classes, regression targets or embedding size).
-        task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
-        dropout: Dropout in the encoders and after every hidden MLP layer.
-        extractors: Optional ``{modality: module}`` turning raw inputs into elements
-            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
-        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
-            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
+        in_dims, hidden, out_dim, task, dropout, extractors, film: as in :class:`~mmgraph.nn.FusionModel`;
+            ``hidden`` is also the MLP's hidden width, and ``dropout`` also follows every hidden MLP layer.
         num_layers: Number of ``Linear`` layers of the fusion MLP (``2`` matches
             :func:`~mmgraph.nn.heads.make_head`); use it to match parameter budgets.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of ``in_dims``
+        - **fused** (:meth:`fuse`): :math:`(B, MH + M)`
         - **output:** :math:`(B, \text{out\_dim})`
     """
 
-    def __init__(
-        self,
-        in_dims: Mapping[str, int],
-        hidden: int = 128,
-        out_dim: int = 1,
-        *,
-        task: str = "classification",
-        dropout: float = 0.0,
-        extractors: Optional[Mapping[str, nn.Module]] = None,
-        film: Optional[str] = None,
-        num_layers: int = 2,
-    ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
+    def __init__(self, in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, *,
+                 num_layers: int = 2, **options: Unpack[FusionOptions]) -> None:
+        super().__init__(in_dims, hidden, out_dim, **options)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         m = len(self.names)
         self.fused_dim = m * hidden + m
-        self.head = make_head(task, self.fused_dim, out_dim, hidden=hidden, dropout=dropout, num_layers=num_layers)
+        self.head = make_head(self.task, self.fused_dim, out_dim, hidden=hidden, dropout=self.dropout_rate,
+                              num_layers=num_layers)
 
     def reset_parameters(self) -> None:
-        self.encoders.reset_parameters()
-        self.reset_film()
+        self.reset_encoders()
         self.head.reset_parameters()
 
     def fuse(self, batch: MultimodalBatch) -> Tensor:

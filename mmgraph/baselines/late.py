@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Unpack
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from mmgraph.baselines._common import pool_modalities
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.fusion_model import FusionModel, check_positive_int
+from mmgraph.nn.fusion_model import FusionModel, FusionOptions, check_positive_int
 from mmgraph.nn.heads import MLP
 from mmgraph.registry import register_model
 
@@ -37,44 +37,29 @@ class LateFusion(FusionModel):
     :meth:`~mmgraph.MultimodalBatch.without`) gets :math:`y = 0`, not NaN.
 
     Args:
-        in_dims: Feature dimension of each modality, e.g. ``{"text": 384, "image": 512}``.
-        hidden: Encoder width and width of the predictors' hidden layers.
-        out_dim: Output width (classes, regression targets or embedding size).
-        task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
-        dropout: Dropout in the encoders and after every hidden predictor layer.
-        extractors: Optional ``{modality: module}`` turning raw inputs into elements
-            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
-        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
-            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
+        in_dims, hidden, out_dim, task, dropout, extractors, film: as in :class:`~mmgraph.nn.FusionModel`;
+            ``hidden`` is also the predictors' hidden width, and ``dropout`` also follows every hidden
+            predictor layer.
         num_layers: Number of ``Linear`` layers of each per-modality predictor
             (``2`` matches :func:`~mmgraph.nn.heads.make_head`).
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of ``in_dims``
+        - **per modality** (:meth:`predict_per_modality`): :math:`(B, \text{out\_dim})` and presence :math:`(B,)`
         - **output:** :math:`(B, \text{out\_dim})`
     """
 
-    def __init__(
-        self,
-        in_dims: Mapping[str, int],
-        hidden: int = 128,
-        out_dim: int = 1,
-        *,
-        task: str = "classification",
-        dropout: float = 0.0,
-        extractors: Optional[Mapping[str, nn.Module]] = None,
-        film: Optional[str] = None,
-        num_layers: int = 2,
-    ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
+    def __init__(self, in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, *,
+                 num_layers: int = 2, **options: Unpack[FusionOptions]) -> None:
+        super().__init__(in_dims, hidden, out_dim, **options)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.predictors = nn.ModuleDict(
-            {name: MLP(hidden, hidden, out_dim, num_layers=num_layers, dropout=dropout) for name in self.names}
+            {name: MLP(hidden, hidden, out_dim, num_layers=num_layers, dropout=self.dropout_rate)
+             for name in self.names}
         )
 
     def reset_parameters(self) -> None:
-        self.encoders.reset_parameters()
-        self.reset_film()
+        self.reset_encoders()
         for mlp in self.predictors.values():
             mlp.reset_parameters()
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Unpack
 
 import torch
 from torch import Tensor, nn
 
-from mmgraph.baselines._common import choose_query
+from mmgraph.baselines._common import choose_query, join_modalities
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.encoders import masked_mean
-from mmgraph.nn.fusion_model import FusionModel, check_positive_int
+from mmgraph.nn.fusion_model import FusionModel, FusionOptions, check_positive_int
 from mmgraph.nn.heads import make_head
 from mmgraph.registry import register_model
 
@@ -52,15 +52,8 @@ class RelationNetwork(FusionModel):
     pair sum (the output stays finite).
 
     Args:
-        in_dims: Feature dimension of each modality (at least two), e.g. ``{"text": 384, "image": 512}``.
-        hidden: Encoder width :math:`H` and width of the head's hidden layers.
-        out_dim: Output width (classes, regression targets or embedding size).
-        task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
-        dropout: Dropout in the encoders and in the head (not inside :math:`g_\theta`).
-        extractors: Optional ``{modality: module}`` turning raw inputs into elements
-            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
-        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
-            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
+        in_dims, hidden, out_dim, task, dropout, extractors, film: as in :class:`~mmgraph.nn.FusionModel`;
+            ``dropout`` also applies in the head (not inside :math:`g_\theta`).
         query: The query modality (e.g. ``"text"`` or ``"question"``); ``None`` takes the first
             modality in sorted order (no name is special).
         g_layers: Number of ``Linear`` layers of :math:`g_\theta` (the paper uses 4).
@@ -76,22 +69,10 @@ class RelationNetwork(FusionModel):
         - **output:** :math:`(B, \text{out\_dim})`
     """
 
-    def __init__(
-        self,
-        in_dims: Mapping[str, int],
-        hidden: int = 128,
-        out_dim: int = 1,
-        *,
-        task: str = "classification",
-        dropout: float = 0.0,
-        extractors: Optional[Mapping[str, nn.Module]] = None,
-        film: Optional[str] = None,
-        query: Optional[str] = None,
-        g_layers: int = 4,
-        g_hidden: Optional[int] = None,
-        f_layers: int = 2,
-    ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
+    def __init__(self, in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, *,
+                 query: Optional[str] = None, g_layers: int = 4, g_hidden: Optional[int] = None, f_layers: int = 2,
+                 **options: Unpack[FusionOptions]) -> None:
+        super().__init__(in_dims, hidden, out_dim, **options)
         names = self.names
         query = choose_query(names, query, "relation network", "objects to relate")
         self.query = query
@@ -105,15 +86,15 @@ class RelationNetwork(FusionModel):
             layers += [nn.Linear(3 * hidden if i == 0 else self.g_hidden, self.g_hidden), nn.ReLU()]
         #: :math:`g_\theta`; ``g[0]`` takes ``[o_i; o_j; q]`` (width ``3 * hidden``).
         self.g = nn.Sequential(*layers)
-        self.head = make_head(task, self.g_hidden, out_dim, hidden=hidden, dropout=dropout, num_layers=f_layers)
+        self.head = make_head(self.task, self.g_hidden, out_dim, hidden=hidden, dropout=self.dropout_rate,
+                              num_layers=f_layers)
         self._reset_own()
 
     def _reset_own(self) -> None:
         nn.init.normal_(self.type_embedding, std=0.02)
 
     def reset_parameters(self) -> None:
-        self.encoders.reset_parameters()
-        self.reset_film()
+        self.reset_encoders()
         self._reset_own()
         for layer in self.g:
             if isinstance(layer, nn.Linear):
@@ -122,15 +103,8 @@ class RelationNetwork(FusionModel):
 
     def objects(self, batch: MultimodalBatch, encoded: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Objects ``(B, L_o, H)`` (type embeddings added) and their mask ``(B, L_o)``, ``True`` = real."""
-        b = batch.batch_size
-        like = next(iter(encoded.values()))
-        parts = [like.new_zeros(b, 0, self.hidden)]
-        masks = [torch.zeros(b, 0, dtype=torch.bool, device=like.device)]
-        for i, name in enumerate(self.object_names):
-            if name in encoded:
-                parts.append(encoded[name] + self.type_embedding[i].to(like.dtype))
-                masks.append(batch[name].mask)
-        return torch.cat(parts, dim=1), torch.cat(masks, dim=1)
+        lead = next(iter(encoded.values())).new_zeros(batch.batch_size, 0, self.hidden)
+        return join_modalities(batch, encoded, self.object_names, self.type_embedding, lead)
 
     def query_vector(self, batch: MultimodalBatch, encoded: Mapping[str, Tensor]) -> Tensor:
         """Masked mean ``(B, H)`` of the encoded query modality; zeros where it is missing."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping, Optional
+from typing import Mapping, Unpack
 
 from torch import Tensor, nn
 
 from mmgraph.baselines._common import pool_modalities
 from mmgraph.data.batch import MultimodalBatch
-from mmgraph.nn.fusion_model import FusionModel, check_positive_int
+from mmgraph.nn.fusion_model import FusionModel, FusionOptions, check_positive_int
 from mmgraph.nn.heads import make_head
 from mmgraph.registry import register_model
 
@@ -40,15 +40,9 @@ class TensorFusion(FusionModel):
     ``vec`` flattens in row-major order (the first sorted modality varies slowest).
 
     Args:
-        in_dims: Feature dimension of each modality, e.g. ``{"text": 384, "image": 512}``.
-        hidden: Encoder width and width of the head's hidden layer.
-        out_dim: Output width (classes, regression targets or embedding size).
-        task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
-        dropout: Dropout in the encoders, on the fused tensor and in the head.
-        extractors: Optional ``{modality: module}`` turning raw inputs into elements
-            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
-        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
-            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
+        in_dims, hidden, out_dim, task, dropout, extractors, film: as in :class:`~mmgraph.nn.FusionModel`;
+            ``hidden`` is also the head's hidden width, and ``dropout`` also applies to the fused
+            tensor and in the head.
         rank_dim: Width :math:`r` of each modality's vector before the outer product; the
             fused size is :math:`(r+1)^M`, so keep it small.
 
@@ -58,28 +52,17 @@ class TensorFusion(FusionModel):
         - **output:** :math:`(B, \text{out\_dim})`
     """
 
-    def __init__(
-        self,
-        in_dims: Mapping[str, int],
-        hidden: int = 128,
-        out_dim: int = 1,
-        *,
-        task: str = "classification",
-        dropout: float = 0.0,
-        extractors: Optional[Mapping[str, nn.Module]] = None,
-        film: Optional[str] = None,
-        rank_dim: int = 16,
-    ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
+    def __init__(self, in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, *,
+                 rank_dim: int = 16, **options: Unpack[FusionOptions]) -> None:
+        super().__init__(in_dims, hidden, out_dim, **options)
         self.rank_dim = check_positive_int(rank_dim, "rank_dim")
         self.fused_dim = math.prod([rank_dim + 1] * len(self.names))
         self.reduce = nn.ModuleDict({name: nn.Linear(hidden, rank_dim) for name in self.names})
-        self.dropout = nn.Dropout(dropout)
-        self.head = make_head(task, self.fused_dim, out_dim, hidden=hidden, dropout=dropout)
+        self.dropout = nn.Dropout(self.dropout_rate)
+        self.head = make_head(self.task, self.fused_dim, out_dim, hidden=hidden, dropout=self.dropout_rate)
 
     def reset_parameters(self) -> None:
-        self.encoders.reset_parameters()
-        self.reset_film()
+        self.reset_encoders()
         for lin in self.reduce.values():
             lin.reset_parameters()
         self.head.reset_parameters()  # type: ignore[operator]

@@ -5,7 +5,7 @@ from mmgraph.nn.cross_attention import CrossAttentionBlock
 from mmgraph.nn.extractors import GridCNN
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
 from mmgraph.nn.film import FiLM, ModalityFiLM
-from mmgraph.nn.fusion_model import FusionModel
+from mmgraph.nn.fusion_model import FusionModel, FusionOptions
 from mmgraph.nn.graph_extractor import GraphExtractor
 from mmgraph.nn.heads import MLP, TASKS, ClassificationHead, EmbeddingHead, RegressionHead, make_head
 from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, register_conv
@@ -36,6 +36,7 @@ __all__ = [
     "make_head",
     "TASKS",
     "FusionModel",
+    "FusionOptions",
     "GraphFusionModel",
     "GraphFusionOutput",
 ]

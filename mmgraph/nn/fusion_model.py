@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -14,7 +14,7 @@ from mmgraph.nn.film import ModalityFiLM
 from mmgraph.nn.heads import TASKS
 from mmgraph.utils.checks import check_positive_int
 
-__all__ = ["FusionModel", "check_positive_int", "check_task"]
+__all__ = ["FusionModel", "FusionOptions", "check_positive_int", "check_task"]
 
 
 def check_task(task: str) -> str:
@@ -24,11 +24,21 @@ def check_task(task: str) -> str:
     return task
 
 
+class FusionOptions(TypedDict, total=False):
+    """The options every :class:`FusionModel` takes by keyword (see its ``Args``)."""
+
+    task: str
+    dropout: float
+    extractors: Optional[Mapping[str, nn.Module]]
+    film: Optional[str]
+
+
 class FusionModel(nn.Module):
     r"""What every registered model shares: per-modality encoders and the ``model(batch)`` contract.
 
-    Subclasses call ``super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)``,
-    which validates the arguments and creates :attr:`encoders`
+    Subclasses take their own options by name and pass the common ones on as
+    ``**options`` (typed by :class:`FusionOptions`) to ``super().__init__(in_dims, hidden, out_dim,
+    **options)``, which validates the arguments and creates :attr:`encoders`
     (:class:`~mmgraph.nn.ModalityEncoders`), then implement ``forward(batch)`` returning
     ``(B, out_dim)``. Because graph models and baselines start from the same encoders,
     comparisons between them differ only in how modalities are fused.
@@ -38,11 +48,29 @@ class FusionModel(nn.Module):
     modulate their last feature map per sample, and every other modality's encoded elements are
     modulated, by FiLM layers that count in the model's parameters.
 
+    Args:
+        in_dims: Feature dimension of each modality, e.g. ``{"text": 384, "image": 512}``.
+        hidden: Width :math:`H` of the encoded elements (and, unless a model says otherwise, of
+            its hidden layers).
+        out_dim: Output width (classes, regression targets or embedding size).
+        task: One of ``"classification"``, ``"regression"``, ``"embedding"``.
+        dropout: Dropout in the encoders (and, unless a model says otherwise, in its fusion
+            layers and head).
+        extractors: Optional ``{modality: module}`` turning raw inputs into elements
+            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`prepare`.
+        film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
+            in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
+
+    Shapes:
+        - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of ``in_dims``
+        - **encoded** (:meth:`encode`): ``{name: (B, L_name, hidden)}``
+        - **output:** :math:`(B, \text{out\_dim})`
+
     Attributes:
         encoders: The per-modality encoders.
         film: The :class:`~mmgraph.nn.ModalityFiLM` (``None`` without ``film=``).
         names: Modality names (sorted).
-        hidden, out_dim, task: As given.
+        hidden, out_dim, task, dropout_rate: As given.
     """
 
     def __init__(
@@ -50,8 +78,9 @@ class FusionModel(nn.Module):
         in_dims: Mapping[str, int],
         hidden: int,
         out_dim: int,
-        task: str,
-        dropout: float,
+        *,
+        task: str = "classification",
+        dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
         film: Optional[str] = None,
     ) -> None:
@@ -61,6 +90,7 @@ class FusionModel(nn.Module):
         self.task = check_task(task)
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        self.dropout_rate = float(dropout)
         self.encoders = ModalityEncoders(in_dims, hidden, dropout)
         self.names: list[str] = list(self.encoders.in_dims)
         extractors = dict(extractors or {})
@@ -128,8 +158,16 @@ class FusionModel(nn.Module):
         modulation = {n: f.coefficients(context) for n, f in self.film.elements.items() if n in batch.modalities}
         return batch, self.encoders(batch, modulation)
 
+    def reset_encoders(self) -> None:
+        """Re-initialise what every model has: the encoders and the FiLM layers (identity modulation).
+
+        Subclasses' ``reset_parameters`` call it, then reset their own layers.
+        """
+        self.encoders.reset_parameters()
+        self.reset_film()
+
     def reset_film(self) -> None:
-        """Re-initialise the FiLM layers (identity modulation); subclasses' ``reset_parameters`` call it."""
+        """Re-initialise the FiLM layers (identity modulation)."""
         if self.film is not None:
             self.film.reset_parameters()
 

@@ -23,6 +23,8 @@ __all__ = ["HeteroGNN", "TypeLayerNorm", "EdgeAttention", "register_conv", "CONV
 EdgeType = tuple[str, str, str]
 #: ``conv`` name of the stack whose layers share weights across edge types (a learned embedding per type).
 TYPED = "typed-relational"
+#: Attention heads of a conv that has them when ``heads`` is not given.
+DEFAULT_HEADS = 4
 
 #: Convolutions by name. Each is a class built once per layer as
 #: ``cls(hidden, node_types, edge_types, **options)`` that runs over every edge type at once
@@ -170,7 +172,8 @@ class HeteroGNN(nn.Module):
         hidden: Width of every node state.
         num_layers: Number of message-passing layers.
         conv: A name in :data:`CONVS`, or a convolution class.
-        heads: Attention heads (GAT/GATv2); must divide ``hidden``.
+        heads: Attention heads of a conv that has them (GAT/GATv2; :data:`DEFAULT_HEADS` if not
+            given); must divide ``hidden``. Giving it to a conv without heads is an error.
         dropout: Dropout on layer outputs (and on attention coefficients for GAT/GATv2).
         norm: ``"layer"``, ``"batch"`` or ``None``.
         residual: Add each layer's input to its output.
@@ -194,7 +197,7 @@ class HeteroGNN(nn.Module):
         hidden: int,
         num_layers: int = 2,
         conv: Union[str, type] = "gat",
-        heads: int = 4,
+        heads: Optional[int] = None,
         dropout: float = 0.0,
         norm: Optional[str] = "layer",
         residual: bool = True,
@@ -225,6 +228,10 @@ class HeteroGNN(nn.Module):
                 raise ValueError(f"condition: expected a node type in {self.node_types}, got {condition!r}")
         if select_heads != 1 and "select_heads" not in conv_cls.options:
             raise ValueError(f"select_heads: only conv='relational' has softmax heads, got conv={conv!r}")
+        if heads is not None and "heads" not in conv_cls.options:
+            raise ValueError(f"heads: conv={conv!r} has no attention heads (those with heads: "
+                             f"{sorted(n for n, c in CONVS.items() if 'heads' in c.options)}), got heads={heads!r}")
+        heads = DEFAULT_HEADS if heads is None else heads
         self.condition, self.film = condition, film
         self.films = nn.ModuleList(FiLM(hidden, hidden) for _ in range(num_layers)) if film is not None else None
         self.conv_name = conv if isinstance(conv, str) else conv_cls.__name__

@@ -12,6 +12,7 @@ from torch_geometric.utils import scatter
 from mmgraph.nn.conv.gcn import GCNLayer
 from mmgraph.nn.conv.typed_relational import TypedRelationalConv
 from mmgraph.nn.hetero_gnn import CONVS, EdgeAttention, HeteroGNN, edge_key, register_conv
+from tests.conftest import heads_for
 
 H = 8
 CONV_NAMES = ["gcn", "gat", "gatv2", "relational", "relational-gated"]
@@ -41,7 +42,7 @@ def rand_edges(n_src: int, n_dst: int, num: int, seed: int = 1, skip_dst: tuple[
 
 def plain(node_types, edge_types, conv="gcn", num_layers=1, **kw) -> HeteroGNN:
     torch.manual_seed(0)
-    opts = dict(conv=conv, num_layers=num_layers, residual=False, norm=None, act=identity, dropout=0.0, heads=2)
+    opts = dict(conv=conv, num_layers=num_layers, residual=False, norm=None, act=identity, dropout=0.0, **heads_for(conv))
     opts.update(kw)
     return HeteroGNN(node_types, edge_types, H, **opts).eval()
 
@@ -362,8 +363,9 @@ def test_constructor_errors() -> None:
         HeteroGNN(["a"], {BA: 0}, H)
     with pytest.raises(ValueError, match="refers to a node type"):
         HeteroGNN(["a"], {AB: 0}, H)
-    # gcn ignores heads
-    HeteroGNN(["a"], {AA: 0}, H, conv="gcn", heads=3)
+    for conv in ("gcn", "relational", "typed-relational"):  # convs without heads refuse them
+        with pytest.raises(ValueError, match="heads.*no attention heads"):
+            HeteroGNN(["a"], {AA: 0}, H, conv=conv, heads=3)
 
 
 def test_forward_errors() -> None:

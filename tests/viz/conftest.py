@@ -8,6 +8,7 @@ import torch
 import mmgraph as mg
 from mmgraph.nn import GraphFusionModel, GraphFusionOutput
 from tests.conftest import IN_DIMS
+from tests.conftest import heads_for
 
 
 def viz_builder() -> mg.GraphBuilder:
@@ -20,7 +21,7 @@ def viz_builder() -> mg.GraphBuilder:
 
 def make_model(conv: str = "gat", seed: int = 0, **kwargs) -> GraphFusionModel:
     torch.manual_seed(seed)
-    return GraphFusionModel(IN_DIMS, hidden=8, out_dim=3, conv=conv, heads=2, builder=viz_builder(), **kwargs).eval()
+    return GraphFusionModel(IN_DIMS, hidden=8, out_dim=3, conv=conv, **heads_for(conv), builder=viz_builder(), **kwargs).eval()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import torch
@@ -15,7 +14,7 @@ from mmgraph.data.dataset import MultimodalDataset
 from mmgraph.data.loader import MultimodalLoader
 from mmgraph.data.sample import MultimodalSample
 from mmgraph.graph.builder import GraphBuilder
-from mmgraph.registry import get_model_builder
+from mmgraph.registry import get_model_builder, model_options
 from mmgraph.train.kinds import get_kind
 
 __all__ = ["Task", "SPLITS", "DEFAULT_MODELS"]
@@ -253,8 +252,9 @@ class Task(BenchTask):
 
     def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
         """Options of model ``name``: builder (graph models), query, condition, fresh extractors, ``model_options``."""
-        params = inspect.signature(get_model_builder(name)).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        accepted = model_options(get_model_builder(name))
+        takes_any = accepted is None
+        params = accepted or frozenset()
         kwargs: dict[str, Any] = {}
         if name.startswith("graph-"):
             if self._builder is not None:

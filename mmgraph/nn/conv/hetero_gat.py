@@ -195,16 +195,7 @@ class HeteroGATv2Conv(_HeteroAttention):
     (with the biases of :math:`W_l` and :math:`W_r`), what ``GATv2Conv((H, H), H // K, heads=K,
     add_self_loops=False, edge_dim=edge_dim)`` per edge type computes, summed per target.
 
-    Args:
-        hidden: Width of node states and messages.
-        node_types: Node types of the layout.
-        edge_types: ``{edge_type: edge_dim}`` of the layout.
-        heads: Attention heads :math:`K` (must divide ``hidden``).
-        dropout: Dropout on the attention coefficients.
-
-    Shapes:
-        - **input:** ``x`` :math:`(N, H)` and a :class:`~mmgraph.graph.HeteroLayout`
-        - **output:** :math:`(N, H)`; attention ``(E_r, K)`` per type
+    Args and shapes: as :class:`HeteroGATConv`.
     """
 
     def __init__(self, hidden: int, node_types: Sequence[str], edge_types: Mapping[EdgeType, int],

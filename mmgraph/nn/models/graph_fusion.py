@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import accumulate
-from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union, Unpack
 
 import torch
 from torch import Tensor, nn
@@ -13,7 +13,7 @@ from mmgraph.data.batch import MultimodalBatch
 from mmgraph.graph.builder import FUSION, EdgeType, GraphBuilder
 from mmgraph.graph.layout import HeteroLayout, flatten
 from mmgraph.graph.prebuilt import GraphCollate
-from mmgraph.nn.fusion_model import FusionModel
+from mmgraph.nn.fusion_model import FusionModel, FusionOptions
 from mmgraph.nn.heads import make_head
 from mmgraph.nn.hetero_gnn import EdgeAttention, HeteroGNN
 from mmgraph.nn.readout import Readout
@@ -49,24 +49,17 @@ class GraphFusionModel(FusionModel):
     4. :class:`~mmgraph.nn.Readout` pools each graph; a task head predicts.
 
     Args:
-        in_dims: Feature dimension per modality, e.g. ``{"text": 384, "image": 512}``.
-        hidden: Width of node states.
-        out_dim: Number of outputs (classes, regression targets, embedding size).
+        in_dims, hidden, out_dim, task, dropout, extractors, film: as in :class:`~mmgraph.nn.FusionModel`;
+            ``dropout`` also applies in the GNN and the head, and ``film`` conditions, the graph way,
+            every GNN layer's inputs as well (``film`` of :class:`~mmgraph.nn.HeteroGNN`).
         builder: The graph builder; default :meth:`GraphBuilder.complete` over ``in_dims``
             (everything linked, with a fusion node).
         conv: ``"gcn"``, ``"gat"``, ``"gatv2"``, ``"relational"`` (see :data:`mmgraph.nn.CONVS`) or
             ``"typed-relational"`` (one convolution over all edge types per layer).
         num_layers: Message-passing layers.
-        heads: Attention heads (GAT/GATv2).
+        heads: Attention heads (GAT/GATv2; default 4); an error for a conv without heads.
         readout: Pooling(s), see :class:`~mmgraph.nn.Readout`; default ``("mean", "fusion")``
             with a fusion node, else ``"mean"``.
-        task: ``"classification"``, ``"regression"`` or ``"embedding"``.
-        dropout: Dropout in encoders, GNN and head.
-        extractors: Optional ``{modality: module}`` turning raw inputs into elements
-            (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`FusionModel.prepare`.
-        film: A modality (e.g. ``"question"``) that conditions the others, FiLM in modulable
-            extractors and on the initial node states (:class:`~mmgraph.nn.ModalityFiLM`), and the
-            graph way: on every GNN layer's inputs (``film`` of :class:`~mmgraph.nn.HeteroGNN`).
         norm: Normalisation in the GNN (``"layer"``, ``"batch"``, ``None``).
         norm_first: Pre-norm GNN layers (default), which keep the size of summed messages
             (counts); ``False``: post-norm (see :class:`~mmgraph.nn.HeteroGNN`).
@@ -78,26 +71,11 @@ class GraphFusionModel(FusionModel):
         - **output:** :math:`(B, \text{out\_dim})`
     """
 
-    def __init__(
-        self,
-        in_dims: Mapping[str, int],
-        hidden: int = 128,
-        out_dim: int = 1,
-        *,
-        builder: Optional[GraphBuilder] = None,
-        conv: str = "gat",
-        num_layers: int = 2,
-        heads: int = 4,
-        readout: Union[str, Sequence[str], None] = None,
-        task: str = "classification",
-        dropout: float = 0.0,
-        extractors: Optional[Mapping[str, nn.Module]] = None,
-        film: Optional[str] = None,
-        norm: Optional[str] = "layer",
-        condition: Optional[str] = None,
-        norm_first: bool = True,
-    ) -> None:
-        super().__init__(in_dims, hidden, out_dim, task, dropout, extractors, film)
+    def __init__(self, in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, *,
+                 builder: Optional[GraphBuilder] = None, conv: str = "gat", num_layers: int = 2, heads: Optional[int] = None,
+                 readout: Union[str, Sequence[str], None] = None, norm: Optional[str] = "layer",
+                 condition: Optional[str] = None, norm_first: bool = True, **options: Unpack[FusionOptions]) -> None:
+        super().__init__(in_dims, hidden, out_dim, **options)
         names = self.names
         if condition is not None and condition not in names:
             raise ValueError(f"condition: expected a modality in {names}, got {condition!r}")
@@ -117,17 +95,17 @@ class GraphFusionModel(FusionModel):
         self.fusion = nn.Parameter(torch.zeros(hidden)) if builder.fusion_node else None
         self.gnn = HeteroGNN(
             self.node_types, self.edge_types, hidden, num_layers=num_layers, conv=conv, heads=heads,
-            dropout=dropout, norm=norm, condition=condition, norm_first=norm_first, film=film,
+            dropout=self.dropout_rate, norm=norm, condition=condition, norm_first=norm_first,
+            film=options.get("film"),
         )
         if readout is None:
             readout = ("mean", "fusion") if builder.fusion_node else "mean"
         self.readout = Readout(self.node_types, hidden, readout, fusion_type=FUSION)
-        self.head = make_head(task, self.readout.out_dim, out_dim, hidden=hidden, dropout=dropout)
+        self.head = make_head(self.task, self.readout.out_dim, out_dim, hidden=hidden, dropout=self.dropout_rate)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self.encoders.reset_parameters()
-        self.reset_film()
+        self.reset_encoders()
         self.gnn.reset_parameters()
         self.readout.reset_parameters()
         self.head.reset_parameters()

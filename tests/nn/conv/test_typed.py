@@ -8,6 +8,7 @@ import torch
 from mmgraph.nn import HeteroGNN
 from mmgraph.nn.conv import HeteroRelationalConv, TypedConv
 from mmgraph.nn.conv.typed import edge_key
+from tests.conftest import heads_for
 
 H = 8
 TYPES = {("a", "intra", "a"): 3, ("b", "cross", "a"): 0, ("a", "cross", "b"): 1, ("c", "fuse", "a"): 0}
@@ -30,7 +31,7 @@ def _graph(seed: int = 0):
 
 def _gnn(conv: str, seed: int, **kw) -> HeteroGNN:
     torch.manual_seed(seed)
-    gnn = HeteroGNN(["a", "b", "c"], TYPES, H, num_layers=2, conv=conv, heads=2, norm=None, **kw).eval()
+    gnn = HeteroGNN(["a", "b", "c"], TYPES, H, num_layers=2, conv=conv, norm=None, **heads_for(conv), **kw).eval()
     with torch.no_grad():  # biases start at zero: make them visible
         for name, p in gnn.named_parameters():
             p.add_(0.1 * torch.randn_like(p)) if "bias" in name or "lin2" in name else None

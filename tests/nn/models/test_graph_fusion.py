@@ -10,13 +10,14 @@ from mmgraph.graph.builder import FUSION
 from mmgraph.nn import GraphFusionModel, GraphFusionOutput
 from mmgraph.nn.hetero_gnn import EdgeAttention
 from tests.conftest import IN_DIMS
+from tests.conftest import heads_for
 
 H = 8
 
 
 def build(seed: int = 0, **kwargs) -> GraphFusionModel:
     torch.manual_seed(seed)
-    opts = {"hidden": H, "out_dim": 3, "heads": 2, **kwargs}
+    opts = {"hidden": H, "out_dim": 3, **heads_for(kwargs.get("conv", "gat")), **kwargs}
     return GraphFusionModel(IN_DIMS, **opts).eval()
 
 
@@ -156,7 +157,7 @@ def test_fusion_readout_without_fusion_node(batch: mg.MultimodalBatch) -> None:
 
 def test_registered_models_fix_conv() -> None:
     for conv in ("gcn", "gat", "gatv2"):
-        model = mg.get_model(f"graph-{conv}", in_dims=IN_DIMS, hidden=H, out_dim=2, heads=2)
+        model = mg.get_model(f"graph-{conv}", in_dims=IN_DIMS, hidden=H, out_dim=2, **heads_for(conv))
         assert isinstance(model, GraphFusionModel) and model.conv == conv
     with pytest.raises(ValueError, match="graph-gat fixes conv='gat'"):
         mg.get_model("graph-gat", in_dims=IN_DIMS, conv="gcn")
