@@ -53,7 +53,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
 
 import numpy as np
 import torch
@@ -399,6 +399,20 @@ def _render_batch(shapes: np.ndarray, centers: np.ndarray, out: np.ndarray) -> N
             flat[lin + channel * plane] = _RGB[k, channel]
 
 
+
+def _render_all(shapes: np.ndarray, centers: np.ndarray, show_progress: bool, chunk: int = 2048) -> np.ndarray:
+    """Render every image ``(N, 3, H, W)`` uint8, ``chunk`` images at a time (a ``tqdm`` bar with ``show_progress``)."""
+    n = len(shapes)
+    images = np.zeros((n, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    starts: Iterable[int] = range(0, n, chunk)
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="rendering Sort-of-CLEVR", unit="chunk")
+    for s in starts:
+        _render_batch(shapes[s : s + chunk], centers[s : s + chunk], images[s : s + chunk])
+    return images
+
 def render(
     shapes: Union[Sequence[int], np.ndarray], positions: Union[Sequence[Sequence[int]], np.ndarray]
 ) -> np.ndarray:
@@ -583,18 +597,8 @@ class SortOfCLEVR:
             axis=-1,
         )
 
-        images = np.zeros((num_images, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-        chunk = 2048
-        starts = range(0, num_images, chunk)
-        if show_progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="rendering Sort-of-CLEVR", unit="chunk")
-        for s in starts:
-            _render_batch(shapes[s : s + chunk], centers[s : s + chunk], images[s : s + chunk])
-
         return cls(
-            images=torch.from_numpy(images),
+            images=torch.from_numpy(_render_all(shapes, centers, show_progress)),
             states=torch.from_numpy(np.ascontiguousarray(states)),
             positions=torch.from_numpy(positions),
             question_bits=torch.from_numpy(bits),

@@ -80,6 +80,13 @@ def _edge_weight(data: Mapping[str, Any], layer: int) -> Optional[float]:
     return None if heads is None else float(sum(heads) / len(heads))
 
 
+def _check_edge_choice(top_k: Any, rank: Any) -> None:
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k: expected a positive int or None, got {top_k!r}")
+    if rank not in ("relative", "weight"):
+        raise ValueError(f"rank: expected 'relative' or 'weight', got {rank!r}")
+
+
 def draw(
     graph: HeteroData,
     attention: Optional[Attention] = None,
@@ -133,10 +140,7 @@ def draw(
     if tokens is not None:
         names.update(_token_labels(g, tokens))
     G = to_networkx(g, att, names)
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k: expected a positive int or None, got {top_k!r}")
-    if rank not in ("relative", "weight"):
-        raise ValueError(f"rank: expected 'relative' or 'weight', got {rank!r}")
+    _check_edge_choice(top_k, rank)
     num_layers = G.graph["num_layers"]
     if att is not None and not -num_layers <= layer < num_layers:
         raise ValueError(f"layer: expected an index into {num_layers} layers, got {layer}")
