@@ -116,7 +116,7 @@ def test_rerank_validation_metrics_rank_the_positive_above_both_negatives() -> N
     m = _rerank_val_metrics(out, y)
     assert m["acc"] == pytest.approx(4 / 6)
     assert m["pos_above_hard"] == 0.5 and m["pos_above_other"] == 1.0 and m["rank_acc"] == 0.75
-    with pytest.raises(ValueError, match=r"triples with labels 1, 0, 0, got outputs of shape \(6, 2\) and 6"):
+    with pytest.raises(ValueError, match=r"triples.*1.*0.*0.*\(6"):
         _rerank_val_metrics(out, torch.tensor([0, 1, 0, 1, 0, 0]))
     with pytest.raises(ValueError, match=r"got outputs of shape \(4, 2\)"):
         _rerank_val_metrics(out[:4], y[:4])
@@ -141,7 +141,7 @@ def test_relation_dependent_queries() -> None:
 def test_retrieval_benchmark_end_to_end(tmp_path: Path) -> None:
     task = RetrievalTask(sizes=(8, 4, 6), num_captions=2, facts_per_caption=2, rerank_k=5)
     cfg = BenchConfig(models=["rerank-graph"], seeds=[0], epochs=1, batch_size=8, hidden=16, lrs=(1e-3,), quick=True)
-    with pytest.raises(ValueError, match="no dual encoder of seed 0 is saved"):
+    with pytest.raises(ValueError, match="no.*dual.*encoder.*0.*saved"):
         run_benchmark(task, cfg, tmp_path, progress=False, say=lambda s: None)
     cfg.models = ["dual-graph", "dual-pooled", "rerank-graph", "rerank-attention"]
     results = run_benchmark(task, cfg, tmp_path, progress=False, say=lambda s: None)

@@ -48,7 +48,7 @@ def test_training_memory_counts_saved_activations() -> None:
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="unknown model"):
         BenchConfig(models=["nope"])
-    with pytest.raises(ValueError, match="epochs: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match="epochs:.*positive.*int.*0"):
         BenchConfig(models=["concat"], epochs=0)
     with pytest.raises(ValueError, match="lrs: expected positive"):
         BenchConfig(models=["concat"], lrs=(0.0,))
@@ -129,7 +129,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
                        quick=True)
     run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), more, tmp_path, progress=False, say=lambda s: None)
     changed = BenchConfig(models=["concat"], seeds=[0], epochs=2, batch_size=16, hidden=8, lrs=(1e-3,), quick=True)
-    with pytest.raises(ValueError, match=r"holds runs made with other settings \(epochs: 1 there, 2 now\)"):
+    with pytest.raises(ValueError, match=r"holds.*\(epochs:.*1.*2.*now\)"):
         run_benchmark(SortOfCLEVRTask("state", sizes=(2, 1, 1)), changed, tmp_path, progress=False, say=lambda s: None)
 
 
@@ -199,7 +199,7 @@ def test_report_only_trains_nothing(tmp_path: Path) -> None:
     assert list(out["models"]) == ["concat"] and len(out["models"]["concat"]["metrics"]["acc"]["runs"]) == 1
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["concat__seed0.json"]
     assert any("not finished yet" in s and "concat/1" in s and "late/0" in s for s in said)
-    with pytest.raises(ValueError, match="no finished runs in .* for seeds \\[5\\]: nothing to report"):
+    with pytest.raises(ValueError, match="no.*finished.*\\[5\\]:.*nothing.*report"):
         run_benchmark(task, BenchConfig(models=["late"], **{**common, "seeds": [5]}), tmp_path, progress=False,
                       say=lambda s: None, report_only=True)
 

@@ -116,9 +116,9 @@ def test_task_errors_for_raw_without_extractor_and_missing_targets() -> None:
     with pytest.raises(ValueError, match="raw modalities \\['image'\\] need an extractor"):
         Task("t", _vqa(2, 0), _vqa(2, 0), _vqa(2, 0), out_dim=3)
     unlabelled = [mg.MultimodalSample(a=torch.ones(1, 2))]
-    with pytest.raises(ValueError, match="train: sample 0 has no target y"):
+    with pytest.raises(ValueError, match="train:.*sample.*0.*target.*y"):
         Task("t", unlabelled, unlabelled, unlabelled, out_dim=2)
-    with pytest.raises(ValueError, match="expected all of train, val and test"):
+    with pytest.raises(ValueError, match="expected.*all.*train.*val.*test"):
         Task("t", unlabelled, out_dim=2)
 
 
@@ -143,7 +143,7 @@ def test_match_budget_from_in_dims_and_widths() -> None:
 def test_targets_are_checked_against_the_classes() -> None:
     data = _features(6, "classification")
     bad = data[:3] + [mg.MultimodalSample(a=torch.ones(3, 4), b=torch.ones(2, 5), y=7)]
-    with pytest.raises(ValueError, match="val: sample 3: expected a class index in \\[0, 3\\), got y=7"):
+    with pytest.raises(ValueError, match="val:.*3:.*\\[0.*3\\).*y=7"):
         Task("toy", data, bad, data, out_dim=3)
     regression = _features(4, "regression")
     with pytest.raises(ValueError, match="expected a target of 2 value\\(s\\)"):

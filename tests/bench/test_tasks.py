@@ -22,9 +22,9 @@ def test_make_task_and_errors() -> None:
     assert make_task("sentiment").name == "sentiment"
     with pytest.raises(ValueError, match="unknown task 'vqa'"):
         make_task("vqa")
-    with pytest.raises(ValueError, match="input: expected one of \\['state', 'pixels'\\], got 'audio'"):
+    with pytest.raises(ValueError, match="input:.*\\['state'.*'pixels'\\].*'audio'"):
         SortOfCLEVRTask("audio")
-    with pytest.raises(ValueError, match="--input applies to sort-of-clevr and captioning only"):
+    with pytest.raises(ValueError, match="--input.*applies.*sort-of-clevr.*captioning"):
         make_task("sentiment", input="pixels")
 
 
@@ -115,7 +115,7 @@ def test_sentiment_modality_dropout_in_training_batches_only() -> None:
     off = SentimentTask(sizes=(40, 4, 4), modality_dropout=0.0)
     off.load(quick=True)
     assert missing(off.batches("train", 8, shuffle=True)) == 0
-    with pytest.raises(ValueError, match=r"modality_dropout: expected a probability in \[0, 1\), got 1.5"):
+    with pytest.raises(ValueError, match=r"modality_dropout:.*probability.*\[0.*1\).*1.5"):
         SentimentTask(modality_dropout=1.5)
 
 
@@ -136,7 +136,7 @@ def test_sort_of_clevr_example_is_the_question(input: str) -> None:
         shapes = data.states[2, :, 6:8].argmax(-1)
         assert [name.split()[1] for name in ex.labels["objects"]] == [("square", "circle")[int(s)] for s in shapes]
     assert task.describe(torch.eye(10)[3]) == ANSWERS[3]
-    with pytest.raises(ValueError, match=r"sample: expected an index in \[0, 60\) of the 'test' split, got 60"):
+    with pytest.raises(ValueError, match=r"sample:.*\[0.*60\).*'test'.*60"):
         task.example("test", 60)
 
 

@@ -19,7 +19,7 @@ def test_bleu4() -> None:
     partial = bleu4([FALSE], [[TRUE]])
     assert 0.3 < partial < 1.0
     assert bleu4(["the"], [[TRUE]]) < 0.01
-    with pytest.raises(ValueError, match="one non-empty list of references per hypothesis"):
+    with pytest.raises(ValueError, match="one.*non-empty.*list.*references.*hypothesis"):
         bleu4([TRUE, TRUE], [[TRUE]])
 
 

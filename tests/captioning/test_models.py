@@ -85,11 +85,11 @@ def test_errors(data: SceneCaptions) -> None:
         model(mg.MultimodalBatch({"objects": mg.ModalityBatch(batch["objects"].x)}, y=batch.y))
     with pytest.raises(ValueError, match="expected task='captioning'"):
         mg.get_model("caption-pooled", in_dims={"objects": 10}, out_dim=5, task="classification")
-    with pytest.raises(ValueError, match="distance_prior: needs graph=True and select_heads >= 2, got graph=False"):
+    with pytest.raises(ValueError, match="distance_prior:.*graph=True.*select_heads.*>=.*2"):
         build("caption-pooled", distance_prior=10.0)
-    with pytest.raises(ValueError, match=r"y: expected at most max_len \+ 1 = 6 columns .* got 13"):
+    with pytest.raises(ValueError, match=r"y:.*max_len.*\+.*1.*="):
         build("caption-graph", max_len=5)(batch)
-    with pytest.raises(ValueError, match="decoder: expected 'gru' or 'transformer', got 'lstm'"):
+    with pytest.raises(ValueError, match="decoder:.*'gru'.*'transformer'.*'lstm'"):
         build("caption-graph", decoder="lstm")
     with pytest.raises(ValueError, match="image modality only"):
         mg.get_model("caption-pooled", in_dims={"objects": 10, "caption": 3}, out_dim=5)

@@ -51,5 +51,5 @@ def test_loader_in_worker_processes() -> None:
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="dataset: expected a map-style dataset"):
         MultimodalLoader(42)
-    with pytest.raises(ValueError, match="batch_size: expected an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size:.*int.*>=.*1.*0"):
         MultimodalLoader(MultimodalDataset([mg.MultimodalSample(a=torch.ones(1, 1))]), batch_size=0)

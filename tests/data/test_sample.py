@@ -71,7 +71,7 @@ def test_y_is_stored_as_a_tensor(y, expected):
 
 def test_missing_modality_key_error_lists_present_ones():
     s = _sample()
-    with pytest.raises(KeyError, match=r"modality 'audio' is not in this sample; it has \['image', 'text'\]"):
+    with pytest.raises(KeyError, match=r"modality.*'audio'.*sample.*\['image'.*'text'\]"):
         s["audio"]
 
 
@@ -80,7 +80,7 @@ def test_missing_modality_key_error_lists_present_ones():
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("args, kwargs", [((), {}), (({},), {}), ((None,), {})], ids=["nothing", "empty-map", "none"])
 def test_empty_sample_is_rejected(args, kwargs):
-    with pytest.raises(ValueError, match=r"^a MultimodalSample needs at least one modality, got none$"):
+    with pytest.raises(ValueError, match=r"^a.*MultimodalSample.*needs.*least.*modality"):
         mg.MultimodalSample(*args, **kwargs)
 
 
@@ -104,7 +104,7 @@ def test_invalid_name(name, shown):
 def test_invalid_non_string_name_among_valid_names_raises_value_error():
     # A non-string key next to string keys must give the documented ValueError naming the key,
     # not a TypeError from sorting mixed key types.
-    with pytest.raises(ValueError, match=r"modality names must be Python identifiers .*, got 3$"):
+    with pytest.raises(ValueError, match=r"modality.*names.*Python.*identifiers.*3$"):
         mg.MultimodalSample({"text": torch.ones(1, 1), 3: torch.ones(1, 1)})
 
 
@@ -113,18 +113,18 @@ def test_check_modality_name_returns_valid_name():
 
 
 def test_duplicate_name_via_mapping_and_keyword():
-    with pytest.raises(ValueError, match=r"^modality 'text' given twice \(in the mapping and as a keyword\)$"):
+    with pytest.raises(ValueError, match=r"^modality.*'text'.*\(in.*mapping.*keyword\)$"):
         mg.MultimodalSample({"text": torch.ones(1, 1)}, text=torch.ones(2, 1))
 
 
 def test_mapping_value_is_rejected():
-    with pytest.raises(ValueError, match=r"^modality 'text': expected a Modality or a tensor, got a mapping$"):
+    with pytest.raises(ValueError, match=r"^modality.*'text':.*Modality.*tensor.*mapping$"):
         mg.MultimodalSample(text={"x": torch.ones(1, 1)})
 
 
 def test_first_invalid_modality_in_sorted_order_is_named():
     bad = mg.Modality(torch.ones(0, 2))
-    with pytest.raises(ValueError, match=r"^modality 'audio': x: expected at least one element"):
+    with pytest.raises(ValueError, match=r"^modality.*'audio':.*x:.*least.*element"):
         mg.MultimodalSample(text=bad, audio=bad)
 
 
@@ -138,12 +138,12 @@ def test_without_removes_modalities_and_keeps_y():
     assert t["text"] is s["text"]
     assert torch.equal(t.y, s.y)
     assert s.modalities == ["image", "text"]  # original unchanged
-    with pytest.raises(ValueError, match=r"cannot remove \['audio'\]: the sample has modalities \['image', 'text'\]"):
+    with pytest.raises(ValueError, match=r"cannot.*\['audio'\]:.*modalities.*\['image'.*'text'\]"):
         s.without("audio")
 
 
 def test_without_everything_is_an_error():
-    with pytest.raises(ValueError, match=r"needs at least one modality, got none"):
+    with pytest.raises(ValueError, match=r"needs.*least.*modality.*none"):
         _sample().without("image", "text")
 
 

@@ -84,7 +84,7 @@ def test_tokens_round_trip_and_unknown_word() -> None:
     assert CAPTION_VOCAB[ids[0]] == "the" and CAPTION_VOCAB.index(";") in ids
     assert caption_text(ids) == text
     assert caption_text([CAPTION_VOCAB.index(BOS), *ids, CAPTION_VOCAB.index(EOS), 5, 6]) == text  # stops at eos
-    with pytest.raises(ValueError, match="word 'purple' is not in the caption vocabulary"):
+    with pytest.raises(ValueError, match="word.*'purple'.*caption.*vocabulary"):
         caption_tokens("the purple square")
     with pytest.raises(ValueError, match="token ids in"):
         caption_text([len(CAPTION_VOCAB)])

@@ -417,11 +417,11 @@ def test_function_errors(call, match):
 
 
 def test_subset_and_constructor_errors(small):
-    with pytest.raises(ValueError, match=r"indices: expected values in \[-6, 5\], got min 0 max 6"):
+    with pytest.raises(ValueError, match=r"indices:.*\[-6.*5\].*0.*6"):
         small.subset([0, 6])
-    with pytest.raises(ValueError, match=r"indices: expected a boolean mask of shape \(6,\)"):
+    with pytest.raises(ValueError, match=r"indices:.*boolean.*mask.*shape.*\(6,\)"):
         small.subset(torch.tensor([True, False]))
-    with pytest.raises(ValueError, match=r"indices: expected a 1-D sequence of ints"):
+    with pytest.raises(ValueError, match=r"indices:.*1-D.*sequence.*ints"):
         small.subset([0.5])
     parts = {f.name: getattr(small, f.name) for f in fields(SortOfCLEVR)}
     with pytest.raises(ValueError, match=r"states: expected shape"):

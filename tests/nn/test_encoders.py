@@ -61,7 +61,7 @@ def test_check_unknown_modality(batch: mg.MultimodalBatch) -> None:
 
 def test_check_wrong_feature_dim(batch: mg.MultimodalBatch) -> None:
     enc = ModalityEncoders({**IN_DIMS, "text": 7}, 8)
-    with pytest.raises(ValueError, match="modality 'text': expected feature_dim 7 .*got 6"):
+    with pytest.raises(ValueError, match="modality.*'text':.*feature_dim.*7.*6"):
         enc.check(batch)
     with pytest.raises(ValueError, match="modality 'text': expected feature_dim 7"):
         enc(batch)

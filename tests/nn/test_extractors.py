@@ -29,7 +29,7 @@ def test_grid_cnn_errors_and_repr() -> None:
     with pytest.raises(ValueError, match="channels must be a non-empty sequence"):
         mg.nn.GridCNN(channels=())
     cnn = mg.nn.GridCNN(channels=(2,))
-    with pytest.raises(ValueError, match=r"expected images of shape \(K, 3, H, W\), got \(1, 1, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"expected.*\(K.*3.*W\).*\(1"):
         cnn(mg.RawModality(torch.zeros(1, 1, 8, 8), torch.tensor([0])))
     assert repr(cnn) == "GridCNN(in_channels=3, channels=[2])"
 
@@ -45,5 +45,5 @@ def test_grid_cnn_per_image_norms_do_not_depend_on_the_batch(norm: str) -> None:
     together = cnn(mg.RawModality(images, torch.tensor([0, 1, 2]))).x
     assert torch.allclose(alone[0], together[0], atol=1e-6)  # batch norm would mix the three images' statistics
     assert "norm=" in repr(cnn)
-    with pytest.raises(ValueError, match="norm: expected one of \\['batch', 'group', 'instance'\\], got 'layer'"):
+    with pytest.raises(ValueError, match="norm:.*\\['batch'.*'group'.*'instance'\\].*'layer'"):
         GridCNN(norm="layer")

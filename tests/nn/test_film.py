@@ -58,9 +58,9 @@ def test_every_model_takes_film_and_starts_where_it_would_without(name: str) -> 
 
 
 def test_film_errors_name_the_modality() -> None:
-    with pytest.raises(ValueError, match="film: expected one of the modalities \\['image', 'question'\\], got 'text'"):
+    with pytest.raises(ValueError, match="film:.*modalities.*\\['image'.*'question'\\].*'text'"):
         mg.get_model("concat", in_dims={"question": 5, "image": 6}, hidden=8, out_dim=3, film="text")
-    with pytest.raises(ValueError, match="film: a modality can condition the others only with 2\\+ modalities"):
+    with pytest.raises(ValueError, match="film:.*modality.*condition.*2\\+.*modalities"):
         ModalityFiLM("question", {"question": 5}, hidden=8)
 
 
@@ -82,7 +82,7 @@ def test_hetero_gnn_film_modulates_every_layer_but_the_source() -> None:
     assert not torch.allclose(moved["r"], same["r"]) and torch.allclose(moved["q"], same["q"])  # q receives nothing
     gnn.reset_parameters()
     assert all(f.generator[2].weight.abs().sum() == 0 for f in gnn.films)
-    with pytest.raises(ValueError, match="film: expected a node type in \\['q', 'r'\\], got 'x'"):
+    with pytest.raises(ValueError, match="film:.*node.*\\['q'.*'r'\\].*'x'"):
         HeteroGNN(["q", "r"], etypes, hidden=8, film="x")
     with pytest.raises(ValueError, match="HeteroGNN\\(film='q'\\) needs batch_dict and num_graphs"):
         gnn(x, edges)

@@ -62,11 +62,11 @@ def test_inside_a_graph_fusion_model() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ValueError, match="extractor needs a positive int out_dim attribute, got None"):
+    with pytest.raises(ValueError, match="extractor.*needs.*positive.*out_dim.*attribute"):
         GraphExtractor(nn.Identity(), mg.edges.Full(), hidden=4)
-    with pytest.raises(ValueError, match="hidden must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="hidden.*positive.*int.*0"):
         GraphExtractor(GridCNN(), mg.edges.Full(), hidden=0)
-    with pytest.raises(ValueError, match="out_dim must be a positive int or None, got -1"):
+    with pytest.raises(ValueError, match="out_dim.*positive.*int.*None.*-1"):
         GraphExtractor(GridCNN(), mg.edges.Full(), hidden=4, out_dim=-1)
     with pytest.raises(ValueError, match="expected a RawModality, got Tensor"):
         _extractor()(torch.zeros(2, 3, 32, 32))

@@ -373,7 +373,7 @@ def test_forward_errors() -> None:
     x = rand_x({"a": 4, "b": 3})
     with pytest.raises(ValueError, match="missing node type 'b'"):
         gnn({"a": x["a"]}, {})
-    with pytest.raises(ValueError, match=r"x_dict\['a'\]: expected shape \(num_nodes, 8\), got \(4, 5\)"):
+    with pytest.raises(ValueError, match=r"x_dict\['a'\]:.*\(num_nodes.*8\).*\(4.*5\)"):
         gnn({"a": torch.randn(4, 5), "b": x["b"]}, {})
     with pytest.raises(ValueError, match=r"x_dict\['b'\]: expected shape"):
         gnn({"a": x["a"], "b": torch.randn(3 * H)}, {})
@@ -420,9 +420,9 @@ def test_typed_condition_matches_typed_conv_with_context() -> None:
 
 
 def test_condition_errors() -> None:
-    with pytest.raises(ValueError, match=r"condition: only a conv that accepts a context.*got conv='gat'"):
+    with pytest.raises(ValueError, match=r"condition:.*conv.*accepts.*context.*got.*conv='gat'"):
         HeteroGNN(["a", "b"], {AA: 0}, H, conv="gat", condition="b")
-    with pytest.raises(ValueError, match=r"condition: expected a node type in \['a', 'b'\], got 'c'"):
+    with pytest.raises(ValueError, match=r"condition:.*node.*\['a'.*'b'\].*'c'"):
         HeteroGNN(["a", "b"], {AA: 0}, H, conv="relational", condition="c")
     gnn = plain(["a", "b"], {AA: 0}, conv="relational", condition="b")
     x = rand_x({"a": 2, "b": 1})
@@ -506,7 +506,7 @@ def test_select_heads_reach_the_relational_conv() -> None:
     ei = rand_edges(4, 4, 6)
     _, att = gnn(x, {AA: ei}, {AA: torch.randn(6, 2)}, return_attention=True)
     assert inner(gnn, AA).heads == 2 and att[0][AA].weight.shape == (6, 3)  # gate + 2 softmax heads
-    with pytest.raises(ValueError, match="select_heads: only conv='relational' has softmax heads, got conv='gat'"):
+    with pytest.raises(ValueError, match="select_heads:.*conv='relational'.*softmax.*heads.*conv='gat'"):
         HeteroGNN(["a"], {AA: 0}, H, conv="gat", select_heads=2)
 
 

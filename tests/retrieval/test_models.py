@@ -51,7 +51,7 @@ def test_info_nce_matches_cross_entropy_and_masks_same_image() -> None:
     assert torch.isfinite(lone) and not torch.allclose(lone, expected)
     perfect = torch.eye(4).unsqueeze(1).expand(4, 2, 4)
     assert info_nce(perfect, torch.arange(4)) < 1e-3
-    with pytest.raises(ValueError, match=r"expected paired embeddings of shape \(B, 2, D\)"):
+    with pytest.raises(ValueError, match=r"expected.*embeddings.*\(B.*2.*D\)"):
         info_nce(out[:, 0], y)
     with pytest.raises(ValueError, match="one image id per pair"):
         info_nce(out, y[:3])
@@ -171,5 +171,5 @@ def test_rerank_graph_without_token_region_edges(data: SceneCaptions) -> None:
     assert {et for et in without.edge_types if et[1] == "intra"} == {et for et in with_cross.edge_types if et[1] == "intra"}
     inner = mg.get_model("rerank-graph", in_dims=dims, hidden=16, cross=False, clauses=True).inner
     assert not [et for et in inner.edge_types if et[1] == "cross"]
-    with pytest.raises(ValueError, match="rerank-graph: cross: expected a bool, got 'no'"):
+    with pytest.raises(ValueError, match="rerank-graph:.*cross:.*bool.*'no'"):
         mg.get_model("rerank-graph", in_dims=dims, hidden=16, cross="no")

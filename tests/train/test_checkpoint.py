@@ -187,7 +187,7 @@ def test_shape_mismatch_names_the_tensor(tmp_path: Path) -> None:
     mt.save_checkpoint(path, mg.get_model("concat", in_dims=IN_DIMS, hidden=8, out_dim=3))
     other = mg.get_model("concat", in_dims=IN_DIMS, hidden=8, out_dim=2)
     before = {k: v.clone() for k, v in other.state_dict().items()}
-    with pytest.raises(ValueError, match=r"'head\.mlp\.3\.weight' has shape \(3, 8\), but the model expects \(2, 8\)"):
+    with pytest.raises(ValueError, match=r"'head\.mlp\.3\.weight'.*\(3.*8\).*\(2.*8\)"):
         mt.load_checkpoint(path, other)
     assert all(torch.equal(v, other.state_dict()[k]) for k, v in before.items())  # nothing half-loaded
 

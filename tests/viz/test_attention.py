@@ -28,11 +28,11 @@ def test_matrix_places_weights_at_target_source(output) -> None:
 
 
 def test_matrix_without_direct_edges_points_to_rollout(output) -> None:
-    with pytest.raises(ValueError, match="no attention from 'image' to 'audio' in layer -1.*attention_rollout"):
+    with pytest.raises(ValueError, match="no.*attention.*'image'.*'audio'.*-1.*attention_rollout"):
         mg.viz.attention_matrix(output.graph, output.attention, "image", "audio", example=0)
     with pytest.raises(ValueError, match="src: expected a node type in"):
         mg.viz.attention_matrix(output.graph, output.attention, "video", "audio", example=0)
-    with pytest.raises(ValueError, match="layer: expected an index into 2 layers, got 5"):
+    with pytest.raises(ValueError, match="layer:.*index.*2.*layers.*5"):
         mg.viz.attention_matrix(output.graph, output.attention, "text", "audio", layer=5, example=0)
 
 
@@ -55,7 +55,7 @@ def test_rollout_rows_sum_to_one(output) -> None:
     mat, nodes = mg.viz.attention_rollout(output.graph, output.attention, example=1)
     assert mat.shape == (len(nodes), len(nodes))
     torch.testing.assert_close(mat.sum(-1), torch.ones(len(nodes)))
-    with pytest.raises(ValueError, match=r"residual: expected a value in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"residual:.*value.*\[0.*1\).*1.0"):
         mg.viz.attention_rollout(output.graph, output.attention, example=1, residual=1.0)
 
 
@@ -68,7 +68,7 @@ def test_heatmap_panels(output) -> None:
     roll = mg.viz.attention_heatmap(output.graph, output.attention, "image", "audio", example=0, rollout=True)
     (panel,) = [ax for ax in roll.axes if ax.get_title().startswith("attention rollout")]
     assert panel.images[0].get_array().shape == (4, 5)  # 4 audio frames x 5 regions
-    with pytest.raises(ValueError, match="one axes can hold one panel, but 2 layers"):
+    with pytest.raises(ValueError, match="one.*axes.*panel.*2.*layers"):
         mg.viz.attention_heatmap(output.graph, output.attention, "text", "audio", example=0, ax=fig.axes[0])
 
 
@@ -107,5 +107,5 @@ def test_one_head(output) -> None:
     assert torch.equal(mat[a.edge_index[1], a.edge_index[0]], a.weight[:, 1])
     fig = mg.viz.attention_heatmap(output.graph, output.attention, "text", "audio", example=0, layers=[1], head=1)
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["layer 1, head 1"]
-    with pytest.raises(ValueError, match="head: expected an index into 2 weight columns, got 2"):
+    with pytest.raises(ValueError, match="head:.*2.*weight.*columns.*2"):
         mg.viz.attention_matrix(output.graph, output.attention, "text", "audio", example=0, head=2)

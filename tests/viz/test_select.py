@@ -45,9 +45,9 @@ def test_errors(output) -> None:
     assert num_graphs(output.graph) == 4
     with pytest.raises(ValueError, match="holds 4 graphs: pass example"):
         select_example(output.graph, output.attention)
-    with pytest.raises(ValueError, match=r"example: expected an int in \[0, 4\), got 4"):
+    with pytest.raises(ValueError, match=r"example:.*int.*\[0.*4\).*4"):
         select_example(output.graph, output.attention, 4)
-    with pytest.raises(ValueError, match="graph: expected a torch_geometric HeteroData, got dict"):
+    with pytest.raises(ValueError, match="graph:.*torch_geometric.*HeteroData.*dict"):
         select_example({}, None, 0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="attention: expected a list with one"):
         select_example(output.graph, output.attention[0], 0)  # type: ignore[arg-type]

@@ -334,7 +334,7 @@ def test_bipartite_index_ranges_checked_per_side() -> None:
     layer = GCNLayer(3, 2, add_self_loops=False)
     x = (torch.randn(4, 3), torch.randn(2, 3))
     layer(x, torch.tensor([[3], [1]]))  # source 3 < 4, target 1 < 2: fine
-    with pytest.raises(ValueError, match=r"target indices \(row 1\) must lie in \[0, 1\] for 2 target nodes"):
+    with pytest.raises(ValueError, match=r"target.*\(row.*1\).*\[0.*1\]"):
         layer(x, torch.tensor([[1], [3]]))
 
 
@@ -378,7 +378,7 @@ def test_normalized_edges_bipartite() -> None:
     assert torch.equal(ei_out, ei)
     rebuilt = dense_adj(ei_out, 3, 4, coeff)
     torch.testing.assert_close(rebuilt, dense_bipartite(ei, 4, 3))
-    with pytest.raises(ValueError, match=r"size: expected a non-negative int or a pair"):
+    with pytest.raises(ValueError, match=r"size:.*non-negative.*int.*pair"):
         layer.normalized_edges(ei, (4, 3, 1))  # type: ignore[arg-type]
 
 

@@ -114,31 +114,31 @@ def test_gradients_and_repr() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ValueError, match="in_dim must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="in_dim.*positive.*int.*0"):
         RelationalConv(0, 4)
-    with pytest.raises(ValueError, match="edge_dim must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="edge_dim.*int.*>=.*0.*-1"):
         RelationalConv(2, 4, edge_dim=-1)
     conv = RelationalConv(2, 4, edge_dim=1)
     ei = torch.tensor([[0], [1]])
-    with pytest.raises(ValueError, match=r"x_src expected shape \(num_nodes, 2\), got \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"x_src.*\(num_nodes.*2\).*\(2.*3\)"):
         conv(torch.randn(2, 3), ei, torch.zeros(1, 1))
-    with pytest.raises(ValueError, match=r"edge_attr expected shape \(1, 1\), got None"):
+    with pytest.raises(ValueError, match=r"edge_attr.*shape.*\(1.*1\).*None"):
         conv(torch.randn(2, 2), ei)
-    with pytest.raises(ValueError, match=r"edge_index expected shape \(2, E\), got \(3, 1\)"):
+    with pytest.raises(ValueError, match=r"edge_index.*\(2.*E\).*\(3.*1\)"):
         conv(torch.randn(2, 2), torch.zeros(3, 1, dtype=torch.long), torch.zeros(1, 1))
-    with pytest.raises(ValueError, match=r"heads must be a positive int dividing hidden \(4\), got 3"):
+    with pytest.raises(ValueError, match=r"heads.*positive.*dividing.*\(4\).*3"):
         RelationalConv(2, 4, heads=3)
     with pytest.raises(ValueError, match="heads > 1 needs softmax=True"):
         RelationalConv(2, 4, heads=2, softmax=False)
     assert repr(RelationalConv(2, 4, heads=2)) == "RelationalConv(2, 4, edge_dim=0, heads=2)"
-    with pytest.raises(ValueError, match="context_dim must be an int >= 0, got -2"):
+    with pytest.raises(ValueError, match="context_dim.*int.*>=.*0.*-2"):
         RelationalConv(2, 4, context_dim=-2)
     with pytest.raises(ValueError, match="got a context but context_dim=0"):
         conv(torch.randn(2, 2), ei, torch.zeros(1, 1), context=torch.zeros(2, 3))
     with_ctx = RelationalConv(2, 4, context_dim=3)
-    with pytest.raises(ValueError, match=r"context expected shape \(2, 3\), got None"):
+    with pytest.raises(ValueError, match=r"context.*shape.*\(2.*3\).*None"):
         with_ctx(torch.randn(2, 2), ei)
-    with pytest.raises(ValueError, match=r"context expected shape \(2, 3\), got \(1, 3\)"):
+    with pytest.raises(ValueError, match=r"context.*\(2.*3\).*\(1.*3\)"):
         with_ctx(torch.randn(2, 2), ei, context=torch.zeros(1, 3))
 
 

@@ -50,23 +50,23 @@ def test_edge_type_changes_messages() -> None:
 
 
 def test_errors_and_repr() -> None:
-    with pytest.raises(ValueError, match="num_types must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="num_types.*positive.*int.*0"):
         TypedRelationalConv(2, 2, num_types=0)
     conv = TypedRelationalConv(2, 2, num_types=2, edge_dim=1)
     ei = torch.tensor([[0], [1]])
     with pytest.raises(ValueError, match=r"edge_type expected shape \(1,\), got \(2,\)"):
         conv(torch.randn(2, 2), ei, torch.tensor([0, 1]), torch.zeros(1, 1))
-    with pytest.raises(ValueError, match=r"edge_attr expected shape \(1, 1\), got None"):
+    with pytest.raises(ValueError, match=r"edge_attr.*shape.*\(1.*1\).*None"):
         conv(torch.randn(2, 2), ei, torch.tensor([0]))
-    with pytest.raises(ValueError, match=r"x expected shape \(num_nodes, 2\), got \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"x.*\(num_nodes.*2\).*\(2.*3\)"):
         conv(torch.randn(2, 3), ei, torch.tensor([0]), torch.zeros(1, 1))
     assert repr(conv) == "TypedRelationalConv(2, 2, num_types=2, edge_dim=1)"
-    with pytest.raises(ValueError, match="context_dim must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="context_dim.*int.*>=.*0.*-1"):
         TypedRelationalConv(2, 2, num_types=2, context_dim=-1)
     with pytest.raises(ValueError, match="got a context but context_dim=0"):
         conv(torch.randn(2, 2), ei, torch.tensor([0]), torch.zeros(1, 1), context=torch.zeros(2, 1))
     with_ctx = TypedRelationalConv(2, 2, num_types=2, context_dim=4)
-    with pytest.raises(ValueError, match=r"context expected shape \(2, 4\), got None"):
+    with pytest.raises(ValueError, match=r"context.*shape.*\(2.*4\).*None"):
         with_ctx(torch.randn(2, 2), ei, torch.tensor([0]))
     assert repr(with_ctx) == "TypedRelationalConv(2, 2, num_types=2, edge_dim=0, context_dim=4)"
 
