@@ -17,6 +17,7 @@ from torch import nn
 
 from mmgraph.train.defaults import LossFn, MetricsFn, _task_of, default_loss, default_metrics, default_monitor
 from mmgraph.train.evaluation import _check_iterable, _num_batches, evaluate, predict
+from mmgraph.train.distributed import from_environment
 from mmgraph.train.trainer import RESUME_FILE, FitResult, Trainer
 from mmgraph.utils.checks import check_int
 from mmgraph.utils.seed import seed_everything
@@ -198,8 +199,9 @@ def fit(
 
     task = _task_of(model)
     monitor, mode = default_monitor(task, monitor, mode)
+    ctx = from_environment(device)  # several processes under torchrun
     seed_everything(seed)
-    model.to(torch.device(device))
+    model.to(torch.device(device) if ctx is None else ctx.device)
     steps_per_epoch = _num_batches(train)
     if steps_per_epoch == 0:
         raise ValueError("train: is empty; expected at least one batch")
@@ -212,7 +214,7 @@ def fit(
         lr=lr, weight_decay=weight_decay, scheduler=scheduler, warmup_epochs=warmup_epochs, patience=patience,
         grad_clip=grad_clip, seed=seed, steps_per_epoch=steps_per_epoch, checkpoint_dir=ckpt_dir,
         check_task=task if loss is None and task in ("classification", "regression") else None,
-        progress=progress, log=log, history_tags=tags)
+        progress=progress, log=log, history_tags=tags, distributed=ctx)
     if resume:
         trainer.resume(train)
     return trainer.run(train, val, test)

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from mmgraph.train.checkpoint import save_checkpoint
 from mmgraph.train.defaults import LossFn, MetricsFn, _auxiliary_loss
-from mmgraph.train.evaluation import _check_batch_type, _check_targets, _evaluate, _targets
+from mmgraph.train.distributed import Distributed, ShardedBatches, gather_predictions, shard_index
+from mmgraph.train.evaluation import _as_metric_dict, _check_batch_type, _check_targets, _evaluate, _predict, _targets
 from mmgraph.utils.io import atomic_write
 from mmgraph.utils.progress import interactive, progress_line
 
@@ -197,18 +198,26 @@ class Trainer:
         check_task: The model's task whose default loss the first epoch's targets are checked
             against (``None``: no check).
         progress, log, history_tags: As in :func:`~mmgraph.train.fit`.
+        distributed: The process group (:func:`~mmgraph.train.distributed.from_environment`);
+            ``None`` for one process. With it the model is trained through
+            :class:`~torch.nn.parallel.DistributedDataParallel` on this process's shard of each
+            batch, metrics are computed over every process's predictions, and only rank 0 writes
+            files and progress.
     """
 
     def __init__(self, model: nn.Module, *, loss: LossFn, metrics: MetricsFn, monitor: str, mode: str, epochs: int,
                  lr: float, weight_decay: float, scheduler: str, warmup_epochs: int, patience: Optional[int],
                  grad_clip: Optional[float], seed: int, steps_per_epoch: int,
                  checkpoint_dir: Optional[Path] = None, check_task: Optional[str] = None, progress: bool = False,
-                 log: Any = None, history_tags: Optional[dict[str, Any]] = None) -> None:
+                 log: Any = None, history_tags: Optional[dict[str, Any]] = None,
+                 distributed: Optional[Distributed] = None) -> None:
         self.model, self.loss, self.metrics = model, loss, metrics
+        self.dist = distributed
+        self.main = distributed is None or distributed.is_main
         self.monitor, self.mode, self.epochs, self.seed = monitor, mode, epochs, seed
         self.patience, self.grad_clip, self.steps_per_epoch = patience, grad_clip, steps_per_epoch
         self.checkpoint_dir, self.check_task = checkpoint_dir, check_task
-        self.progress, self.log, self.tags = progress, log, dict(history_tags or {})
+        self.progress, self.log, self.tags = progress and self.main, log if self.main else None, dict(history_tags or {})
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("model: has no trainable parameters")
@@ -220,7 +229,12 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.settings = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler,
                          "warmup_epochs": warmup_epochs, "patience": patience, "grad_clip": grad_clip, "seed": seed,
-                         "monitor": monitor, "mode": mode, "steps_per_epoch": steps_per_epoch}
+                         "monitor": monitor, "mode": mode, "steps_per_epoch": steps_per_epoch,
+                         "world_size": 1 if distributed is None else distributed.world_size}
+        self.forward: nn.Module = model
+        if distributed is not None:
+            ids = [distributed.device.index] if distributed.device.type == "cuda" else None
+            self.forward = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         self.history: list[dict[str, Any]] = []
         self.train_seconds: list[float] = []
         self.best_value: Optional[float] = None
@@ -245,12 +259,14 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any], where: str = "state") -> None:
         """Continue from :meth:`state_dict`; refuses a state saved with other settings (naming them)."""
-        saved = state.get("settings", {})
+        saved = {"world_size": 1, **state.get("settings", {})}  # states saved before there were several processes
         differ = {k: (saved.get(k), v) for k, v in self.settings.items() if saved.get(k) != v}
         if differ:
             listed = "; ".join(f"{k}: saved {a!r}, got {b!r}" for k, (a, b) in sorted(differ.items()))
+            hint = (f" (run {saved['world_size']} processes, e.g. torchrun --nproc-per-node={saved['world_size']})"
+                    if "world_size" in differ else "")
             raise ValueError(f"resume: {where} was saved by a run with other settings ({listed}); "
-                             f"use the same settings or another checkpoint_dir")
+                             f"use the same settings{hint} or another checkpoint_dir")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
@@ -284,21 +300,45 @@ class Trainer:
                 if first:
                     _check_batch_type(batch, "train", i)
                 y = _targets(batch, "train", i)  # on the CPU, before it is moved
+                batch, y, share = self._shard(batch, y)
                 batch = batch.to(device)
-                out = model(batch)
+                out = self.forward(batch)
                 if check is not None and isinstance(out, Tensor):
                     check(out, y, i)
-                step_loss = self._step(self.loss(out, batch.y), epoch, i)
-                total += step_loss * int(y.size(0))
-                count += int(y.size(0))
+                step_loss = self._step(self.loss(out, batch.y), epoch, i, share)
+                total += step_loss * int(y.size(0)) * (share > 0)
+                count += int(y.size(0)) * (share > 0)
         finally:
             batch_bar.close()
+        total, count = self._sum_over_processes(total, count)
         if count == 0:
             raise ValueError(f"train: yielded no batches in epoch {epoch}; expected at least one")
         return total / count
 
-    def _step(self, value: Any, epoch: int, index: int) -> float:
-        """One optimizer step on the loss ``value``; its float (the one host sync of a step)."""
+    def _shard(self, batch: Any, y: Tensor) -> tuple[Any, Tensor, float]:
+        """This process's part of ``batch``, its targets and its share of the batch's loss (1 for one process).
+
+        A process without samples in the batch runs its first sample with share 0, so that every
+        process takes part in the step's gradient reduction.
+        """
+        if self.dist is None:
+            return batch, y, 1.0
+        n = batch.batch_size
+        index = shard_index(batch, self.dist.rank, self.dist.world_size)
+        share = index.numel() * self.dist.world_size / n
+        if not index.numel():
+            index = torch.zeros(1, dtype=torch.long)
+        return batch.select(index), y[index], share
+
+    def _sum_over_processes(self, total: float, count: int) -> tuple[float, int]:
+        if self.dist is None:
+            return total, count
+        both = torch.tensor([total, float(count)], dtype=torch.float64)
+        torch.distributed.all_reduce(both)
+        return float(both[0]), int(both[1])
+
+    def _step(self, value: Any, epoch: int, index: int, share: float = 1.0) -> float:
+        """One optimizer step on the loss ``value`` weighted by ``share``; its float (the one host sync of a step)."""
         if not isinstance(value, Tensor) or value.numel() != 1:
             raise ValueError(f"loss: expected a scalar tensor, got {type(value).__name__} "
                              f"{tuple(value.shape) if isinstance(value, Tensor) else ''}")
@@ -308,6 +348,9 @@ class Trainer:
             raise ValueError(f"train: the loss is {step_loss} at epoch {epoch}, batch {index}; the weights "
                              "are left as before this batch (check the inputs' scale, or lower lr)")
         self.optimizer.zero_grad(set_to_none=True)
+        if self.dist is not None:
+            # every parameter takes part in every reduction, also one a shard leaves unused (a missing modality)
+            value = value * share + torch.stack([p.reshape(-1)[0] for p in self.params]).sum() * 0.0
         value.backward()
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
@@ -317,8 +360,26 @@ class Trainer:
         return step_loss
 
     def evaluate(self, data: Iterable[Any], what: str = "val", check: bool = False) -> dict[str, float]:
-        """The metrics on ``data`` (eval mode, no gradients); ``check`` checks the targets first."""
-        return _evaluate(self.model, data, self.metrics, what, self._check(what) if check else None)
+        """The metrics on ``data`` (eval mode, no gradients); ``check`` checks the targets first.
+
+        With several processes each predicts its shards and the metrics are computed over all
+        of them, in the order of one process.
+        """
+        checker = self._check(what) if check else None
+        if self.dist is None:
+            return _evaluate(self.model, data, self.metrics, what, checker)
+        view = ShardedBatches(data, self.dist)
+        preds: Optional[Tensor] = None
+        targets: Optional[Tensor] = None
+        try:
+            preds, targets = _predict(self.model, view, what, checker)
+        except ValueError:
+            if view.where:  # a real error; an empty shard is not one
+                raise
+        preds, targets = gather_predictions(preds, targets, view.where)
+        if targets is None:
+            raise ValueError(f"{what}: batch 0 has no targets (y is None); evaluation needs y")
+        return _as_metric_dict(self.metrics(preds, targets), what)
 
     def _update_best(self, epoch: int, val_metrics: dict[str, float]) -> bool:
         """Record the epoch's validation metrics; whether they are the best so far."""
@@ -336,17 +397,29 @@ class Trainer:
         return improved
 
     def checkpoint(self, meta: dict[str, Any], improved: bool) -> None:
-        """``best.safetensors`` (if ``improved``) and ``last.safetensors`` with the optimizer state."""
-        if self.checkpoint_dir is None:
+        """``best.safetensors`` (if ``improved``) and ``last.safetensors`` with the optimizer state (rank 0 only)."""
+        if self.checkpoint_dir is None or not self.main:
             return
         if improved:
             save_checkpoint(self.checkpoint_dir / "best.safetensors", self.model, meta)
         save_checkpoint(self.checkpoint_dir / "last.safetensors", self.model, meta, optimizer=self.optimizer)
 
     def save_resume_state(self, train: Any) -> None:
-        """:meth:`state_dict` and the random states (with ``train``'s generators) to ``resume.pt``."""
-        if self.checkpoint_dir is not None:
-            _save_resume_state(self.checkpoint_dir / RESUME_FILE, {**self.state_dict(), "random": _get_random_state(train)})
+        """:meth:`state_dict` and the random states (with ``train``'s generators) to ``resume.pt``.
+
+        With several processes, rank 0 writes it with every process's random states.
+        """
+        if self.checkpoint_dir is None:
+            return
+        random_state: Any = _get_random_state(train)
+        if self.dist is not None:
+            states: list[Any] = [None] * self.dist.world_size
+            torch.distributed.all_gather_object(states, random_state)
+            random_state = {"ranks": states}
+        if self.main:
+            _save_resume_state(self.checkpoint_dir / RESUME_FILE, {**self.state_dict(), "random": random_state})
+        if self.dist is not None:
+            torch.distributed.barrier()  # every process sees the file before the next epoch
 
     def resume(self, train: Any) -> bool:
         """Continue from ``checkpoint_dir/resume.pt`` if there is one (random states included); whether there was."""
@@ -355,7 +428,10 @@ class Trainer:
             return False
         state = _load_resume_state(path)
         self.load_state_dict(state, repr(str(path)))
-        _set_random_state(state["random"], train)
+        random_state = state["random"]
+        if "ranks" in random_state:  # saved by several processes (load_state_dict checked their number)
+            random_state = random_state["ranks"][0 if self.dist is None else self.dist.rank]
+        _set_random_state(random_state, train)
         return True
 
     # ------------------------------------------------------------------ the run
