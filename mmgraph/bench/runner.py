@@ -6,6 +6,7 @@ import json
 import numbers
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -22,6 +23,7 @@ from mmgraph.registry import list_models
 from mmgraph.train.fit import default_loss, fit, predict
 from mmgraph.utils.io import atomic_write_text
 from mmgraph.utils.lock import run_lock
+from mmgraph.train.distributed import Distributed, from_environment, on_main
 
 __all__ = ["BenchConfig", "run_benchmark", "match_budget", "build_model", "training_memory_mb"]
 
@@ -143,12 +145,12 @@ def _remove_partial(path: Path) -> None:
 
 
 def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs: int, seed: int, progress: bool,
-         device: torch.device, partial: Path, machine: dict[str, Any]):
+         device: torch.device, partial: Path, machine: dict[str, Any], ctx: Optional[Distributed] = None):
     # each epoch's record names where it ran: a run resumed in another session may finish elsewhere
     tags = {k: machine[k] for k in ("processor", "device", "torch_threads") if isinstance(machine.get(k), (str, int))}
     train, val = task.batches("train", cfg.batch_size, shuffle=True, seed=seed), task.batches("val", cfg.batch_size, shuffle=False)
     collate = getattr(model, "collate_fn", None)
-    if callable(collate):  # graph models: graphs built where the data is loaded, a batch ahead
+    if callable(collate) and ctx is None:  # graph models: graphs built where the data is loaded, a batch ahead
         train, val = with_graphs(train, collate()), with_graphs(val, collate())
     return fit(
         model,
@@ -172,7 +174,7 @@ def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs:
 
 def _run_sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: RunStore,
                say: Callable[[str], None], progress: bool, device: torch.device,
-               machine: dict[str, Any]) -> dict[float, float]:
+               machine: dict[str, Any], ctx: Optional[Distributed] = None) -> dict[float, float]:
     """Validation score per learning rate of ``cfg.lrs`` (seed 0), saved in ``store``."""
     results = {}
     task = task.for_model(name, seed=0, out_dir=store.out_dir)
@@ -180,25 +182,34 @@ def _run_sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store:
         model = build_model(task, name, hidden, seed=0)
         partial = _partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}")
         fit_result = _fit(task, model, cfg, lr, cfg.sweep_epochs, seed=0, progress=progress, device=device,
-                          partial=partial, machine=machine)
+                          partial=partial, machine=machine, ctx=ctx)
         results[lr] = float(fit_result.best_val[task.monitor])
         say(f"  sweep {name} lr={lr:g}: val {task.monitor}={results[lr]:.4f}")
-    store.save_sweep(name, results)
-    for lr in cfg.lrs:
-        _remove_partial(_partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}"))
+    def save() -> None:
+        store.save_sweep(name, results)
+        for lr in cfg.lrs:
+            _remove_partial(_partial_dir(store.out_dir, f"sweep-{name}-lr{lr:g}"))
+
+    on_main(ctx, save)
     return results
 
 
+def _lock(ctx: Optional[Distributed], out: Path, name: str, say: Callable[[str], None]) -> Any:
+    """The lock of run ``name`` (taken by rank 0 alone when several processes train together)."""
+    return run_lock(out, name, say) if ctx is None or ctx.is_main else nullcontext()
+
+
 def _sweep(task: BenchTask, name: str, hidden: int, cfg: BenchConfig, store: RunStore, say: Callable[[str], None],
-           progress: bool, device: torch.device, machine: dict[str, Any]) -> float:
+           progress: bool, device: torch.device, machine: dict[str, Any], ctx: Optional[Distributed] = None) -> float:
     if len(cfg.lrs) == 1:
         return cfg.lrs[0]
-    results = store.load_sweep(name)
+    results = on_main(ctx, lambda: store.load_sweep(name))
     if results is None:
-        with run_lock(store.out_dir, f"sweep-{name}", say):
-            results = store.load_sweep(name)  # another process may have finished it while this one waited
+        with _lock(ctx, store.out_dir, f"sweep-{name}", say):
+            # another process may have finished it while this one waited
+            results = on_main(ctx, lambda: store.load_sweep(name))
             if results is None:
-                results = _run_sweep(task, name, hidden, cfg, store, say, progress, device, machine)
+                results = _run_sweep(task, name, hidden, cfg, store, say, progress, device, machine, ctx)
     pick = max if task.for_model(name, seed=0, out_dir=store.out_dir).mode == "max" else min
     return float(pick(results, key=lambda lr: results[lr]))
 
@@ -262,7 +273,8 @@ def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig, budget: int) -
 
 
 def _run_one(task: BenchTask, name: str, seed: int, hidden: int, lr: float, cfg: BenchConfig, store: RunStore,
-             say: Callable[[str], None], progress: bool, device: torch.device, facts: dict[str, Any]) -> None:
+             say: Callable[[str], None], progress: bool, device: torch.device, facts: dict[str, Any],
+             ctx: Optional[Distributed] = None) -> None:
     """Train, evaluate and save one (model, seed) run; its resume state lives in ``partial/`` until it is saved."""
     out = store.out_dir
     task = task.for_model(name, seed=seed, out_dir=out)
@@ -272,8 +284,8 @@ def _run_one(task: BenchTask, name: str, seed: int, hidden: int, lr: float, cfg:
     memory = training_memory_mb(build_model(task, name, hidden, seed=seed).to(device), first.to(device), loss_fn)
     partial = _partial_dir(out, f"{name}__seed{seed}")
     result = _fit(task, model, cfg, lr, cfg.epochs, seed=seed, progress=progress, device=device,
-                  partial=partial, machine=facts)
-    task.after_fit(name, seed, model, dict(result.best_val), hidden)
+                  partial=partial, machine=facts, ctx=ctx)
+    on_main(ctx, lambda: task.after_fit(name, seed, model, dict(result.best_val), hidden))
     metrics = task.evaluate(model, "test", cfg.batch_size)
     names = tuple(task.metric_names) or tuple(metrics)
     t0 = time.perf_counter()
@@ -292,8 +304,7 @@ def _run_one(task: BenchTask, name: str, seed: int, hidden: int, lr: float, cfg:
         best_epoch=int(result.best_epoch),
         extra={"hidden": hidden, "machine": facts, "history": _history(result.history)},
     )
-    store.save(record)
-    _remove_partial(partial)
+    on_main(ctx, lambda: (store.save(record), _remove_partial(partial)))
     main = ", ".join(f"{k}={record.metrics[k]:.3f}" for k in names[:3])
     say(f"  {name} seed {seed}: {main} ({record.train_s_per_epoch:.1f} s/epoch)")
 
@@ -331,16 +342,20 @@ def run_benchmark(
     Returns:
         The results dictionary (the schema of ``results.json``).
     """
-    from mmgraph.bench.report import write_report
 
     out = Path(out_dir)
     facts = machine_facts(device)  # also checks that the device exists
-    device = torch.device(device)
+    ctx = from_environment(device)  # several processes under torchrun: rank 0 decides and writes
+    device = torch.device(device) if ctx is None else ctx.device
+    if ctx is not None:
+        facts["processes"] = ctx.world_size
+        say = say if ctx.is_main else (lambda line: None)
+        progress = progress and ctx.is_main
     store = RunStore(out)
     task.load(cfg.quick, seed=cfg.data_seed)
     assert cfg.reference is not None
     reference_params = _params(build_model(task, cfg.reference, cfg.hidden))
-    target = _check_settings(out, task, cfg, reference_params)
+    target = on_main(ctx, lambda: _check_settings(out, task, cfg, reference_params))
     note = "" if target == reference_params else f"; {cfg.reference} has {reference_params:,} now"
     say(f"{task.name}: {len(cfg.models)} models x {len(cfg.seeds)} seeds; parameter budget {target:,} "
         f"({cfg.reference} at hidden={cfg.hidden}{note})")
@@ -349,16 +364,24 @@ def run_benchmark(
         widths[name] = cfg.hidden if name == cfg.reference else match_budget(task, name, target)[0]
     for name in [] if report_only else cfg.models:
         hidden = widths[name]
-        lr = _sweep(task, name, hidden, cfg, store, say, progress, device, facts)
+        lr = _sweep(task, name, hidden, cfg, store, say, progress, device, facts, ctx)
         for seed in cfg.seeds:
-            if store.has(name, seed):
+            if on_main(ctx, lambda: store.has(name, seed)):
                 say(f"  {name} seed {seed}: done earlier, kept")
                 continue
-            with run_lock(out, f"{name}__seed{seed}", say):
-                if store.has(name, seed):  # finished by another process while this one waited
+            with _lock(ctx, out, f"{name}__seed{seed}", say):
+                if on_main(ctx, lambda: store.has(name, seed)):  # finished by another process while this one waited
                     say(f"  {name} seed {seed}: done by another process, kept")
                     continue
-                _run_one(task, name, seed, hidden, lr, cfg, store, say, progress, device, facts)
+                _run_one(task, name, seed, hidden, lr, cfg, store, say, progress, device, facts, ctx)
+    return on_main(ctx, lambda: _report(task, cfg, out, store, widths, target, facts, command, say))
+
+
+def _report(task: BenchTask, cfg: BenchConfig, out: Path, store: RunStore, widths: dict[str, int], target: int,
+            facts: dict[str, Any], command: str, say: Callable[[str], None]) -> dict[str, Any]:
+    """Aggregate the finished runs of ``cfg.seeds`` in ``out`` and write the results files."""
+    from mmgraph.bench.report import write_report
+
     records = [r for r in store.records() if r.seed in cfg.seeds]
     for r in records:
         widths.setdefault(r.model, int(r.extra.get("hidden", 0)) or match_budget(task, r.model, target)[0])

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, TypeVar, Union
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["Distributed", "from_environment", "shard_index", "ShardedBatches", "gather_predictions"]
+__all__ = ["Distributed", "from_environment", "shard_index", "ShardedBatches", "gather_predictions", "on_main"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -151,3 +153,24 @@ def gather_predictions(preds: Optional[Tensor], targets: Optional[Tensor], where
     has_targets = order and pieces[order[0]][1] is not None
     all_targets = torch.stack([pieces[k][1] for k in order]) if has_targets else None  # type: ignore[misc]
     return all_preds, all_targets
+
+
+def on_main(ctx: Optional[Distributed], fn: Callable[[], T]) -> T:
+    """``fn()`` run by rank 0 alone, its result (or its exception) given to every process; ``fn()`` for one process.
+
+    For decisions that read shared state (is this run finished?) and for writes: every process
+    then acts on the same answer, and only one writes.
+    """
+    if ctx is None:
+        return fn()
+    box: list[Any] = [None]
+    if ctx.is_main:
+        try:
+            box[0] = ("ok", fn())
+        except Exception as exc:  # noqa: BLE001 - given to every process, raised there
+            box[0] = ("error", exc)
+    dist.broadcast_object_list(box, src=0)
+    kind, value = box[0]
+    if kind == "error":
+        raise value
+    return value

@@ -265,3 +265,22 @@ def test_two_processes_sharing_an_out_folder_share_the_runs(tmp_path: Path) -> N
     assert sum(any(k in log for k in kept) for log in logs) == 1, logs
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["concat__seed0.json"]
     assert not (out / "partial").exists()
+
+
+@pytest.mark.slow
+def test_bench_under_torchrun_gives_the_results_of_one_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    args = ["-m", "mmgraph", "bench", "sort-of-clevr", "--input", "state", "--quick", "--models", "concat",
+            "--seeds", "1", "--lrs", "0.003", "--no-progress"]
+    one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], capture_output=True, text=True,
+                         timeout=300)
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                          *args, "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-3000:]
+    runs = [json.loads((tmp_path / d / "runs" / "concat__seed0.json").read_text()) for d in ("one", "two")]
+    assert runs[1]["metrics"] == pytest.approx(runs[0]["metrics"], abs=1e-6)
+    assert runs[1]["extra"]["machine"]["processes"] == 2
+    assert two.stdout.count("concat seed 0:") == 1  # rank 0 alone reports
+    assert not (tmp_path / "two" / "partial").exists()
