@@ -48,7 +48,14 @@ def _auxiliary_loss(model: nn.Module) -> Union[Tensor, float]:
 
 
 def default_loss(task: Optional[str]) -> LossFn:
-    """The loss :func:`fit` uses for ``task``: cross-entropy (classification) or L1 (regression)."""
+    """The loss :func:`fit` uses for ``task``.
+
+    - ``"classification"``: cross-entropy on class indices ``y``, or on class probabilities when
+      ``y`` has the output's shape;
+    - ``"regression"``: L1 on ``y`` as float, reshaped like the output (``(B,)`` → ``(B, 1)``).
+
+    Other tasks (``"embedding"``) have none: pass ``loss=``.
+    """
     if task == "classification":
         return _classification_loss
     if task == "regression":

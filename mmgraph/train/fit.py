@@ -58,145 +58,61 @@ def _check_number(value: Any, what: str, *, positive: bool = False, allow_none: 
 
 
 def fit(
-    model: nn.Module,
-    train: Iterable[Any],
-    val: Iterable[Any],
-    *,
-    test: Optional[Iterable[Any]] = None,
-    loss: Optional[LossFn] = None,
-    metrics: Optional[MetricsFn] = None,
-    monitor: Optional[str] = None,
-    mode: Optional[str] = None,
-    epochs: int = 20,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-2,
-    scheduler: str = "cosine",
-    warmup_epochs: int = 0,
-    patience: Optional[int] = None,
-    grad_clip: Optional[float] = None,
-    checkpoint_dir: Optional[Union[str, Path]] = None,
-    resume: bool = False,
-    seed: int = 0,
-    device: Union[str, torch.device] = "cpu",
-    progress: bool = True,
+    model: nn.Module, train: Iterable[Any], val: Iterable[Any], *, test: Optional[Iterable[Any]] = None,
+    loss: Optional[LossFn] = None, metrics: Optional[MetricsFn] = None, monitor: Optional[str] = None,
+    mode: Optional[str] = None, epochs: int = 20, lr: float = 1e-3, weight_decay: float = 1e-2,
+    scheduler: str = "cosine", warmup_epochs: int = 0, patience: Optional[int] = None,
+    grad_clip: Optional[float] = None, checkpoint_dir: Optional[Union[str, Path]] = None, resume: bool = False,
+    seed: int = 0, device: Union[str, torch.device] = "cpu", progress: bool = True,
     log: Optional[Union[Callable[[dict[str, Any]], None], logging.Logger]] = None,
     history_tags: Optional[Mapping[str, Union[str, int, float, bool]]] = None,
 ) -> FitResult:
     r"""Train ``model`` with AdamW, keep the best weights by a validation metric, and test them.
 
-    Each epoch trains on every batch of ``train``, then evaluates on ``val``. The model
-    state of the epoch with the best monitored validation metric (ties keep the earlier
-    epoch) is kept in memory and loaded back into ``model`` at the end; the test metrics
-    are computed only with those weights (never the best over epochs). The model is left
-    on ``device`` in eval mode.
-
-    Defaults come from ``model.task``:
-
-    - ``"classification"``: cross-entropy on class indices ``y`` (or on class
-      probabilities when ``y`` has the output's shape), :func:`classification_metrics`,
-      monitor ``"acc"`` with mode ``"max"``;
-    - ``"regression"``: L1 loss on ``y`` as float, reshaped like the output (``(B,)`` →
-      ``(B, 1)``), :func:`~mmgraph.train.kinds.regression_scores` (``mae``, ``rmse``, ``corr``,
-      ``r2``), monitor ``"mae"`` with mode ``"min"``.
-
-    Other tasks (``"embedding"``) need ``loss`` and ``metrics``.
-
-    The learning rate follows, per optimizer step, a linear warm-up over ``warmup_epochs``
-    epochs (from ``lr / warmup_steps`` to ``lr``) and then, with ``scheduler="cosine"``, a
-    cosine decay reaching 0 after the last step of epoch ``epochs``
-    (:class:`torch.optim.lr_scheduler.LambdaLR`); ``scheduler="none"`` keeps ``lr`` after
-    the warm-up. The steps per epoch are ``len(train)`` (counted once if ``train`` has no length).
+    Each epoch trains on every batch of ``train``, then evaluates on ``val``. The weights of the
+    epoch with the best monitored validation metric (ties: the earlier) are loaded back at the
+    end, and only they are tested. The model is left on ``device`` in eval mode. Under
+    ``torchrun`` the run is spread over the processes (:mod:`mmgraph.train.distributed`).
 
     Args:
-        model: The model (e.g. from :func:`mmgraph.get_model`); trained in place and moved to ``device``.
-        train: Training batches: an iterable of :class:`~mmgraph.MultimodalBatch` with ``y``
-            (a :class:`~mmgraph.data.MultimodalLoader` over a dataset, a list, or a DataLoader with
-            ``collate_fn=mmgraph.collate``), re-iterated each epoch (a one-shot iterator is refused).
-        val: Validation batches, as ``train``.
-        test: Optional test batches, as ``train``.
-        loss: ``loss(out, y) -> scalar tensor``; default from the task. A model that sets an
-            ``auxiliary_loss`` attribute (a scalar tensor) in its training forward gets it added
-            (e.g. :class:`~mmgraph.retrieval.ClauseReranker`'s masked-word loss).
-        metrics: ``metrics(preds, targets) -> dict[str, float]`` on the concatenated
-            predictions and targets (CPU tensors); default from the task.
-        monitor: Validation metric to select the best epoch and stop early on; default from
-            the task (``"acc"`` for tasks without defaults), checked against the metrics
-            returned by the first validation.
-        mode: ``"max"`` or ``"min"``; default from the task, or, for a custom ``monitor``,
-            :func:`~mmgraph.train.metrics.metric_mode` (``"min"`` if its name ends in
-            loss/mae/mse/rmse/rank/error/nll, else ``"max"``).
+        model: The model (e.g. from :func:`mmgraph.get_model`); trained in place.
+        train: Batches with targets ``y``: a list, a :class:`~mmgraph.data.MultimodalLoader`, or a
+            DataLoader with ``collate_fn=mmgraph.collate``; re-iterated each epoch.
+        val, test: Validation and (optional) test batches, as ``train``.
+        loss: ``loss(out, y) -> scalar``; default by ``model.task`` (:func:`default_loss`). A model's
+            ``auxiliary_loss`` attribute (a scalar set in its training forward) is added.
+        metrics: ``metrics(preds, targets) -> dict[str, float]``; default by task (:func:`default_metrics`).
+        monitor, mode: The validation metric that picks the best epoch (and stops early), and
+            ``"max"``/``"min"``; defaults by task, else ``"acc"`` and :func:`~mmgraph.train.metrics.metric_mode`.
         epochs: Maximum number of epochs (``>= 1``).
-        lr: Peak learning rate (``>= 0``; ``0`` freezes the weights).
-        weight_decay: AdamW's decoupled weight decay (applied to every parameter).
-        scheduler: ``"cosine"`` or ``"none"``.
-        warmup_epochs: Epochs of linear warm-up (``0 <= warmup_epochs <= epochs``).
-        patience: Stop after this many epochs without improvement of the monitored metric
-            (``None``: never stop early).
+        lr, weight_decay: AdamW's peak learning rate (``>= 0``) and decoupled weight decay.
+        scheduler, warmup_epochs: Per step, a linear warm-up over ``warmup_epochs``, then a cosine
+            decay to 0 at the last step (``"cosine"``) or a constant rate (``"none"``).
+        patience: Stop after this many epochs without improvement (``None``: never early).
         grad_clip: Clip the global gradient norm to this value (``None``: no clipping).
-        checkpoint_dir: If given (created if needed), ``best.safetensors`` is written
-            whenever the monitored metric improves and ``last.safetensors`` (with the
-            optimizer state in ``last.optim.<generation>.pt``) after every epoch, via
-            :func:`~mmgraph.train.save_checkpoint`; their metadata holds ``epoch``,
-            ``train_loss``, ``val``, ``monitor``, ``mode`` and ``seed``. After every epoch
-            the whole training state also goes to ``resume.pt`` (atomically; see ``resume``).
-        resume: Continue an interrupted run from ``checkpoint_dir/resume.pt`` if it exists
-            (otherwise start afresh): the weights, optimizer, learning-rate schedule, history,
-            best epoch so far, the random states of Python, NumPy and torch, and that of
-            ``train.generator`` when ``train`` has one (e.g. a
-            :class:`~torch.utils.data.DataLoader` built with a ``generator``, or the bench's
-            batches). When all the randomness of training lives in those generators, the
-            resumed run ends exactly as an uninterrupted one would on CPU. The settings that
-            shape the run (``epochs``, ``lr``, ``weight_decay``, ``scheduler``,
-            ``warmup_epochs``, ``patience``, ``grad_clip``, ``seed``, ``monitor``, ``mode`` and
-            the number of batches per epoch) must be those of the interrupted run. A run that
-            had already ended is not trained further.
-        seed: Passed to :func:`mmgraph.seed_everything` first, so two calls with the same
-            seed, the same initial model and data give identical results on CPU (DataLoader
-            shuffling and dropout included).
+        checkpoint_dir: Where ``best``/``last.safetensors`` and ``resume.pt`` go after each epoch
+            (:meth:`Trainer.checkpoint`); created if needed.
+        resume: Continue an interrupted run from ``checkpoint_dir/resume.pt`` if it exists; it ends
+            exactly as an uninterrupted run would on CPU (:meth:`Trainer.resume`).
+        seed: Seeds Python, NumPy and torch first: same seed, model and data, same result on CPU.
         device: Where to train.
-        progress: Show progress on ``sys.stderr``: in a terminal, tqdm bars (epochs, with train loss
-            and the monitored val metric; batches); otherwise (a log file, CI) one line per epoch
-            with the epoch, train loss, monitored val metric and seconds.
-        log: Called with each epoch's history dict; a :class:`logging.Logger` gets one
-            ``info`` line per epoch instead.
-        history_tags: Plain values (str, int, float, bool) added to the history record of
-            every epoch this call runs, e.g. ``{"processor": ...}``: the epochs of a run
-            resumed elsewhere keep the tags of the call that ran them. Keys must not be
-            ``epoch``, ``train_loss``, ``lr``, ``train_seconds``, ``seconds`` or start with ``val_``.
+        progress: tqdm bars in a terminal, one line per epoch otherwise (``sys.stderr``).
+        log: Called with each epoch's history record; a :class:`logging.Logger` gets an ``info`` line.
+        history_tags: Plain values added to the history record of every epoch this call runs
+            (not ``epoch``, ``train_loss``, ``lr``, ``train_seconds``, ``seconds`` or ``val_*``).
 
     Returns:
         A :class:`FitResult`.
 
     Raises:
-        ValueError: for an invalid argument (``epochs``, ``lr``, ``scheduler`` ...), empty
-            ``train``/``val``, data that is not an iterable of batches (one batch: pass
-            ``[batch]``; samples: collate them), a batch without targets, targets the default
-            loss cannot use (class indices outside ``[0, out_dim)`` or not integers, NaN or
-            infinite regression targets: checked on CPU in the first epoch, naming the batch and
-            the sample), a ``monitor`` not among the
-            validation metrics (naming those available), a model task without defaults
-            when ``loss``/``metrics`` are not given, ``resume`` without ``checkpoint_dir``, or
-            a ``resume.pt`` saved with other settings (naming them).
+        ValueError: naming the argument, for an invalid argument, data that is not an iterable of
+            batches, batches without targets, targets the default loss cannot use (checked in the
+            first epoch, naming the batch and sample), a ``monitor`` the metrics lack, or a
+            ``resume.pt`` saved with other settings.
     """
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = _check_number(lr, "lr")
-    weight_decay = _check_number(weight_decay, "weight_decay")
-    warmup_epochs = check_int(warmup_epochs, "warmup_epochs", low=0)
-    if warmup_epochs > epochs:
-        raise ValueError(f"warmup_epochs: expected at most epochs ({epochs}), got {warmup_epochs}")
-    patience = check_int(patience, "patience", low=1, allow_none=True)
-    grad_clip = _check_number(grad_clip, "grad_clip", positive=True, allow_none=True)
-    _check_choices(scheduler, mode, resume, checkpoint_dir, monitor)
-    tags = _check_tags(history_tags)
-    for name, fn in (("loss", loss), ("metrics", metrics)):
-        if fn is not None and not callable(fn):
-            raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    for what, data in (("train", train), ("val", val), ("test", test)):
-        if data is not None or what != "test":
-            _check_iterable(data, what)
-
+    epochs, lr, weight_decay, warmup_epochs, patience, grad_clip, tags = _check_arguments(
+        model, train, val, test, loss, metrics, epochs, lr, weight_decay, scheduler, warmup_epochs, patience,
+        grad_clip, mode, resume, checkpoint_dir, monitor, history_tags)
     task = _task_of(model)
     monitor, mode = default_monitor(task, monitor, mode)
     ctx = from_environment(device)  # several processes under torchrun
@@ -218,6 +134,31 @@ def fit(
     if resume:
         trainer.resume(train)
     return trainer.run(train, val, test)
+
+
+def _check_arguments(model: Any, train: Any, val: Any, test: Any, loss: Any, metrics: Any, epochs: Any, lr: Any,
+                     weight_decay: Any, scheduler: Any, warmup_epochs: Any, patience: Any, grad_clip: Any,
+                     mode: Any, resume: Any, checkpoint_dir: Any, monitor: Any, history_tags: Any) -> tuple:
+    """:func:`fit`'s arguments checked: ``(epochs, lr, weight_decay, warmup_epochs, patience, grad_clip, tags)``."""
+    epochs = check_int(epochs, "epochs", low=1)
+    lr = _check_number(lr, "lr")
+    weight_decay = _check_number(weight_decay, "weight_decay")
+    warmup_epochs = check_int(warmup_epochs, "warmup_epochs", low=0)
+    if warmup_epochs > epochs:
+        raise ValueError(f"warmup_epochs: expected at most epochs ({epochs}), got {warmup_epochs}")
+    patience = check_int(patience, "patience", low=1, allow_none=True)
+    grad_clip = _check_number(grad_clip, "grad_clip", positive=True, allow_none=True)
+    _check_choices(scheduler, mode, resume, checkpoint_dir, monitor)
+    tags = _check_tags(history_tags)
+    for name, fn in (("loss", loss), ("metrics", metrics)):
+        if fn is not None and not callable(fn):
+            raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    for what, data in (("train", train), ("val", val), ("test", test)):
+        if data is not None or what != "test":
+            _check_iterable(data, what)
+    return epochs, lr, weight_decay, warmup_epochs, patience, grad_clip, tags
 
 
 def _check_choices(scheduler: Any, mode: Any, resume: Any, checkpoint_dir: Any, monitor: Any) -> None:

@@ -397,7 +397,13 @@ class Trainer:
         return improved
 
     def checkpoint(self, meta: dict[str, Any], improved: bool) -> None:
-        """``best.safetensors`` (if ``improved``) and ``last.safetensors`` with the optimizer state (rank 0 only)."""
+        """``best.safetensors`` (if ``improved``) and ``last.safetensors`` with the optimizer state (rank 0 only).
+
+        Written with :func:`~mmgraph.train.save_checkpoint`; the optimizer state goes to
+        ``last.optim.<generation>.pt``, named and hashed in ``last.safetensors``. ``meta`` (the
+        epoch, ``train_loss``, ``val``, ``monitor``, ``mode``, ``seed``) is the files' metadata.
+        :meth:`run` also writes the whole training state to ``resume.pt`` after every epoch.
+        """
         if self.checkpoint_dir is None or not self.main:
             return
         if improved:
@@ -422,7 +428,17 @@ class Trainer:
             torch.distributed.barrier()  # every process sees the file before the next epoch
 
     def resume(self, train: Any) -> bool:
-        """Continue from ``checkpoint_dir/resume.pt`` if there is one (random states included); whether there was."""
+        """Continue from ``checkpoint_dir/resume.pt`` if there is one; whether there was.
+
+        It restores the weights, optimizer, learning-rate schedule, history and best epoch so far,
+        and the random states of Python, NumPy and torch and of ``train``'s generators
+        (``train.generator``, e.g. a DataLoader's or the bench's batches). When all of training's
+        randomness lives in those, the resumed run ends exactly as an uninterrupted one would on
+        CPU. The settings that shape the run (``epochs``, ``lr``, ``weight_decay``, ``scheduler``,
+        ``warmup_epochs``, ``patience``, ``grad_clip``, ``seed``, ``monitor``, ``mode``, batches
+        per epoch, processes) must be those of the interrupted run. A run that had already ended
+        is not trained further.
+        """
         path = None if self.checkpoint_dir is None else self.checkpoint_dir / RESUME_FILE
         if path is None or not path.exists():
             return False
