@@ -29,7 +29,9 @@ def register_model(name: str, family: str = "fusion") -> Callable[[M], M]:
 
     A registered builder takes ``in_dims`` and ``hidden`` (fusion models also ``out_dim``, plus
     keyword options) and returns an ``nn.Module`` whose ``forward`` takes a
-    :class:`~mmgraph.MultimodalBatch`.
+    :class:`~mmgraph.MultimodalBatch`. It takes ``task=`` only if it uses it (fusion models, whose
+    head depends on it); a model built for one task (a re-ranker, a caption decoder) does not,
+    and the benchmark harness passes each builder only the options it takes (:func:`model_options`).
 
     Args:
         name: The model's name (unique across families).

@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from torch import nn
 
-from mmgraph.registry import get_model
+from mmgraph.registry import get_model, get_model_builder, model_options
 from mmgraph.utils.seed import seed_everything
 
 __all__ = ["build_model", "count_parameters", "match_budget", "match_widths"]
@@ -44,7 +44,10 @@ def build_model(task: Any, name: str, hidden: int, seed: int = 0) -> nn.Module:
     kwargs = task.model_kwargs(name, hidden)
     in_dims = {**task.in_dims(), **kwargs.pop("in_dims", {})}
     out_dim, kind = kwargs.pop("out_dim", task.out_dim), kwargs.pop("task", task.task)
-    return get_model(name, in_dims=in_dims, hidden=hidden, out_dim=out_dim, task=kind, **kwargs)
+    accepted = model_options(get_model_builder(name))
+    if accepted is None or "task" in accepted:  # a builder takes task= only if it uses it
+        kwargs["task"] = kind
+    return get_model(name, in_dims=in_dims, hidden=hidden, out_dim=out_dim, **kwargs)
 
 
 def match_budget(model: Union[str, Any], target: Union[int, str], *args: Any, in_dims: Optional[Mapping[str, int]] = None,

@@ -188,7 +188,6 @@ def _build(graph: bool):  # noqa: ANN202
         hidden: int = 64,
         out_dim: Optional[int] = None,
         *,
-        task: str = "captioning",
         extractors: Optional[Mapping[str, nn.Module]] = None,
         num_layers: int = 2,
         max_len: int = 32,
@@ -199,8 +198,6 @@ def _build(graph: bool):  # noqa: ANN202
         distance_prior: Optional[float] = None,
     ) -> CaptionModel:
         name = "caption-graph" if graph else "caption-pooled"
-        if task != "captioning":
-            raise ValueError(f"{name}: expected task='captioning', got {task!r}")
         if len(in_dims) != 1:
             raise ValueError(f"{name}: expected in_dims with the image modality only, got {sorted(in_dims)}")
         if out_dim is None:

@@ -210,11 +210,6 @@ class CrossAttentionReranker(nn.Module):
         return f"{type(self).__name__}({self.text!r} attends to {self.image!r}, hidden={self.hidden}{window})"
 
 
-def _check_task(task: str, expected: str, name: str) -> None:
-    if task != expected:
-        raise ValueError(f"{name}: expected task={expected!r}, got {task!r}")
-
-
 def _widen(in_dims: Mapping[str, int], text: str, positions: int, name: str) -> dict[str, int]:
     """``in_dims`` with the text's width grown by the clause-position columns."""
     if isinstance(positions, bool) or not isinstance(positions, int) or positions < 0:
@@ -246,7 +241,6 @@ def dual_graph(
     hidden: int = 64,
     out_dim: int = 64,
     *,
-    task: str = "embedding",
     text: str = "caption",
     num_layers: int = 2,
     window: int = 2,
@@ -261,7 +255,6 @@ def dual_graph(
     max-pooled: when samples share most of their elements, a mean readout gives nearly identical
     embeddings to begin with, which contrastive training can collapse.
     """
-    _check_task(task, "embedding", "dual-graph")
     _check_token_edges(token_edges, "dual-graph")
     image, text = split_modalities(in_dims, text, "dual-graph")
     ex = dict(extractors or {})
@@ -319,12 +312,10 @@ def dual_pooled(
     hidden: int = 64,
     out_dim: int = 64,
     *,
-    task: str = "embedding",
     text: str = "caption",
     depth: int = 2,
 ) -> DualEncoder:
     """Dual encoder without a graph: :class:`PooledTower` s (elements encoded alone, mean- and max-pooled, an MLP)."""
-    _check_task(task, "embedding", "dual-pooled")
     image, text = split_modalities(in_dims, text, "dual-pooled")
     towers = {m: PooledTower(m, in_dims[m], hidden, out_dim, depth=depth) for m in (image, text)}
     return DualEncoder(towers[image], towers[text], image, text)
@@ -352,7 +343,6 @@ def rerank_graph(
     hidden: int = 64,
     out_dim: int = 2,
     *,
-    task: str = "classification",
     text: str = "caption",
     num_layers: int = 2,
     window: int = 2,
@@ -380,7 +370,6 @@ def rerank_graph(
     ``cross=False`` leaves out the token ↔ region edges: the caption then reaches the image
     only through the fusion node and the caption-conditioned messages.
     """
-    _check_task(task, "classification", "rerank-graph")
     _check_token_edges(token_edges, "rerank-graph")
     if not isinstance(cross, bool):
         raise ValueError(f"rerank-graph: cross: expected a bool, got {cross!r}")
@@ -407,7 +396,6 @@ def rerank_attention(
     hidden: int = 64,
     out_dim: int = 2,
     *,
-    task: str = "classification",
     text: str = "caption",
     num_layers: int = 2,
     heads: int = 4,
@@ -423,7 +411,6 @@ def rerank_attention(
     ``clauses=True`` scores the caption statement by statement and ``masked_words`` adds the
     masked-word loss, as for ``rerank-graph`` (:class:`~mmgraph.retrieval.ClauseReranker`).
     """
-    _check_task(task, "classification", "rerank-attention")
     heads = math.gcd(hidden, heads)
     words = _masked_vocab(clauses, masked_words, vocab, "rerank-attention")
     if clauses:

@@ -153,8 +153,7 @@ class RetrievalTask(BenchTask):
         return {self._image: 10, "caption": text}
 
     def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"out_dim": self.out_dim if name in DUAL else 2,
-                                  "task": "embedding" if name in DUAL else "classification"}
+        kwargs: dict[str, Any] = {"out_dim": self.out_dim if name in DUAL else 2}
         if name == "rerank-graph" and self.text == "onehot":
             # The graph re-ranker scores the caption statement by statement and learns to fill
             # in a hidden colour word from the image (docs/probes.md: it verified
