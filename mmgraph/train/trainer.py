@@ -333,7 +333,7 @@ class Trainer:
     def _sum_over_processes(self, total: float, count: int) -> tuple[float, int]:
         if self.dist is None:
             return total, count
-        both = torch.tensor([total, float(count)], dtype=torch.float64)
+        both = torch.tensor([total, float(count)], dtype=torch.float64, device=self.dist.device)  # nccl: on the GPU
         torch.distributed.all_reduce(both)
         return float(both[0]), int(both[1])
 
