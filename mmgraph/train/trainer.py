@@ -344,9 +344,15 @@ class Trainer:
                              f"{tuple(value.shape) if isinstance(value, Tensor) else ''}")
         value = value + _auxiliary_loss(self.model)
         step_loss = float(value.detach())
-        if not math.isfinite(step_loss):
-            raise ValueError(f"train: the loss is {step_loss} at epoch {epoch}, batch {index}; the weights "
-                             "are left as before this batch (check the inputs' scale, or lower lr)")
+        finite = math.isfinite(step_loss)
+        if self.dist is not None:  # every process stops together (one alone would leave the others waiting)
+            flag = torch.tensor([0.0 if finite else 1.0], device=self.dist.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            finite = bool(flag.item() == 0.0)
+        if not finite:
+            raise ValueError(f"train: the loss is {step_loss} at epoch {epoch}, batch {index}"
+                             f"{'' if self.dist is None else ' (on some process)'}; the weights are left as before "
+                             "this batch (check the inputs' scale, or lower lr)")
         self.optimizer.zero_grad(set_to_none=True)
         if self.dist is not None:
             # every parameter takes part in every reduction, also one a shard leaves unused (a missing modality)

@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--stop-after", type=int, default=0, help="raise after saving this epoch's resume state")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--own-dir", action="store_true", help="each rank its own checkpoint folder")
+    parser.add_argument("--nan-on-rank1", action="store_true", help="rank 1's loss is NaN")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rank = int(os.environ.get("RANK", "0"))
@@ -57,8 +58,10 @@ def main() -> None:
     ckpt = args.out / (f"ckpt{rank}" if args.own_dir else "ckpt")
     seen = {"rank": rank, "world": int(os.environ.get("WORLD_SIZE", "1"))}
     try:
+        nan = float("nan") if args.nan_on_rank1 and rank == 1 else 1.0
+        loss = (lambda out, y: torch.nn.functional.cross_entropy(out, y) * nan) if args.nan_on_rank1 else None
         result = mg.train.fit(model, data(48, 1), data(24, 2), test=data(16, 3), epochs=args.epochs, lr=3e-3,
-                              checkpoint_dir=ckpt, resume=args.resume, progress=False, seed=0)
+                              checkpoint_dir=ckpt, resume=args.resume, progress=False, seed=0, loss=loss)
         seen.update(best_val=result.best_val, test=result.test, history=[h["train_loss"] for h in result.history])
     except Stop:
         seen["stopped"] = True

@@ -119,3 +119,12 @@ def test_interrupted_two_process_run_resumes_exactly(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert "world_size: saved 2, got 1" in done.stderr and "--nproc-per-node=2" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_on_one_process_stops_every_process(tmp_path: Path) -> None:
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    done = subprocess.run(launch + [str(WORKER), "concat", str(tmp_path), "--nan-on-rank1"], capture_output=True,
+                          text=True, timeout=120)  # a process left waiting would hang until the timeout
+    assert done.returncode != 0
+    assert "the loss is nan at epoch 1, batch 0 (on some process)" in done.stderr
