@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "docs" / "extending.md").read_text()
 
 
+@pytest.mark.slow  # a subprocess
 def test_extending_examples_run_and_print_what_they_say() -> None:
     blocks = re.findall(r"```python\n(.*?)```", PAGE, flags=re.S)
     assert len(blocks) == 5  # the setup, then an edge strategy, a convolution, a model and a task
