@@ -18,7 +18,29 @@ from mmgraph.bench.runner import build_model
 from mmgraph.bench.tasks import SortOfCLEVRTask
 from mmgraph.data import MultimodalLoader
 from mmgraph.nn import GridCNN
+from mmgraph.nn.encoders import masked_mean
+from mmgraph.nn.fusion_model import FusionModel
+from mmgraph.nn.heads import make_head
+from mmgraph.registry import register_model
 from mmgraph.train import fit
+
+
+@register_model("concat-flat")
+class FlatReadout(FusionModel):
+    """Probe-only: concat's encoders and FiLM, but the image's regions flattened (one weight per cell and channel)
+    instead of mean-pooled; the other modalities mean-pooled. Tests whether the readout keeps pooled models on
+    the plateau (``docs/pixels.md``)."""
+
+    def __init__(self, in_dims, hidden=64, out_dim=1, *, cells: int = 25, **options):  # noqa: ANN001
+        super().__init__(in_dims, hidden, out_dim, **options)
+        width = cells * hidden + (len(self.names) - 1) * hidden
+        self.head = make_head(self.task, width, out_dim, hidden=2 * hidden, dropout=self.dropout_rate)
+
+    def forward(self, batch):  # noqa: ANN001, ANN201
+        batch, encoded = self.encode(batch)
+        parts = [encoded["image"].flatten(1)]
+        parts += [masked_mean(encoded[n], batch[n].mask) for n in self.names if n != "image"]
+        return self.head(torch.cat(parts, dim=-1))
 
 
 def main() -> None:
