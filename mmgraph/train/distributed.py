@@ -138,22 +138,15 @@ class ShardedBatches:
 def gather_predictions(preds: Optional[Tensor], targets: Optional[Tensor], where: list[tuple[int, Tensor]]
                        ) -> tuple[Tensor, Optional[Tensor]]:
     """Every process's predictions and targets, in the order of one process (CPU tensors, all ranks get them)."""
-    mine = (preds, targets, where)
     parts: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, mine)
-    pieces: dict[tuple[int, int], tuple[Tensor, Optional[Tensor]]] = {}
-    for p, t, w in parts:
-        offset = 0
-        for batch_no, index in w:
-            for k, sample in enumerate(index.tolist()):
-                pieces[(batch_no, sample)] = (p[offset + k], None if t is None else t[offset + k])
-            offset += index.numel()
-    order = sorted(pieces)
-    all_preds = torch.stack([pieces[k][0] for k in order])
-    has_targets = order and pieces[order[0]][1] is not None
-    all_targets = torch.stack([pieces[k][1] for k in order]) if has_targets else None  # type: ignore[misc]
+    dist.all_gather_object(parts, (preds, targets, where))
+    parts = [(p, t, w) for p, t, w in parts if w]  # processes that predicted something
+    keys = torch.cat([torch.cat([n * (1 << 32) + index for n, index in w]) for _, _, w in parts])
+    order = torch.argsort(keys)  # (batch number, sample in batch): one process's order
+    all_preds = torch.cat([p for p, _, _ in parts])[order]
+    has_targets = parts[0][1] is not None
+    all_targets = torch.cat([t for _, t, _ in parts])[order] if has_targets else None
     return all_preds, all_targets
-
 
 def on_main(ctx: Optional[Distributed], fn: Callable[[], T]) -> T:
     """``fn()`` run by rank 0 alone, its result (or its exception) given to every process; ``fn()`` for one process.
