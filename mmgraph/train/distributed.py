@@ -17,6 +17,7 @@ and the :class:`~mmgraph.train.Trainer` then
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, TypeVar, Union
@@ -71,12 +72,19 @@ def from_environment(device: Union[str, torch.device] = "cpu") -> Optional[Distr
         if _world_from_env() <= 1:
             return None
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(_leave)  # joined by mmgraph: left cleanly before the interpreter's teardown
     if dist.get_world_size() <= 1:
         return None
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     return Distributed(dist.get_rank(), dist.get_world_size(), device)
+
+
+def _leave() -> None:
+    """Destroy the process group this process joined (threads of the backend left running abort the exit)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _world_from_env() -> int:
