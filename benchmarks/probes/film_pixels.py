@@ -58,16 +58,29 @@ def main() -> None:
     p.add_argument("--cnn-norm", default="batch", choices=["batch", "group", "instance"])
     p.add_argument("--no-cnn-film", action="store_true",
                    help="with --film: leave the CNN unconditioned (the region graph then runs once per image)")
+    p.add_argument("--no-region-norm", action="store_true",
+                   help="drop the LayerNorm of the image regions' encoder (each region keeps its magnitude)")
+    p.add_argument("--question-graph", action="store_true",
+                   help="graph models: the regions form a complete graph per question (as the objects do from "
+                        "state), with the plain CNN as extractor, instead of the image-level GraphExtractor")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
     task.load(quick=False)
     task.extractors["image"] = lambda: GridCNN(channels=task.cnn_channels, norm=args.cnn_norm)
+    if args.question_graph:
+        from mmgraph.graph import GraphBuilder, edges
+
+        task._builder = GraphBuilder(intra={"image": edges.Full(attr="pos"), "question": edges.Sequential(window=1)},
+                                     fusion_node=True)
+        task.model_kwargs = lambda name, hidden: super(SortOfCLEVRTask, task).model_kwargs(name, hidden)
+    if args.no_region_norm:
+        task.model_options = {args.model: {"encoder_norm": {"image": None}}}
     model = build_model(task, args.model, args.hidden, seed=args.seed)
     if args.no_cnn_film and model.film is not None:
         model.film.extractors = torch.nn.ModuleDict()  # FiLM on the elements (and GNN layers) only
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
     t0 = time.perf_counter()
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
 from mmgraph.data.batch import MultimodalBatch
 
-__all__ = ["ModalityEncoders", "check_in_dims", "masked_mean"]
+__all__ = ["ENCODER_NORMS", "EncoderNorm", "ModalityEncoders", "check_in_dims", "masked_mean"]
+
+#: Normalisations of an element encoder: ``"layer"`` (LayerNorm over each element's channels) or
+#: ``None`` (none: an element keeps its magnitude, e.g. how strongly a CNN region responds).
+ENCODER_NORMS = ("layer", None)
+
+#: One normalisation for every modality, or ``{modality: norm}`` (modalities left out: ``"layer"``).
+EncoderNorm = Union[Optional[str], Mapping[str, Optional[str]]]
 
 
 def check_in_dims(in_dims: Mapping[str, int]) -> dict[str, int]:
@@ -38,6 +45,18 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
 
+def _check_norms(norm: EncoderNorm, names: list[str]) -> dict[str, Optional[str]]:
+    """``{modality: norm}`` for every name, from one norm or a partial mapping (validated)."""
+    given = dict(norm) if isinstance(norm, Mapping) else {n: norm for n in names}
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"norm: modalities {unknown} are not in in_dims {names}")
+    for name, value in given.items():
+        if value not in ENCODER_NORMS:
+            raise ValueError(f"norm[{name!r}]: expected one of {list(ENCODER_NORMS)}, got {value!r}")
+    return {n: given.get(n, "layer") for n in names}
+
+
 class ModalityEncoders(nn.Module):
     r"""Project each modality's element features to a shared width ``hidden``.
 
@@ -49,6 +68,9 @@ class ModalityEncoders(nn.Module):
         in_dims: Feature dimension of each modality, e.g. ``{"text": 384, "image": 512}``.
         hidden: Output width.
         dropout: Dropout probability after the activation.
+        norm: ``"layer"`` (default) or ``None`` for every modality, or ``{modality: norm}``
+            (others ``"layer"``). Without LayerNorm an element keeps its magnitude: CNN
+            regions from pixels learn faster that way (``docs/pixels.md``).
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of
@@ -56,15 +78,18 @@ class ModalityEncoders(nn.Module):
         - **output:** ``{name: (B, L_name, hidden)}`` for the modalities in the batch
     """
 
-    def __init__(self, in_dims: Mapping[str, int], hidden: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_dims: Mapping[str, int], hidden: int, dropout: float = 0.0,
+                 norm: EncoderNorm = "layer") -> None:
         super().__init__()
         self.in_dims = check_in_dims(in_dims)
         if not isinstance(hidden, int) or hidden < 1:
             raise ValueError(f"hidden: expected a positive int, got {hidden!r}")
         self.hidden = hidden
+        self.norms = _check_norms(norm, list(self.in_dims))
         self.proj = nn.ModuleDict(
             {
-                name: nn.Sequential(nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.GELU(),
+                name: nn.Sequential(nn.Linear(dim, hidden),
+                                    nn.LayerNorm(hidden) if self.norms[name] == "layer" else nn.Identity(), nn.GELU(),
                                     nn.Dropout(dropout) if dropout else nn.Identity())
                 for name, dim in self.in_dims.items()
             }
@@ -98,8 +123,8 @@ class ModalityEncoders(nn.Module):
 
         With ``modulation=(gamma, beta)``, each ``(N, hidden)``, the normalised pre-activation is
         modulated before the GELU (FiLM, as after batch norm in Perez et al.):
-        :math:`\mathrm{GELU}((1 + \gamma) \odot \mathrm{LN}(x W + b) + eta)`, so a context can
-        switch elements on and off.
+        :math:`\mathrm{GELU}((1 + \gamma) \odot \mathrm{LN}(x W + b) + \beta)`, so a context can
+        switch elements on and off (without :math:`\mathrm{LN}` where ``norm`` is ``None``).
         """
         proj = self.proj[name]
         if modulation is None:
@@ -117,4 +142,6 @@ class ModalityEncoders(nn.Module):
         return {name: self.encode(name, batch[name].x, modulation.get(name)) for name in batch.modalities}
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.in_dims}, hidden={self.hidden})"
+        plain = sorted(n for n, v in self.norms.items() if v is None)
+        norm = f", norm={{{', '.join(f'{n!r}: None' for n in plain)}}}" if plain else ""
+        return f"{self.__class__.__name__}({self.in_dims}, hidden={self.hidden}{norm})"

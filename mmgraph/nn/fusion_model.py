@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from mmgraph.data.batch import MultimodalBatch
 
-from mmgraph.nn.encoders import ModalityEncoders
+from mmgraph.nn.encoders import EncoderNorm, ModalityEncoders
 from mmgraph.nn.film import ModalityFiLM
 from mmgraph.nn.heads import TASKS
 from mmgraph.utils.checks import check_positive_int
@@ -31,6 +31,7 @@ class FusionOptions(TypedDict, total=False):
     dropout: float
     extractors: Optional[Mapping[str, nn.Module]]
     film: Optional[str]
+    encoder_norm: EncoderNorm
 
 
 class FusionModel(nn.Module):
@@ -60,6 +61,8 @@ class FusionModel(nn.Module):
             (e.g. :class:`~mmgraph.nn.GridCNN` for pixels); see :meth:`prepare`.
         film: A modality (e.g. ``"question"``) that conditions the others before fusion, FiLM
             in modulable extractors and on encoded elements (:class:`~mmgraph.nn.ModalityFiLM`).
+        encoder_norm: The encoders' normalisation, ``"layer"`` (default) or ``None``, for every
+            modality or as ``{modality: norm}`` (``norm`` of :class:`~mmgraph.nn.ModalityEncoders`).
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of ``in_dims``
@@ -83,6 +86,7 @@ class FusionModel(nn.Module):
         dropout: float = 0.0,
         extractors: Optional[Mapping[str, nn.Module]] = None,
         film: Optional[str] = None,
+        encoder_norm: EncoderNorm = "layer",
     ) -> None:
         super().__init__()
         self.hidden = check_positive_int(hidden, "hidden")
@@ -91,7 +95,7 @@ class FusionModel(nn.Module):
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         self.dropout_rate = float(dropout)
-        self.encoders = ModalityEncoders(in_dims, hidden, dropout)
+        self.encoders = ModalityEncoders(in_dims, hidden, dropout, norm=encoder_norm)
         self.names: list[str] = list(self.encoders.in_dims)
         extractors = dict(extractors or {})
         for name, extractor in extractors.items():

@@ -116,3 +116,46 @@ def test_modality_name_that_is_a_module_attribute(name: str) -> None:
         return
     enc = ModalityEncoders({name: 4, "text": 3}, 8)
     assert enc.encode(name, torch.randn(2, 4)).shape == (2, 8)
+
+
+def test_norm_none_keeps_magnitude_and_layer_does_not() -> None:
+    torch.manual_seed(0)
+    plain = ModalityEncoders({"image": 4, "question": 3}, hidden=8, norm={"image": None})
+    assert isinstance(plain.proj["image"][1], torch.nn.Identity)
+    assert isinstance(plain.proj["question"][1], torch.nn.LayerNorm)  # left out: "layer"
+    x = torch.randn(2, 5, 4)
+    # Without LayerNorm, scaling an element's input changes its encoding; with it, the encoding is scale-free.
+    assert not torch.allclose(plain.encode("image", 3 * x), plain.encode("image", x))
+    normed = ModalityEncoders({"image": 4}, hidden=8)
+    with torch.no_grad():
+        normed.proj["image"][0].bias.zero_()
+    assert torch.allclose(normed.encode("image", 3 * x), normed.encode("image", x), atol=1e-4)
+    assert "norm={'image': None}" in repr(plain) and "norm" not in repr(normed)
+
+
+def test_norm_none_for_every_modality_and_film_path() -> None:
+    enc = ModalityEncoders({"image": 4, "question": 3}, hidden=8, norm=None)
+    assert all(isinstance(p[1], torch.nn.Identity) for p in enc.proj.values())
+    x = torch.randn(2, 5, 4)
+    identity = (torch.zeros(2, 8), torch.zeros(2, 8))
+    assert torch.allclose(enc.encode("image", x, identity), enc.encode("image", x))
+
+
+@pytest.mark.parametrize(("norm", "words"), [
+    ("batch", r"norm\['image'\]: expected one of \['layer', None\], got 'batch'"),
+    ({"image": "group"}, r"norm\['image'\].*'group'"),
+    ({"audio": None}, r"norm: modalities \['audio'\] are not in in_dims \['image'\]"),
+])
+def test_norm_bad_values(norm, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        ModalityEncoders({"image": 4}, hidden=8, norm=norm)
+
+
+def test_fusion_models_take_encoder_norm() -> None:
+    model = mg.get_model("concat", in_dims={"image": 4, "question": 3}, hidden=8, out_dim=2,
+                         encoder_norm={"image": None})
+    assert model.encoders.norms == {"image": None, "question": "layer"}
+    assert "encoder_norm" in mg.registry.model_options(mg.registry.get_model_builder("concat"))
+    graph = mg.get_model("graph-relational", in_dims={"image": 4, "question": 3}, hidden=8, out_dim=2,
+                         encoder_norm=None)
+    assert set(graph.encoders.norms.values()) == {None}
