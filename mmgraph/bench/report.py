@@ -23,6 +23,7 @@ from mmgraph.utils.io import atomic_write, atomic_write_text
 
 __all__ = [
     "per_seed_table",
+    "left_plateau",
     "lower_is_better",
     "markdown_table",
     "text_table",
@@ -381,18 +382,48 @@ def _fmt_fact(value: Any) -> str:
     return str(value)
 
 
+def left_plateau(entry: Mapping[str, Any], plateau: Mapping[str, float]) -> Optional[tuple[int, int]]:
+    """``(runs that left the plateau, runs)`` of one model's entry, or ``None`` without the plateau's metrics.
+
+    A run left it when each metric of ``plateau`` is beyond its threshold (below it for a
+    lower-is-better metric, above it otherwise).
+    """
+    runs = [entry["metrics"].get(m, {}).get("runs") for m in plateau]
+    if not all(runs) or len({len(r) for r in runs}) != 1:
+        return None
+    beyond = [[(v < t) if lower_is_better(m) else (v > t) for v in r] for (m, t), r in zip(plateau.items(), runs)]
+    return sum(all(seed) for seed in zip(*beyond)), len(runs[0])
+
+
+def _plateau_phrase(plateau: Mapping[str, float]) -> str:
+    return " and ".join(f"{m} {'<' if lower_is_better(m) else '>'} {t:g}" for m, t in plateau.items())
+
+
 def per_seed_table(results: Mapping[str, Any], metrics: Optional[Sequence[str]] = None) -> list[str]:
-    """Markdown lines of a table of every model's metrics seed by seed (``a / b / c``, in seed order)."""
+    """Markdown lines of a table of every model's metrics seed by seed (``a / b / c``, in seed order).
+
+    With ``config["plateau"]`` (see :class:`~mmgraph.bench.Task`), a last column counts the seeds
+    that left the plateau.
+    """
     names = _metric_names(results, metrics)
     seeds = results["config"].get("seeds")
+    plateau = results["config"].get("plateau")
     head = "seeds " + " / ".join(str(s) for s in seeds) if isinstance(seeds, list) else "per seed"
-    lines = ["## Per seed", "", f"Test metrics of each run ({head}), so that a seed that did not learn shows.", "",
-             "| Model | " + " | ".join(_md_cell(n) for n in names) + " |", "|:---|" + "---:|" * len(names)]
+    lines = ["## Per seed", "", f"Test metrics of each run ({head}), so that a seed that did not learn shows."]
+    if plateau:
+        lines[-1] += (f" A run left the plateau when {_plateau_phrase(plateau)}; the last column counts "
+                      "the seeds that did.")
+    extra = ["left the plateau"] if plateau else []
+    lines += ["", "| Model | " + " | ".join(_md_cell(n) for n in names + extra) + " |",
+              "|:---|" + "---:|" * (len(names) + len(extra))]
     for model, entry in sorted(results["models"].items()):
         cells = []
         for n in names:
             runs = entry["metrics"].get(n, {}).get("runs")
             cells.append(" / ".join(f"{float(v):.3f}" for v in runs) if runs else "n/a")
+        if plateau:
+            count = left_plateau(entry, plateau)
+            cells.append(f"{count[0]} of {count[1]}" if count else "n/a")
         lines.append(f"| {_md_cell(model)} | " + " | ".join(cells) + " |")
     return lines + [""]
 

@@ -394,6 +394,8 @@ def _report(task: BenchTask, cfg: BenchConfig, out: Path, store: RunStore, width
     machine, run_machines, run_devices = _run_machines(records, facts)
     config = {**asdict(cfg), "models": sorted({r.model for r in records}), "task": task.config(), "widths": widths,
               "budget": target, "command": command, "torch_threads": machine["torch_threads"], "missing": missing}
+    if getattr(task, "plateau", None):
+        config["plateau"] = dict(task.plateau)
     if len(run_machines) > 1:
         config["run_machines"] = run_machines
         config["run_devices"] = run_devices

@@ -9,6 +9,7 @@ import pytest
 
 from mmgraph.bench.report import (
     ReportPaths,
+    left_plateau,
     lower_is_better,
     markdown_table,
     plot_results,
@@ -245,3 +246,27 @@ def test_report_lists_every_seed(tmp_path):
     section = md.split("## Per seed", 1)[1]
     row = next(line for line in section.splitlines() if line.startswith(f"| {model} |"))
     assert "0.250 / 0.500 / 0.125" in row
+
+
+def test_report_counts_the_seeds_that_left_the_plateau(tmp_path):
+    results = clevr_results()
+    results["config"]["plateau"] = {"acc_relational": 0.6, "acc_nonrelational": 0.9}
+    md = write_report(tmp_path, results, "cmd").markdown.read_text(encoding="utf-8")
+    section = md.split("## Per seed", 1)[1]
+    assert "left the plateau when acc_relational > 0.6 and acc_nonrelational > 0.9" in section
+    rows = {line.split("|")[1].strip(): line.split("|")[-2].strip() for line in section.splitlines()
+            if line.startswith("| graph") or line.startswith("| concat")}
+    # graph-relational: nonrel 0.9 is not above 0.9 (seed 0); concat: relational 0.59 is not above 0.6 (seed 0).
+    assert rows == {"graph-relational": "2 of 3", "concat": "2 of 3"}
+
+
+def test_left_plateau_lower_is_better_and_missing_metric():
+    entry = {"metrics": {"mae": {"runs": [0.5, 0.9]}, "acc": {"runs": [0.7, 0.8]}}}
+    assert left_plateau(entry, {"mae": 0.6}) == (1, 2)  # lower is better: below the threshold
+    assert left_plateau(entry, {"mae": 0.6, "acc": 0.75}) == (0, 2)
+    assert left_plateau(entry, {"bleu4": 0.5}) is None
+
+
+def test_report_without_plateau_has_no_count_column(tmp_path):
+    md = write_report(tmp_path, clevr_results(), "cmd").markdown.read_text(encoding="utf-8")
+    assert "left the plateau" not in md

@@ -70,6 +70,8 @@ def test_run_writes_results_and_resumes(tmp_path: Path) -> None:
         assert entry["params"] > 0 and entry["train_s_per_epoch"] > 0 and entry["infer_samples_per_s"] > 0
     assert results["config"]["command"] == "mmgraph bench test"
     assert (tmp_path / "results.md").exists() and (tmp_path / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert results["config"]["plateau"] == SortOfCLEVRTask.PLATEAU  # the report counts the seeds that left it
+    assert "| left the plateau |" in (tmp_path / "results.md").read_text()
     assert sum("sweep" in line for line in lines) == 4  # 2 models x 2 learning rates
     run = json.loads((tmp_path / "runs" / "concat__seed1.json").read_text())
     assert [row["epoch"] for row in run["extra"]["history"]] == [1]  # the learning curve is kept

@@ -104,6 +104,8 @@ def test_quick_uses_the_first_samples() -> None:
         ({"out_dim": 3, "extractors": {"a": GridCNN}}, "extractors given for \\['a'\\], which the samples do not hold"),
         ({"out_dim": 3, "modality_dropout": 1.0}, "modality_dropout: expected a probability in \\[0, 1\\)"),
         ({"classes": ["x"], "out_dim": 3}, "out_dim: expected 1 \\(the number of classes\\)"),
+        ({"out_dim": 3, "plateau": {}}, "plateau: expected a non-empty mapping"),
+        ({"out_dim": 3, "plateau": {"acc": "high"}}, "plateau: expected .*metric name: number.*'acc': 'high'"),
     ],
 )
 def test_task_errors_name_the_argument(kwargs, message: str) -> None:
@@ -199,3 +201,10 @@ def test_retrieval_scores_use_one_gallery_item_per_id() -> None:
     out = torch.stack([emb, emb], 1)
     scores = retrieval_scores(out, torch.tensor([0, 0, 1, 1, 2, 2]))
     assert scores["t2i_r1"] == scores["i2t_r1"] == 1.0 and scores["t2i_mean_rank"] == 1.0
+
+
+def test_task_plateau_is_validated_and_kept() -> None:
+    data = _features(4, "classification")
+    task = Task("toy", data, data, data, out_dim=3, plateau={"acc": 1})
+    assert task.plateau == {"acc": 1.0}
+    assert Task("toy", data, data, data, out_dim=3).plateau is None

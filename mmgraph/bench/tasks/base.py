@@ -96,6 +96,8 @@ class BenchTask:
         full_settings: The task's defaults for a full run (``epochs``, ``seeds``, ``lrs``,
             ``sweep_epochs``, ``hidden``, ``batch_size``), over :data:`FULL_SETTINGS`.
         quick_settings: The same for ``--quick``, over :data:`QUICK_SETTINGS`.
+        plateau: ``{test metric: threshold}`` beyond which a run has left the task's plateau
+            (``None``: not defined); reports count the seeds that did (see :class:`~mmgraph.bench.Task`).
     """
 
     name: str = ""
@@ -107,6 +109,7 @@ class BenchTask:
     default_models: tuple[str, ...] = ()
     full_settings: dict[str, Any] = {}
     quick_settings: dict[str, Any] = {}
+    plateau: Optional[dict[str, float]] = None
     #: The registry family of the task's models (see :func:`mmgraph.list_models`).
     family: str = "fusion"
 

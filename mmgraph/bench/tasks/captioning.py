@@ -62,6 +62,9 @@ class CaptioningTask(BenchTask):
     monitor = "nll"
     mode = "min"
     metric_names = ("bleu4", "relation_em", "bleu4_greedy", "relation_em_greedy")
+    #: A decoder that does not read the scene's relations says a fluent caption with the wrong
+    #: relation: relation exact match ≤ 0.12 in every recorded stuck or pooled run, ≥ 0.72 once learned.
+    plateau = {"relation_em": 0.5}
     default_models = ("caption-graph", "caption-pooled")
     # batches of 32: twice the steps of 64 in the same epochs, which every seed of the graph decoder
     # needs to leave the plateau where it ignores relations (docs/probes.md)

@@ -85,6 +85,10 @@ class Task(BenchTask):
         modality_dropout: Probability that a training sample loses each of its modalities (never all).
         ablations: Test metrics also reported with each modality removed from every test sample, as
             ``<metric>_without_<modality>`` (e.g. ``("acc",)``): how much each model relies on each modality.
+        plateau: ``{test metric: threshold}``: a run has *left the plateau* (learned more than a
+            trivial solution such as the answer prior) when every named metric is beyond its
+            threshold, above it (below for a lower-is-better metric). Reports then count, per
+            model, the seeds that left it (e.g. ``{"acc": 0.6}``).
 
     Example:
         >>> import torch, mmgraph as mg
@@ -119,6 +123,7 @@ class Task(BenchTask):
         quick_sizes: tuple[int, int, int] = (200, 50, 50),
         modality_dropout: float = 0.0,
         ablations: Sequence[str] = (),
+        plateau: Optional[Mapping[str, float]] = None,
     ) -> None:
         if not isinstance(name, str) or not name or any(c in name for c in "/\\"):
             raise ValueError(f"name: expected a non-empty name without slashes, got {name!r}")
@@ -145,6 +150,7 @@ class Task(BenchTask):
             raise ValueError(f"modality_dropout: expected a probability in [0, 1), got {modality_dropout!r}")
         self.modality_dropout = float(modality_dropout)
         self.ablations = tuple(ablations)
+        self.plateau = _check_plateau(plateau)
         self._in_dims: Optional[dict[str, int]] = None
         self.splits: dict[str, Any] = {}
         self.data: dict[str, Any] = {}
@@ -390,6 +396,18 @@ def _lower_is_better(metric: str) -> bool:
     from mmgraph.bench.report import lower_is_better
 
     return lower_is_better(metric)
+
+
+def _check_plateau(plateau: Optional[Mapping[str, float]]) -> Optional[dict[str, float]]:
+    """``plateau`` as ``{metric: float}`` (``None`` stays ``None``)."""
+    if plateau is None:
+        return None
+    if not isinstance(plateau, Mapping) or not plateau:
+        raise ValueError(f"plateau: expected a non-empty mapping {{metric: threshold}}, got {plateau!r}")
+    for metric, threshold in plateau.items():
+        if not isinstance(metric, str) or isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise ValueError(f"plateau: expected {{metric name: number}}, got {metric!r}: {threshold!r}")
+    return {m: float(t) for m, t in plateau.items()}
 
 
 def _conditionable(name: str) -> bool:
