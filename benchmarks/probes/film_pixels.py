@@ -25,6 +25,21 @@ from mmgraph.registry import register_model
 from mmgraph.train import fit
 
 
+class CellIdCNN(GridCNN):
+    """Probe-only: ``GridCNN`` regions with a one-hot id of their cell appended (25 more features), so a
+    pooled model can tell cells apart as a flattened one does."""
+
+    def __init__(self, cells: int = 25, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self.cells = cells
+        self.out_dim += cells
+
+    def forward(self, raw, modulation=None):  # noqa: ANN001, ANN201
+        out = super().forward(raw, modulation)
+        ids = torch.eye(self.cells, dtype=out.x.dtype, device=out.x.device).expand(out.x.size(0), -1, -1)
+        return type(out)(torch.cat([out.x, ids], dim=-1), pos=out.pos, name="image", check=False)
+
+
 @register_model("concat-flat")
 class FlatReadout(FusionModel):
     """Probe-only: concat's encoders and FiLM, but the image's regions flattened (one weight per cell and channel)
@@ -63,11 +78,16 @@ def main() -> None:
     p.add_argument("--question-graph", action="store_true",
                    help="graph models: the regions form a complete graph per question (as the objects do from "
                         "state), with the plain CNN as extractor, instead of the image-level GraphExtractor")
+    p.add_argument("--cell-ids", action="store_true", help="append a one-hot cell id to every region")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
     task.load(quick=False)
-    task.extractors["image"] = lambda: GridCNN(channels=task.cnn_channels, norm=args.cnn_norm)
+    cnn = CellIdCNN if args.cell_ids else GridCNN
+    task.extractors["image"] = lambda: cnn(channels=task.cnn_channels, norm=args.cnn_norm)
+    if args.cell_ids:
+        dims = task.in_dims()
+        task.in_dims = lambda: {**dims, "image": dims["image"] + 25}
     if args.question_graph:
         from mmgraph.graph import GraphBuilder, edges
 
@@ -80,7 +100,7 @@ def main() -> None:
     if args.no_cnn_film and model.film is not None:
         model.film.extractors = torch.nn.ModuleDict()  # FiLM on the elements (and GNN layers) only
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} cell_ids={args.cell_ids} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
     t0 = time.perf_counter()
 
