@@ -21,6 +21,7 @@ from mmgraph.nn import GridCNN
 from mmgraph.nn.encoders import masked_mean
 from mmgraph.nn.fusion_model import FusionModel
 from mmgraph.nn.heads import make_head
+from mmgraph.nn.models.graph_fusion import GraphFusionModel
 from mmgraph.registry import register_model
 from mmgraph.train import fit
 
@@ -58,6 +59,25 @@ class FlatReadout(FusionModel):
         return self.head(torch.cat(parts, dim=-1))
 
 
+class GraphFlat(GraphFusionModel):
+    """Probe-only (``graph-flat``): graph-relational, whose head also reads the image's region nodes after
+    message passing flattened in cell order (one weight per cell and channel, as ``concat-flat``)."""
+
+    def __init__(self, in_dims, hidden=64, out_dim=1, *, cells: int = 25, **kwargs):  # noqa: ANN001, ANN003
+        super().__init__(in_dims, hidden, out_dim, **kwargs)
+        self.cells = cells
+        self.head = make_head(self.task, self.readout.out_dim + cells * hidden, out_dim, hidden=2 * hidden,
+                              dropout=self.dropout_rate)
+
+    def forward(self, batch):  # noqa: ANN001, ANN201
+        batch, graph, layout, prepared = self._graph(batch)
+        context = None if self.film is None else self.film.context(batch)
+        x = torch.cat([self._node_states(t, graph, layout, context) for t in self.node_types])
+        h = self.gnn.forward_layout(x, layout, prepared=prepared)
+        regions = h[layout.node_slice("image")].reshape(layout.num_graphs, self.cells * self.hidden)
+        return self.head(torch.cat([self.readout.forward_layout(h, layout), regions], dim=-1))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model")
@@ -79,6 +99,8 @@ def main() -> None:
                    help="graph models: the regions form a complete graph per question (as the objects do from "
                         "state), with the plain CNN as extractor, instead of the image-level GraphExtractor")
     p.add_argument("--cell-ids", action="store_true", help="append a one-hot cell id to every region")
+    p.add_argument("--flat", action="store_true",
+                   help="concat and graph models: the head also reads the 25 regions flattened (flat={'image': 25})")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
@@ -94,13 +116,25 @@ def main() -> None:
         task._builder = GraphBuilder(intra={"image": edges.Full(attr="pos"), "question": edges.Sequential(window=1)},
                                      fusion_node=True)
         task.model_kwargs = lambda name, hidden: super(SortOfCLEVRTask, task).model_kwargs(name, hidden)
-    if args.no_region_norm:
-        task.model_options = {args.model: {"encoder_norm": {"image": None}}}
-    model = build_model(task, args.model, args.hidden, seed=args.seed)
+    options = {"encoder_norm": {"image": None}} if args.no_region_norm else {}
+    if args.flat:
+        options["flat"] = {"image": 25}
+    task.model_options = {args.model: options}
+    if args.model == "graph-flat":  # graph-relational's options (its extractor and graph), the flat head
+        from mmgraph.utils.seed import seed_everything
+
+        seed_everything(args.seed)
+        kwargs = task.model_kwargs("graph-relational", args.hidden)
+        if args.no_region_norm:
+            kwargs["encoder_norm"] = {"image": None}
+        in_dims = {**task.in_dims(), **kwargs.pop("in_dims", {})}
+        model = GraphFlat(in_dims, args.hidden, task.out_dim, conv="relational", task=task.task, **kwargs)
+    else:
+        model = build_model(task, args.model, args.hidden, seed=args.seed)
     if args.no_cnn_film and model.film is not None:
         model.film.extractors = torch.nn.ModuleDict()  # FiLM on the elements (and GNN layers) only
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} cell_ids={args.cell_ids} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} cell_ids={args.cell_ids} flat={args.flat} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
     t0 = time.perf_counter()
 

@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/probes/rerank_variant.py MODEL [--images 4000] [--facts 3] [--epochs 5]
        [--lr 1e-3] [--hidden 48] [--batch-size 128] [--model-arg KEY=VALUE ...] [--masked-words W] [--maskable colours|content]
-       [--every-caption]
+       [--every-caption] [--seed S]
 
 MODEL: a registered re-ranker (``rerank-graph``, ``rerank-attention``). Each epoch prints the
 validation accuracy on (positive, hard negative, other caption) triples, where always "no match"
@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="the model's and the batches' seed (as a bench run's)")
     parser.add_argument("--listwise", action="store_true",
                         help="softmax cross-entropy over each image's (positive, hard negative, other) scores")
     parser.add_argument("--model-arg", action="append", default=[], help="KEY=VALUE passed to the model factory")
@@ -56,7 +57,7 @@ def main() -> None:
     if extra:
         base = task.model_kwargs
         task.model_kwargs = lambda name, hidden: {**base(name, hidden), **extra}  # type: ignore[method-assign]
-    model = build_model(task, args.model, args.hidden)
+    model = build_model(task, args.model, args.hidden, seed=args.seed)
     print(f"{args.model} {extra}: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
     val = task.batches("val", 255, False)
 
@@ -74,8 +75,8 @@ def main() -> None:
         score = (out[:, 1] - out[:, 0]).view(-1, 3)
         return torch.nn.functional.cross_entropy(score, torch.zeros(score.size(0), dtype=torch.long))
 
-    fit(model, task.batches("train", args.batch_size, True), val, epochs=args.epochs, lr=args.lr, progress=False,
-        log=report, loss=listwise if args.listwise else None)
+    fit(model, task.batches("train", args.batch_size, True, seed=args.seed), val, epochs=args.epochs, lr=args.lr,
+        progress=False, seed=args.seed, log=report, loss=listwise if args.listwise else None)
     print(f"{time.time() - t0:.0f}s")
 
 

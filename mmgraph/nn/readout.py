@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -10,10 +10,24 @@ from torch_geometric.utils import scatter, softmax
 
 from mmgraph.graph.layout import HeteroLayout
 
-__all__ = ["Readout", "POOLINGS"]
+__all__ = ["Readout", "POOLINGS", "check_flat"]
 
 #: Per-node-type poolings; ``"fusion"`` additionally takes the fusion node's state.
 POOLINGS = ("mean", "max", "sum", "attention", "fusion")
+
+
+def check_flat(flat: Optional[Mapping[str, int]], node_types: Sequence[str]) -> dict[str, int]:
+    """``flat`` (``{node type or modality: elements per graph}``) in sorted order, validated (``{}`` for ``None``)."""
+    if flat is None:
+        return {}
+    if not isinstance(flat, Mapping):
+        raise ValueError(f"flat: expected a mapping {{node_type: nodes per graph}}, got {flat!r}")
+    for t, n in flat.items():
+        if t not in node_types:
+            raise ValueError(f"flat: {t!r} is not one of {list(node_types)}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"flat[{t!r}]: expected a positive number of nodes per graph, got {n!r}")
+    return {t: flat[t] for t in sorted(flat)}
 
 
 class Readout(nn.Module):
@@ -33,15 +47,24 @@ class Readout(nn.Module):
     sorted order; for ``"fusion"``: the fusion state). Pooling is per graph, never over
     the whole batch.
 
+    ``flat={m: n}`` also reads the :math:`n` nodes of type :math:`m` of each graph in their
+    order, concatenated: :math:`[h_{v_1}; \ldots; h_{v_n}]`, e.g. the regions of a fixed grid of cells.
+    A head then has weights for each node position, as a CNN+MLP has for each cell, so it
+    can tell where an element is from which node it is (on pixels, pooled readouts are slow
+    to learn this; see ``docs/pixels.md``).
+
     Args:
         node_types: Modality node types to pool (the fusion type is handled by ``"fusion"``).
         hidden: Width of the node states.
         modes: One pooling name or a sequence of them (see :data:`POOLINGS`).
         fusion_type: Name of the fusion node type.
+        flat: ``{node_type: nodes per graph}`` of node types also read flattened, in node order
+            (every graph must have exactly that many nodes of the type).
 
     Shapes:
         - **input:** ``x_dict[m]``: :math:`(N_m, H)`, ``batch_dict[m]``: :math:`(N_m,)` graph ids
-        - **output:** :math:`(B, \text{out\_dim})` with ``out_dim = H * (len(node_types) * n_pool + n_fusion)``
+        - **output:** :math:`(B, \text{out\_dim})` with
+          ``out_dim = H * (len(node_types) * n_pool + n_fusion + sum(flat.values()))``
     """
 
     def __init__(
@@ -50,6 +73,7 @@ class Readout(nn.Module):
         hidden: int,
         modes: Union[str, Sequence[str]] = "mean",
         fusion_type: str = "fusion",
+        flat: Optional[Mapping[str, int]] = None,
     ) -> None:
         super().__init__()
         modes = (modes,) if isinstance(modes, str) else tuple(modes)
@@ -66,13 +90,14 @@ class Readout(nn.Module):
                 f"got node types {list(node_types)}"
             )
         self.node_types = sorted(t for t in node_types if t != fusion_type)
+        self.flat = check_flat(flat, self.node_types)
         self.modes = modes
         self.hidden = hidden
         self.fusion_type = fusion_type
         self.gates = nn.ModuleDict({t: nn.Linear(hidden, 1) for t in self.node_types}) if "attention" in modes else None
         self._block_cache: dict[tuple[tuple[str, ...], str], Tensor] = {}
         n_pool = sum(m != "fusion" for m in modes)
-        self.out_dim = hidden * (len(self.node_types) * n_pool + ("fusion" in modes))
+        self.out_dim = hidden * (len(self.node_types) * n_pool + ("fusion" in modes) + sum(self.flat.values()))
 
     def reset_parameters(self) -> None:
         if self.gates is not None:
@@ -103,6 +128,7 @@ class Readout(nn.Module):
                     parts.append(scatter(alpha.unsqueeze(-1) * x, index, dim=0, dim_size=num_graphs, reduce="sum"))
                 else:
                     parts.append(scatter(x, index, dim=0, dim_size=num_graphs, reduce=mode))
+        parts += [self._flat(t, x_dict[t], num_graphs) for t in self.flat]
         out = torch.cat(parts, dim=-1)
         return (out, weights) if return_weights else out
 
@@ -139,8 +165,17 @@ class Readout(nn.Module):
                 src, mode = alpha.unsqueeze(-1) * h, "sum"
             pooled = scatter(src, group, dim=0, dim_size=num_graphs * types, reduce=mode).view(num_graphs, types, -1)
             parts.append(pooled.index_select(1, blocks).view(num_graphs, len(self.node_types) * self.hidden))
+        parts += [self._flat(t, h[layout.node_slice(t)], num_graphs) for t in self.flat]
         out = torch.cat(parts, dim=-1)
         return (out, weights) if return_weights else out
+
+    def _flat(self, node_type: str, h: Tensor, num_graphs: int) -> Tensor:
+        """``(B, n * H)``: the ``n`` nodes of ``node_type`` of each graph, concatenated in order."""
+        n = self.flat[node_type]
+        if h.size(0) != num_graphs * n:
+            raise ValueError(f"Readout: flat[{node_type!r}] expects {n} nodes per graph ({num_graphs * n} for "
+                             f"{num_graphs} graphs), got {h.size(0)} {node_type!r} nodes")
+        return h.reshape(num_graphs, n * h.size(-1))
 
     def _blocks(self, layout: HeteroLayout, device: torch.device) -> Tensor:
         """``(T_pooled,)`` the position of each pooled node type among the layout's (cached per schema and device)."""
@@ -153,5 +188,6 @@ class Readout(nn.Module):
         return self._block_cache[key]
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.node_types}, modes={list(self.modes)})"
+        flat = f", flat={self.flat}" if self.flat else ""
+        return f"{self.__class__.__name__}({self.node_types}, modes={list(self.modes)}{flat})"
 

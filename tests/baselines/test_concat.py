@@ -66,3 +66,41 @@ def test_single_modality_works(make_sample):
     model = ConcatFusion({"text": 6}, HIDDEN, out_dim=2).eval()
     out = model(collate([make_sample(text=2), make_sample(text=5)]))
     assert out.shape == (2, 2) and torch.isfinite(out).all()
+
+
+def _grid_samples(n: int = 3, cells: int = 4):
+    import mmgraph as mg
+
+    gen = torch.Generator().manual_seed(0)
+    return [mg.MultimodalSample(image=torch.randn(cells, 3, generator=gen), question=torch.randn(2, 2, generator=gen),
+                                y=i % 2) for i in range(n)]
+
+
+def test_flat_reads_elements_by_position():
+    torch.manual_seed(0)
+    pooled = ConcatFusion({"image": 3, "question": 2}, hidden=8, out_dim=2)
+    torch.manual_seed(0)
+    flat = ConcatFusion({"image": 3, "question": 2}, hidden=8, out_dim=2, flat={"image": 4})
+    samples = _grid_samples()
+    swapped = [s.__class__(image=s["image"].x.flip(0), question=s["question"].x, y=s.y) for s in samples]
+    pooled.eval(), flat.eval()
+    # A pooled readout cannot tell where an element is; the flat readout can.
+    torch.testing.assert_close(pooled(collate(samples)), pooled(collate(swapped)))
+    assert not torch.allclose(flat(collate(samples)), flat(collate(swapped)))
+    z = flat.fuse(collate(samples))
+    assert z.shape == (3, 2 * 8 + 2 + 4 * 8) and flat.fused_dim == z.size(1)
+    encoded = flat.encoders(collate(samples))["image"]
+    torch.testing.assert_close(z[:, -32:], encoded.reshape(3, 32))
+    assert "flat={'image': 4}" in repr(flat)
+
+
+def test_flat_errors_and_missing_modality():
+    with pytest.raises(ValueError, match=r"flat: 'audio' is not one of \['image', 'question'\]"):
+        ConcatFusion({"image": 3, "question": 2}, hidden=8, flat={"audio": 2})
+    model = ConcatFusion({"image": 3, "question": 2}, hidden=8, out_dim=2, flat={"image": 5})
+    with pytest.raises(ValueError, match=r"concat: flat\['image'\] expects 5 elements per sample, got 4"):
+        model(collate(_grid_samples()))
+    import mmgraph as mg
+
+    only_question = collate([mg.MultimodalSample(question=torch.randn(2, 2), y=0)])
+    assert torch.equal(model.fuse(only_question)[:, -40:], torch.zeros(1, 40))

@@ -228,3 +228,44 @@ def test_errors() -> None:
         readout(x_dict, batch_dict, B)
     # without 'fusion' in modes, no fusion node is needed
     assert Readout(TYPES, H, "mean")(x_dict, batch_dict, B).shape == (B, 2 * H)
+
+
+def test_flat_reads_each_graphs_nodes_in_order() -> None:
+    readout = Readout(TYPES, H, ("mean", "fusion"), flat={"image": 2})
+    x_dict, batch_dict = make_inputs({"text": [2, 0, 3], "image": [2, 2, 2]})
+    out = readout(x_dict, batch_dict, B)
+    assert readout.out_dim == H * (2 + 1 + 2) and out.shape == (B, readout.out_dim)
+    pooled = Readout(TYPES, H, ("mean", "fusion"))(x_dict, batch_dict, B)
+    torch.testing.assert_close(out[:, : pooled.size(1)], pooled)
+    for g in range(B):  # graph g's two image nodes, first then second
+        torch.testing.assert_close(out[g, pooled.size(1):], x_dict["image"][2 * g: 2 * g + 2].reshape(-1))
+    assert "flat={'image': 2}" in repr(readout)
+
+
+def test_flat_on_a_layout_matches_the_dict_path() -> None:
+    import mmgraph as mg
+    from mmgraph.graph.layout import flatten
+
+    samples = [mg.MultimodalSample(image=torch.randn(3, 2), text=torch.randn(n, 2), y=0) for n in (1, 4)]
+    builder = mg.GraphBuilder.complete(["image", "text"])
+    graph = builder.batch(mg.collate(samples))
+    types, edge_types = builder.node_types(["image", "text"]), builder.edge_types(["image", "text"])
+    layout = flatten(graph, types, edge_types)
+    h = torch.randn(layout.node_ptr[-1], H)
+    readout = Readout(types, H, ("mean", "fusion"), flat={"image": 3})
+    x_dict = {t: h[layout.node_slice(t)] for t in types}
+    batch_dict = {t: layout.batch[layout.node_slice(t)] for t in types}
+    torch.testing.assert_close(readout.forward_layout(h, layout), readout(x_dict, batch_dict, 2))
+    with pytest.raises(ValueError, match=r"flat\['image'\] expects 4 nodes per graph .*got 6 'image' nodes"):
+        Readout(types, H, "mean", flat={"image": 4}).forward_layout(h, layout)
+
+
+@pytest.mark.parametrize(("flat", "words"), [
+    ({"audio": 2}, r"flat: 'audio' is not one of \['image', 'text'\]"),
+    ({"image": 0}, r"flat\['image'\]: expected a positive number .* got 0"),
+    ({"image": True}, r"flat\['image'\]: expected a positive number"),
+    ([("image", 2)], "flat: expected a mapping"),
+])
+def test_flat_errors(flat, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        Readout(TYPES, H, "mean", flat=flat)

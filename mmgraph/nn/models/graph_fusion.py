@@ -65,6 +65,9 @@ class GraphFusionModel(FusionModel):
             (counts); ``False``: post-norm (see :class:`~mmgraph.nn.HeteroGNN`).
         condition: A modality whose per-graph mean state conditions every message of a
             relational GNN (see :class:`~mmgraph.nn.HeteroGNN`), e.g. ``"question"`` for VQA.
+        flat: ``{modality: nodes per graph}``: the head also reads these nodes' final states in
+            order, flattened (``flat`` of :class:`~mmgraph.nn.Readout`), e.g. ``{"image": 25}``
+            for a 5×5 grid of regions.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` (modalities ⊆ ``in_dims``)
@@ -74,7 +77,8 @@ class GraphFusionModel(FusionModel):
     def __init__(self, in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, *,
                  builder: Optional[GraphBuilder] = None, conv: str = "gat", num_layers: int = 2, heads: Optional[int] = None,
                  readout: Union[str, Sequence[str], None] = None, norm: Optional[str] = "layer",
-                 condition: Optional[str] = None, norm_first: bool = True, **options: Unpack[FusionOptions]) -> None:
+                 condition: Optional[str] = None, norm_first: bool = True, flat: Optional[Mapping[str, int]] = None,
+                 **options: Unpack[FusionOptions]) -> None:
         super().__init__(in_dims, hidden, out_dim, **options)
         names = self.names
         if condition is not None and condition not in names:
@@ -100,7 +104,7 @@ class GraphFusionModel(FusionModel):
         )
         if readout is None:
             readout = ("mean", "fusion") if builder.fusion_node else "mean"
-        self.readout = Readout(self.node_types, hidden, readout, fusion_type=FUSION)
+        self.readout = Readout(self.node_types, hidden, readout, fusion_type=FUSION, flat=flat)
         self.head = make_head(self.task, self.readout.out_dim, out_dim, hidden=hidden, dropout=self.dropout_rate)
         self.reset_parameters()
 
@@ -186,6 +190,8 @@ class GraphFusionModel(FusionModel):
             extra["condition"] = self.gnn.condition
         if self.film is not None:
             extra["film"] = self.film.source
+        if self.readout.flat:
+            extra["flat"] = self.readout.flat
         return extra
 
 

@@ -204,3 +204,21 @@ def test_fusion_parameter_matters(batch: mg.MultimodalBatch) -> None:
     with torch.no_grad():
         model.fusion.add_(1.0)
     assert not torch.allclose(model(batch), out)
+
+
+def test_flat_readout_tells_nodes_apart_by_position() -> None:
+    gen = torch.Generator().manual_seed(0)
+    samples = [mg.MultimodalSample(image=torch.randn(4, 3, generator=gen), question=torch.randn(2, 2, generator=gen),
+                                   y=0) for _ in range(3)]
+    swapped = [mg.MultimodalSample(image=s["image"].x.flip(0), question=s["question"].x, y=0) for s in samples]
+    dims = {"image": 3, "question": 2}
+    torch.manual_seed(0)
+    pooled = GraphFusionModel(dims, hidden=8, out_dim=2, conv="relational").eval()
+    torch.manual_seed(0)
+    flat = GraphFusionModel(dims, hidden=8, out_dim=2, conv="relational", flat={"image": 4}).eval()
+    # The complete graph and pooled readouts are blind to element order; the flat readout is not.
+    torch.testing.assert_close(pooled(mg.collate(samples)), pooled(mg.collate(swapped)), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(flat(mg.collate(samples)), flat(mg.collate(swapped)), atol=1e-3)
+    assert flat.readout.out_dim == pooled.readout.out_dim + 4 * 8 and "flat={'image': 4}" in repr(flat)
+    with pytest.raises(ValueError, match=r"flat\['image'\] expects 5 nodes per graph"):
+        GraphFusionModel(dims, hidden=8, out_dim=2, flat={"image": 5})(mg.collate(samples))
