@@ -98,6 +98,9 @@ def main() -> None:
     p.add_argument("--question-graph", action="store_true",
                    help="graph models: the regions form a complete graph per question (as the objects do from "
                         "state), with the plain CNN as extractor, instead of the image-level GraphExtractor")
+    p.add_argument("--no-graph-extractor", action="store_true",
+                   help="graph models: the plain CNN as extractor (no image-level region graph); per question the "
+                        "regions are linked to the fusion node only")
     p.add_argument("--cell-ids", action="store_true", help="append a one-hot cell id to every region")
     p.add_argument("--flat", action="store_true",
                    help="concat and graph models: the head also reads the 25 regions flattened (flat={'image': 25})")
@@ -115,6 +118,7 @@ def main() -> None:
 
         task._builder = GraphBuilder(intra={"image": edges.Full(attr="pos"), "question": edges.Sequential(window=1)},
                                      fusion_node=True)
+    if args.question_graph or args.no_graph_extractor:
         task.model_kwargs = lambda name, hidden: super(SortOfCLEVRTask, task).model_kwargs(name, hidden)
     options = {"encoder_norm": {"image": None}} if args.no_region_norm else {}
     if args.flat:
@@ -134,7 +138,7 @@ def main() -> None:
     if args.no_cnn_film and model.film is not None:
         model.film.extractors = torch.nn.ModuleDict()  # FiLM on the elements (and GNN layers) only
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} cell_ids={args.cell_ids} flat={args.flat} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} graph_extractor={args.model.startswith('graph-') and not (args.no_graph_extractor or args.question_graph)} cell_ids={args.cell_ids} flat={args.flat} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
     t0 = time.perf_counter()
 
