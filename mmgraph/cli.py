@@ -148,7 +148,7 @@ def _bench(args: argparse.Namespace) -> int:
                           reference=task.default_models[0] if task.default_models else models[0],
                           patience=args.patience, data_seed=args.data_seed, epochs=args.epochs,
                           batch_size=args.batch_size, hidden=args.hidden, lrs=tuple(args.lrs) if args.lrs else None,
-                          sweep_epochs=args.sweep_epochs)
+                          sweep_epochs=args.sweep_epochs, scheduler=args.scheduler)
     except ValueError as exc:
         print(f"mmgraph bench: error: {exc}", file=sys.stderr)
         return 2
@@ -532,6 +532,9 @@ def _add_bench(sub: Any) -> None:
     bench.add_argument("--lrs", type=_lr_list, default=None,
                        help="learning rates of the sweep, comma-separated (default: the task's; quick: 3e-3 only)")
     bench.add_argument("--sweep-epochs", type=int, default=None, help="epochs per sweep run (default: the task's; quick: 1)")
+    bench.add_argument("--scheduler", choices=("cosine", "none"), default=None,
+                       help="learning-rate schedule of every run: cosine decay to 0, or none (constant) "
+                       "(default: the task's)")
     bench.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: off)")
     bench.add_argument("--data-seed", type=int, default=0, help="seed of the generated data (default: 0)")
     bench.add_argument("--report-only", action="store_true",

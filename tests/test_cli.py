@@ -125,6 +125,8 @@ def test_bench_refuses_to_mix_settings(tmp_path, monkeypatch: pytest.MonkeyPatch
     capsys.readouterr()
     assert main(base + ["--epochs", "2"]) == 2
     assert "holds runs made with other settings (epochs: 1 there, 2 now)" in capsys.readouterr().err
+    assert main(base + ["--epochs", "1", "--scheduler", "none"]) == 2
+    assert "(scheduler: None there, 'none' now)" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -146,6 +148,7 @@ def test_bench_unavailable_device(tmp_path, capsys: pytest.CaptureFixture[str]) 
         (["--lrs", "1e-3,nan"], "argument --lrs: expected a finite number > 0, got 'nan'"),
         (["--device", "meta"], "--device: expected cpu, cuda[:N] or mps where available, got 'meta'"),
         (["--device", "tpu:9"], "--device: expected a torch device"),
+        (["--scheduler", "step"], "argument --scheduler: invalid choice: 'step'"),
     ],
 )
 def test_bench_bad_paths_rates_and_devices_fail_before_any_work(tmp_path, monkeypatch, capsys, argv: list[str],

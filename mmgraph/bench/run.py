@@ -12,7 +12,7 @@ from mmgraph.bench.tasks.base import BenchTask
 __all__ = ["run", "make_config", "SETTING_NAMES"]
 
 #: Run settings a task has defaults for and :func:`run` (or ``mmgraph bench``) can override.
-SETTING_NAMES = ("epochs", "seeds", "lrs", "sweep_epochs", "hidden", "batch_size")
+SETTING_NAMES = ("epochs", "seeds", "lrs", "sweep_epochs", "hidden", "batch_size", "scheduler")
 
 
 def make_config(task: BenchTask, quick: bool = False, models: Optional[Sequence[str]] = None,
@@ -42,6 +42,7 @@ def make_config(task: BenchTask, quick: bool = False, models: Optional[Sequence[
         hidden=defaults["hidden"],
         lrs=tuple(defaults["lrs"]),
         sweep_epochs=defaults["sweep_epochs"],
+        scheduler=defaults["scheduler"],
         patience=patience,
         data_seed=data_seed,
         quick=quick,
@@ -67,7 +68,8 @@ def run(task: BenchTask, models: Optional[Sequence[str]] = None, seeds: Union[in
         progress: Show progress (bars in a terminal, one line per epoch otherwise).
         device: Where to train (``"cpu"``, ``"cuda"``).
         say: Where the one-line messages go.
-        **settings: Overrides of ``epochs``, ``lrs``, ``sweep_epochs``, ``hidden``, ``batch_size``.
+        **settings: Overrides of ``epochs``, ``lrs``, ``sweep_epochs``, ``hidden``, ``batch_size``,
+            ``scheduler``.
 
     Returns:
         The results (the schema of ``results.json``); :func:`~mmgraph.bench.markdown_table` shows them.

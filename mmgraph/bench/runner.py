@@ -20,7 +20,7 @@ from mmgraph.bench.results import RunRecord, RunStore, aggregate, write_results
 from mmgraph.bench.tasks.base import BenchTask
 from mmgraph.graph.prebuilt import with_graphs
 from mmgraph.registry import list_models
-from mmgraph.train.fit import default_loss, fit, predict
+from mmgraph.train.fit import SCHEDULERS, default_loss, fit, predict
 from mmgraph.utils.io import atomic_write_text
 from mmgraph.utils.lock import run_lock
 from mmgraph.train.distributed import Distributed, from_environment, on_main
@@ -45,6 +45,8 @@ class BenchConfig:
         lrs: Learning rates of the sweep; the one with the best validation metric after
             ``sweep_epochs`` epochs (seed 0) is used for every seed of that model.
         sweep_epochs: Epochs per sweep run.
+        scheduler: The learning-rate schedule of every run (``fit(scheduler=...)``): ``"cosine"``
+            (decay to 0 at the last step) or ``"none"`` (a constant rate).
         patience: Early-stopping patience in epochs (``None``: off).
         data_seed: Seed of the generated data (the same for every model and seed).
         quick: Small data and few epochs (a smoke run; not a result).
@@ -58,6 +60,7 @@ class BenchConfig:
     reference: Optional[str] = None
     lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
     sweep_epochs: int = 3
+    scheduler: str = "cosine"
     patience: Optional[int] = None
     data_seed: int = 0
     quick: bool = False
@@ -76,6 +79,8 @@ class BenchConfig:
             raise ValueError("seeds: expected at least one seed, got none")
         if not self.lrs or any(lr <= 0 for lr in self.lrs):
             raise ValueError(f"lrs: expected positive learning rates, got {self.lrs!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler: expected one of {list(SCHEDULERS)}, got {self.scheduler!r}")
         if self.reference is None:
             graph = [m for m in self.models if m.startswith("graph-")]
             self.reference = graph[0] if graph else self.models[0]
@@ -162,6 +167,7 @@ def _fit(task: BenchTask, model: nn.Module, cfg: BenchConfig, lr: float, epochs:
         mode=task.mode,
         epochs=epochs,
         lr=lr,
+        scheduler=cfg.scheduler,
         patience=cfg.patience,
         seed=seed,
         progress=progress,
@@ -252,6 +258,8 @@ def _check_settings(out: Path, task: BenchTask, cfg: BenchConfig, budget: int) -
         The parameter budget of ``out``.
     """
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("models", "seeds")}
+    if settings["scheduler"] == "cosine":  # the only schedule before it was a setting: older folders stay valid
+        del settings["scheduler"]
     settings = json.loads(json.dumps({"task": task.name, **settings}))  # tuples -> lists, as stored
     path = out / SETTINGS_FILE
     if path.exists():

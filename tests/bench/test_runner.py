@@ -52,7 +52,35 @@ def test_config_errors() -> None:
         BenchConfig(models=["concat"], epochs=0)
     with pytest.raises(ValueError, match="lrs: expected positive"):
         BenchConfig(models=["concat"], lrs=(0.0,))
+    with pytest.raises(ValueError, match=r"scheduler: expected one of \['cosine', 'none'\], got 'step'"):
+        BenchConfig(models=["concat"], scheduler="step")
     assert BenchConfig(models=["concat", "graph-gat"]).reference == "graph-gat"
+
+
+def test_scheduler_reaches_every_run(tmp_path: Path) -> None:
+    task = SortOfCLEVRTask("state", sizes=(3, 2, 2))
+    rates = {}
+    for scheduler in ("none", "cosine"):
+        cfg = BenchConfig(models=["concat"], seeds=[0], epochs=2, batch_size=32, hidden=8, lrs=(1e-3,),
+                          scheduler=scheduler, quick=True)
+        out = tmp_path / scheduler
+        run_benchmark(task, cfg, out, command="test", progress=False, say=lambda _: None)
+        history = json.loads((out / "runs" / "concat__seed0.json").read_text())["extra"]["history"]
+        rates[scheduler] = [row["lr"] for row in history]
+    assert rates["none"] == [1e-3, 1e-3]  # constant
+    assert rates["cosine"][1] < rates["cosine"][0]  # decays
+
+
+def test_folders_recorded_before_the_scheduler_setting_stay_valid(tmp_path: Path) -> None:
+    task = SortOfCLEVRTask("state", sizes=(3, 2, 2))
+    cfg = BenchConfig(models=["concat"], seeds=[0], epochs=1, batch_size=32, hidden=8, lrs=(1e-3,), quick=True)
+    run_benchmark(task, cfg, tmp_path, command="test", progress=False, say=lambda _: None)
+    settings = next(p for p in tmp_path.iterdir() if p.suffix == ".json" and "settings" in p.name)
+    assert "scheduler" not in json.loads(settings.read_text())  # the default is stored as before
+    run_benchmark(task, cfg, tmp_path, command="test", progress=False, say=lambda _: None)  # no error
+    constant = BenchConfig(**{**cfg.__dict__, "scheduler": "none"})
+    with pytest.raises(ValueError, match="other settings.*scheduler"):
+        run_benchmark(task, constant, tmp_path, command="test", progress=False, say=lambda _: None)
 
 
 def test_run_writes_results_and_resumes(tmp_path: Path) -> None:

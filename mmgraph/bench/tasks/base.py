@@ -17,10 +17,12 @@ __all__ = ["BenchTask", "Batches", "Example", "FULL_SETTINGS", "QUICK_SETTINGS"]
 #: Defaults of a full run, unless the task overrides them (:attr:`BenchTask.full_settings`).
 FULL_SETTINGS: dict[str, Any] = {
     "epochs": 20, "seeds": 3, "lrs": (3e-4, 1e-3, 3e-3), "sweep_epochs": 3, "hidden": 64, "batch_size": 64,
+    "scheduler": "cosine",
 }
 #: ``--quick``: a smoke run of the whole pipeline in about two minutes on 2 cores (small data,
 #: narrow models, one learning rate instead of the sweep). Its figures are not results.
-QUICK_SETTINGS: dict[str, Any] = {"epochs": 3, "seeds": 2, "lrs": (3e-3,), "sweep_epochs": 1, "hidden": 32, "batch_size": 128}
+QUICK_SETTINGS: dict[str, Any] = {"epochs": 3, "seeds": 2, "lrs": (3e-3,), "sweep_epochs": 1, "hidden": 32, "batch_size": 128,
+                                  "scheduler": "cosine"}
 
 
 class Batches:
@@ -94,7 +96,7 @@ class BenchTask:
         metric_names: Test metrics reported in ``results.json``.
         default_models: Models run when ``--models`` is not given.
         full_settings: The task's defaults for a full run (``epochs``, ``seeds``, ``lrs``,
-            ``sweep_epochs``, ``hidden``, ``batch_size``), over :data:`FULL_SETTINGS`.
+            ``sweep_epochs``, ``hidden``, ``batch_size``, ``scheduler``), over :data:`FULL_SETTINGS`.
         quick_settings: The same for ``--quick``, over :data:`QUICK_SETTINGS`.
         plateau: ``{test metric: threshold}`` beyond which a run has left the task's plateau
             (``None``: not defined); reports count the seeds that did (see :class:`~mmgraph.bench.Task`).
