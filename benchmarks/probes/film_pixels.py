@@ -13,6 +13,7 @@ import argparse
 import time
 
 import torch
+from torch_geometric.utils import scatter
 
 from mmgraph.bench.runner import build_model
 from mmgraph.bench.tasks import SortOfCLEVRTask
@@ -63,19 +64,27 @@ class GraphFlat(GraphFusionModel):
     """Probe-only (``graph-flat``): graph-relational, whose head also reads the image's region nodes after
     message passing flattened in cell order (one weight per cell and channel, as ``concat-flat``)."""
 
-    def __init__(self, in_dims, hidden=64, out_dim=1, *, cells: int = 25, **kwargs):  # noqa: ANN001, ANN003
+    def __init__(self, in_dims, hidden=64, out_dim=1, *, cells: int = 25, pooled: bool = True,  # noqa: ANN001
+                 before_gnn: bool = False, jk: bool = False, **kwargs):  # noqa: ANN003
         super().__init__(in_dims, hidden, out_dim, **kwargs)
-        self.cells = cells
-        self.head = make_head(self.task, self.readout.out_dim + cells * hidden, out_dim, hidden=2 * hidden,
-                              dropout=self.dropout_rate)
+        self.cells, self.pooled, self.before_gnn, self.jk = cells, pooled, before_gnn, jk
+        width = (self.readout.out_dim if pooled else hidden) + cells * hidden * (2 if jk else 1)
+        self.head = make_head(self.task, width, out_dim, hidden=2 * hidden, dropout=self.dropout_rate)
 
     def forward(self, batch):  # noqa: ANN001, ANN201
         batch, graph, layout, prepared = self._graph(batch)
         context = None if self.film is None else self.film.context(batch)
         x = torch.cat([self._node_states(t, graph, layout, context) for t in self.node_types])
         h = self.gnn.forward_layout(x, layout, prepared=prepared)
-        regions = h[layout.node_slice("image")].reshape(layout.num_graphs, self.cells * self.hidden)
-        return self.head(torch.cat([self.readout.forward_layout(h, layout), regions], dim=-1))
+        cells = layout.node_slice("image")
+        states = torch.cat([x[cells], h[cells]], dim=-1) if self.jk else (x if self.before_gnn else h)[cells]
+        regions = states.reshape(layout.num_graphs, -1)
+        if self.pooled:
+            rest = self.readout.forward_layout(h, layout)
+        else:  # only the question's mean state next to the regions, as concat-flat reads
+            rows = layout.node_slice("question")
+            rest = scatter(h[rows], layout.batch[rows], dim=0, dim_size=layout.num_graphs, reduce="mean")
+        return self.head(torch.cat([rest, regions], dim=-1))
 
 
 def main() -> None:
@@ -104,6 +113,18 @@ def main() -> None:
     p.add_argument("--cell-ids", action="store_true", help="append a one-hot cell id to every region")
     p.add_argument("--flat", action="store_true",
                    help="concat and graph models: the head also reads the 25 regions flattened (flat={'image': 25})")
+    p.add_argument("--no-pooled", action="store_true",
+                   help="graph-flat: the head reads the regions and the question's mean only (no pooled readout)")
+    p.add_argument("--regions-before-gnn", action="store_true",
+                   help="graph-flat: the head reads the regions' states before message passing (the GNN still runs)")
+    p.add_argument("--flat-from", default="output", choices=["output", "input"],
+                   help="graph models with --flat: read the regions after message passing or as they enter it")
+    p.add_argument("--jk", action="store_true",
+                   help="graph-flat: the head reads each region's states before and after message passing")
+    p.add_argument("--gnn-norm", default="layer", choices=["layer", "batch", "none"],
+                   help="graph models: the GNN's normalisation (pre-norm by default)")
+    p.add_argument("--no-gnn-film", action="store_true", help="graph models with --film: no FiLM in the GNN layers")
+    p.add_argument("--head-hidden", type=int, default=None, help="replace the model's head by one of this width")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
@@ -123,6 +144,10 @@ def main() -> None:
     options = {"encoder_norm": {"image": None}} if args.no_region_norm else {}
     if args.flat:
         options["flat"] = {"image": 25}
+    if args.flat_from != "output":
+        options["flat_from"] = args.flat_from
+    if args.gnn_norm != "layer":
+        options["norm"] = None if args.gnn_norm == "none" else args.gnn_norm
     task.model_options = {args.model: options}
     if args.model == "graph-flat":  # graph-relational's options (its extractor and graph), the flat head
         from mmgraph.utils.seed import seed_everything
@@ -131,14 +156,23 @@ def main() -> None:
         kwargs = task.model_kwargs("graph-relational", args.hidden)
         if args.no_region_norm:
             kwargs["encoder_norm"] = {"image": None}
+        if "norm" in options:
+            kwargs["norm"] = options["norm"]
         in_dims = {**task.in_dims(), **kwargs.pop("in_dims", {})}
-        model = GraphFlat(in_dims, args.hidden, task.out_dim, conv="relational", task=task.task, **kwargs)
+        model = GraphFlat(in_dims, args.hidden, task.out_dim, conv="relational", task=task.task,
+                          pooled=not args.no_pooled, before_gnn=args.regions_before_gnn, jk=args.jk, **kwargs)
     else:
         model = build_model(task, args.model, args.hidden, seed=args.seed)
     if args.no_cnn_film and model.film is not None:
         model.film.extractors = torch.nn.ModuleDict()  # FiLM on the elements (and GNN layers) only
+    if args.no_gnn_film and getattr(model, "gnn", None) is not None:
+        model.gnn.film, model.gnn.films = None, None  # FiLM at the CNN and the element encoders only
+    if args.head_hidden is not None:
+        first = next(m for m in model.head.modules() if isinstance(m, torch.nn.Linear))
+        model.head = make_head(task.task, first.in_features, task.out_dim, hidden=args.head_hidden,
+                               dropout=model.dropout_rate)
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} graph_extractor={args.model.startswith('graph-') and not (args.no_graph_extractor or args.question_graph)} cell_ids={args.cell_ids} flat={args.flat} params={params:,} lr={args.lr:g} batch={args.batch_size} "
+    print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} graph_extractor={args.model.startswith('graph-') and not (args.no_graph_extractor or args.question_graph)} cell_ids={args.cell_ids} flat={args.flat} pooled={not args.no_pooled} before_gnn={args.regions_before_gnn} jk={args.jk} flat_from={args.flat_from} gnn_film={args.film and not args.no_gnn_film} head_hidden={args.head_hidden} gnn_norm={args.gnn_norm} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
     t0 = time.perf_counter()
 
@@ -153,8 +187,13 @@ def main() -> None:
         train = MultimodalLoader(task.data["train"], args.batch_size, shuffle=True, seed=args.seed, group=False)
     else:
         train = task.batches("train", args.batch_size, shuffle=True, seed=args.seed)
-    fit(model, train,
-        task.batches("val", 256, shuffle=False), epochs=args.epochs, lr=args.lr, seed=args.seed, progress=False,
+    val = task.batches("val", 256, shuffle=False)
+    collate = getattr(model, "collate_fn", None)
+    if callable(collate):  # graph models: graphs built in the loader, as the benchmark does
+        from mmgraph.graph.prebuilt import with_graphs
+
+        train, val = with_graphs(train, collate()), with_graphs(val, collate())
+    fit(model, train, val, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=False,
         log=log, scheduler="none")
     test = task.evaluate(model, "test", 256)
     print("test " + ", ".join(f"{k} {v:.3f}" for k, v in test.items()), flush=True)

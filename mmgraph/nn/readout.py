@@ -133,9 +133,12 @@ class Readout(nn.Module):
         return (out, weights) if return_weights else out
 
     def forward_layout(
-        self, h: Tensor, layout: HeteroLayout, return_weights: bool = False
+        self, h: Tensor, layout: HeteroLayout, return_weights: bool = False, flat_states: Optional[Tensor] = None
     ) -> Union[Tensor, tuple[Tensor, dict[str, Tensor]]]:
         """:meth:`forward` on node states in the rows of a :class:`~mmgraph.graph.HeteroLayout`.
+
+        ``flat_states`` (same rows and width as ``h``): the states the ``flat`` part reads
+        instead of ``h``, e.g. the nodes' states before message passing.
 
         Every pooling is one scatter over all node types at once: node ``v`` of type ``t`` in
         graph ``g`` goes to group ``g * T + t``; the pooled types' groups are then picked.
@@ -165,7 +168,8 @@ class Readout(nn.Module):
                 src, mode = alpha.unsqueeze(-1) * h, "sum"
             pooled = scatter(src, group, dim=0, dim_size=num_graphs * types, reduce=mode).view(num_graphs, types, -1)
             parts.append(pooled.index_select(1, blocks).view(num_graphs, len(self.node_types) * self.hidden))
-        parts += [self._flat(t, h[layout.node_slice(t)], num_graphs) for t in self.flat]
+        flat = h if flat_states is None else flat_states
+        parts += [self._flat(t, flat[layout.node_slice(t)], num_graphs) for t in self.flat]
         out = torch.cat(parts, dim=-1)
         return (out, weights) if return_weights else out
 

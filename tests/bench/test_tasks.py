@@ -189,6 +189,27 @@ def test_film_gives_every_model_the_question_in_perception() -> None:
         SortOfCLEVRTask("pixels", film="question")
 
 
+def test_pixels_with_film_is_the_protocol_that_leaves_the_plateau() -> None:
+    task = SortOfCLEVRTask("pixels", sizes=(2, 1, 1), film=True)
+    task.load(quick=True)
+    settings = task.settings(quick=False)
+    assert {k: settings[k] for k in ("epochs", "lrs", "batch_size", "scheduler")} == \
+        {"epochs": 16, "lrs": (1e-3,), "batch_size": 64, "scheduler": "none"}
+    batch = next(iter(task.batches("train", 64, shuffle=False)))  # grouped: the 40 questions of 2 images
+    for name in SortOfCLEVRTask.MODELS:
+        model = build_model(task, name, hidden=16)
+        extractor = model.extractors["image"]
+        assert isinstance(extractor, mg.nn.GridCNN) and extractor.norm == "group", name  # per-image statistics
+        assert model.encoders.norms["image"] is None, name  # every region keeps its size
+        if name == "concat":
+            assert model.flat == {"image": 25}
+        if name.startswith("graph-"):
+            assert model.readout.flat == {"image": 25} and model.flat_from == "input", name
+        assert model(batch).shape == (40, 10), name
+    assert SortOfCLEVRTask("pixels")._extractor("image").norm == "batch"  # the recorded protocol is unchanged
+    assert SortOfCLEVRTask("pixels").model_options == {} and SortOfCLEVRTask("state", film=True).model_options == {}
+
+
 def test_cli_film_is_for_sort_of_clevr(capsys: pytest.CaptureFixture[str]) -> None:
     from mmgraph.cli import main
 

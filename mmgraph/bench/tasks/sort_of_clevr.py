@@ -49,7 +49,14 @@ class SortOfCLEVRTask(Task):
         sizes: ``(train, val, test)`` images; default 9,800 / 1,000 / 200 (quick: 100 / 25 / 50).
         film: Every model's perception is conditioned on the question (``film="question"``: FiLM in
             the CNN's last block and on the objects' or regions' states, see
-            :class:`~mmgraph.nn.ModalityFiLM`); the task is then named ``...-film``.
+            :class:`~mmgraph.nn.ModalityFiLM`); the task is then named ``...-film``. From pixels this
+            is also the protocol that leaves the plateau in the probes (``docs/pixels.md``): every
+            model's CNN normalises per image (``GridCNN(norm="group")``) and its regions keep their
+            size (``encoder_norm={"image": None}``); concat and the graph models also read the 25
+            regions in cell order (``flat``; graph models read them as they enter the GNN,
+            ``flat_from="input"``); a graph model's CNN runs per question, so its regions are
+            linked to the fusion node per question (no image-level region graph); runs use
+            :attr:`PIXELS_FILM_SETTINGS` (batches of 3 images, a constant rate of 1e-3).
     """
 
     metric_names = ("acc", "acc_relational", "acc_nonrelational")
@@ -64,6 +71,11 @@ class SortOfCLEVRTask(Task):
     #: relational ≤ 0.77 and non-relational ≤ 0.66 (every recorded plateau run, pixels or state).
     PLATEAU = {"acc_relational": 0.78, "acc_nonrelational": 0.75}
     SETTINGS = {"epochs": 12, "lrs": (1e-3, 3e-3), "sweep_epochs": 2, "batch_size": 256}
+    #: From pixels with ``film``: 60 questions of 3 images per batch (about 3,270 steps per epoch) at a
+    #: constant 1e-3, where the probes left the plateau (``docs/pixels.md``).
+    PIXELS_FILM_SETTINGS = {"epochs": 16, "lrs": (1e-3,), "batch_size": 64, "scheduler": "none"}
+    #: The regions of a 75×75 image after the 4 stride-2 blocks of ``GridCNN``: 5×5.
+    CELLS = 25
 
     FULL = (9800, 1000, 200)
     QUICK = (100, 25, 50)
@@ -80,12 +92,16 @@ class SortOfCLEVRTask(Task):
         # attention and RN), the same CNN from pixels, and for graph models the same graph
         if not isinstance(film, bool):
             raise ValueError(f"film: expected True or False, got {film!r}")
+        self.pixels_film = input == "pixels" and film
+        cnn_norm = "group" if self.pixels_film else "batch"
         super().__init__(
             f"sort-of-clevr-{input}" + ("" if text == "onehot" else f"-{text}") + ("-film" if film else ""),
             kind="classification", classes=ANSWERS, builder=self._graph(), query="question", condition="question",
             film="question" if film else None, models=self.MODELS,
-            settings=self.SETTINGS, plateau=self.PLATEAU,
-            extractors={"image": lambda: GridCNN(channels=self.cnn_channels)} if input == "pixels" else None,
+            settings={**self.SETTINGS, **self.PIXELS_FILM_SETTINGS} if self.pixels_film else self.SETTINGS,
+            plateau=self.PLATEAU, model_options=self._pixels_film_options() if self.pixels_film else None,
+            extractors={"image": lambda: GridCNN(channels=self.cnn_channels, norm=cnn_norm)}
+            if input == "pixels" else None,
         )
         self.text_encoder = text_encoder
         self._questions: Optional[tuple[Tensor, Tensor, dict[str, int]]] = None
@@ -133,6 +149,16 @@ class SortOfCLEVRTask(Task):
     def _objects(self) -> str:
         return "objects" if self.input == "state" else "image"
 
+    def _pixels_film_options(self) -> dict[str, dict[str, Any]]:
+        """Per model, the options of the pixel protocol with ``film`` (see the class docstring)."""
+        options: dict[str, dict[str, Any]] = {name: {"encoder_norm": {"image": None}} for name in self.MODELS}
+        for name in self.MODELS:
+            if name == "concat" or name.startswith("graph-"):
+                options[name]["flat"] = {"image": self.CELLS}
+            if name.startswith("graph-"):
+                options[name]["flat_from"] = "input"
+        return options
+
     def in_dims(self) -> dict[str, int]:
         width = 10 if self.input == "state" else self.cnn_channels[-1] + 2
         question = len(VOCAB) if self.text == "onehot" else getattr(self.text_encoder, "dim", 384)
@@ -152,7 +178,7 @@ class SortOfCLEVRTask(Task):
         return GraphBuilder(intra=intra, fusion_node=True)
 
     def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
-        """As :meth:`Task.model_kwargs`; from pixels a graph model's extractor also relates the regions.
+        """As :meth:`Task.model_kwargs`; from pixels (without ``film``) a graph model's extractor also relates the regions.
 
         From pixels, a graph model's extractor is a :class:`~mmgraph.nn.GraphExtractor`: the
         same CNN, then a complete graph over each image's 5×5 regions (``[dx, dy, distance]``
@@ -161,7 +187,7 @@ class SortOfCLEVRTask(Task):
         and the furthest region). Its parameters count in the model's budget.
         """
         kwargs = super().model_kwargs(name, hidden)
-        if self.input == "pixels" and name.startswith("graph-"):
+        if self.input == "pixels" and name.startswith("graph-") and not self.pixels_film:
             conv = name.removeprefix("graph-")
             heads = {"select_heads": 2} if conv == "relational" else {}
             extractor = GraphExtractor(kwargs["extractors"]["image"], edges.Full(attr="pos"), hidden=hidden,

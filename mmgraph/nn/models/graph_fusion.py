@@ -19,7 +19,10 @@ from mmgraph.nn.hetero_gnn import EdgeAttention, HeteroGNN
 from mmgraph.nn.readout import Readout
 from mmgraph.registry import register_model
 
-__all__ = ["GraphFusionModel", "GraphFusionOutput"]
+__all__ = ["GraphFusionModel", "GraphFusionOutput", "FLAT_FROM"]
+
+#: Values of ``GraphFusionModel(flat_from=...)``: the states the flat readout reads.
+FLAT_FROM = ("output", "input")
 
 
 class GraphFusionOutput(NamedTuple):
@@ -65,9 +68,13 @@ class GraphFusionModel(FusionModel):
             (counts); ``False``: post-norm (see :class:`~mmgraph.nn.HeteroGNN`).
         condition: A modality whose per-graph mean state conditions every message of a
             relational GNN (see :class:`~mmgraph.nn.HeteroGNN`), e.g. ``"question"`` for VQA.
-        flat: ``{modality: nodes per graph}``: the head also reads these nodes' final states in
+        flat: ``{modality: nodes per graph}``: the head also reads these nodes' states in
             order, flattened (``flat`` of :class:`~mmgraph.nn.Readout`), e.g. ``{"image": 25}``
             for a 5×5 grid of regions.
+        flat_from: Which states ``flat`` reads: ``"output"`` (after message passing, the default)
+            or ``"input"`` (as they enter the GNN: a skip connection past it, while the pooled
+            parts read the GNN's output). From pixels, a head that reads the regions after
+            message passing stayed on the plateau where ``"input"`` left it (``docs/pixels.md``).
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` (modalities ⊆ ``in_dims``)
@@ -78,9 +85,14 @@ class GraphFusionModel(FusionModel):
                  builder: Optional[GraphBuilder] = None, conv: str = "gat", num_layers: int = 2, heads: Optional[int] = None,
                  readout: Union[str, Sequence[str], None] = None, norm: Optional[str] = "layer",
                  condition: Optional[str] = None, norm_first: bool = True, flat: Optional[Mapping[str, int]] = None,
-                 **options: Unpack[FusionOptions]) -> None:
+                 flat_from: str = "output", **options: Unpack[FusionOptions]) -> None:
         super().__init__(in_dims, hidden, out_dim, **options)
         names = self.names
+        if flat_from not in FLAT_FROM:
+            raise ValueError(f"flat_from: expected one of {list(FLAT_FROM)}, got {flat_from!r}")
+        if flat_from != "output" and not flat:
+            raise ValueError(f"flat_from={flat_from!r} needs flat= (the node types read flattened), got flat={flat!r}")
+        self.flat_from = flat_from
         if condition is not None and condition not in names:
             raise ValueError(f"condition: expected a modality in {names}, got {condition!r}")
         if builder is None:
@@ -161,12 +173,13 @@ class GraphFusionModel(FusionModel):
             layout, prepared = _without_edge_types(layout, set(drop_edges)), None
         context = None if self.film is None else self.film.context(batch)
         x = torch.cat([self._node_states(t, graph, layout, context) for t in self.node_types])
+        flat = x if self.flat_from == "input" and self.readout.flat else None
         if return_attention:
             h, attention = self.gnn.forward_layout(x, layout, return_attention=True, prepared=prepared)
-            pooled, weights = self.readout.forward_layout(h, layout, return_weights=True)
+            pooled, weights = self.readout.forward_layout(h, layout, return_weights=True, flat_states=flat)
             return GraphFusionOutput(self.head(pooled), graph, attention, weights)
         h = self.gnn.forward_layout(x, layout, prepared=prepared)
-        return self.head(self.readout.forward_layout(h, layout))
+        return self.head(self.readout.forward_layout(h, layout, flat_states=flat))
 
     def _node_states(self, node_type: str, graph: HeteroData, layout: HeteroLayout,
                      context: Optional[Tensor] = None) -> Tensor:
@@ -192,6 +205,8 @@ class GraphFusionModel(FusionModel):
             extra["film"] = self.film.source
         if self.readout.flat:
             extra["flat"] = self.readout.flat
+            if self.flat_from != "output":
+                extra["flat_from"] = self.flat_from
         return extra
 
 

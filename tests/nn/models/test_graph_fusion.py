@@ -222,3 +222,31 @@ def test_flat_readout_tells_nodes_apart_by_position() -> None:
     assert flat.readout.out_dim == pooled.readout.out_dim + 4 * 8 and "flat={'image': 4}" in repr(flat)
     with pytest.raises(ValueError, match=r"flat\['image'\] expects 5 nodes per graph"):
         GraphFusionModel(dims, hidden=8, out_dim=2, flat={"image": 5})(mg.collate(samples))
+
+
+@pytest.mark.parametrize("flat_from", ["input", "output"])
+def test_flat_from_chooses_the_states_the_flat_readout_reads(flat_from: str) -> None:
+    gen = torch.Generator().manual_seed(1)
+    batch = mg.collate([mg.MultimodalSample(image=torch.randn(4, 3, generator=gen),
+                                            question=torch.randn(2, 2, generator=gen), y=0) for _ in range(3)])
+    torch.manual_seed(0)
+    model = GraphFusionModel({"image": 3, "question": 2}, hidden=8, out_dim=2, conv="relational",
+                             flat={"image": 4}, flat_from=flat_from).eval()
+    seen: list[torch.Tensor] = []
+    model.head.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    model(batch)
+    gnn = model.gnn.forward_layout
+    model.gnn.forward_layout = lambda x, layout, **kw: gnn(x, layout, **kw) + 5.0  # another GNN output
+    model(batch)
+    pooled, flat = model.readout.out_dim - 4 * 8, slice(model.readout.out_dim - 4 * 8, None)
+    assert not torch.allclose(seen[0][:, :pooled], seen[1][:, :pooled])  # the pooled parts read the GNN's output
+    # the flat part reads the regions as they enter the GNN ("input") or as they leave it ("output")
+    assert torch.equal(seen[0][:, flat], seen[1][:, flat]) == (flat_from == "input")
+    assert ("flat_from='input'" in repr(model)) == (flat_from == "input")
+
+
+def test_flat_from_errors() -> None:
+    with pytest.raises(ValueError, match=r"flat_from: expected one of \['output', 'input'\], got 'middle'"):
+        GraphFusionModel({"image": 3}, hidden=8, flat={"image": 4}, flat_from="middle")
+    with pytest.raises(ValueError, match=r"flat_from='input' needs flat="):
+        GraphFusionModel({"image": 3}, hidden=8, flat_from="input")
