@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Unpack
+from typing import Mapping, Optional, Sequence, Unpack
 
 import torch
 from torch import Tensor
@@ -45,6 +45,8 @@ class ConcatFusion(FusionModel):
             :func:`~mmgraph.nn.heads.make_head`); use it to match parameter budgets.
         flat: ``{modality: elements}`` of modalities also read element by element, flattened
             (every sample must have exactly that many elements, padding included).
+        pool: The modalities whose means :math:`\bar h_m` are in :math:`z` (default: all; the
+            presence flags are always there), e.g. ``["question"]`` with the regions read by ``flat``.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` whose modalities are a subset of ``in_dims``
@@ -53,13 +55,16 @@ class ConcatFusion(FusionModel):
     """
 
     def __init__(self, in_dims: Mapping[str, int], hidden: int = 128, out_dim: int = 1, *,
-                 num_layers: int = 2, flat: Optional[Mapping[str, int]] = None,
+                 num_layers: int = 2, flat: Optional[Mapping[str, int]] = None, pool: Optional[Sequence[str]] = None,
                  **options: Unpack[FusionOptions]) -> None:
         super().__init__(in_dims, hidden, out_dim, **options)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.flat = _check_flat(flat, self.names)
+        if pool is not None and (isinstance(pool, str) or not all(n in self.names for n in pool)):
+            raise ValueError(f"concat: pool: expected a list of modalities among {self.names}, got {pool!r}")
+        self.pool = list(self.names) if pool is None else sorted(set(pool))
         m = len(self.names)
-        self.fused_dim = m * hidden + m + hidden * sum(self.flat.values())
+        self.fused_dim = len(self.pool) * hidden + m + hidden * sum(self.flat.values())
         self.head = make_head(self.task, self.fused_dim, out_dim, hidden=hidden, dropout=self.dropout_rate,
                               num_layers=num_layers)
 
@@ -72,7 +77,7 @@ class ConcatFusion(FusionModel):
         batch, encoded = self.encode(batch)  # runs extractors, validates, encodes
         like = next(iter(encoded.values()))
         means, present = pool_modalities(self.names, encoded, batch, like)
-        parts = [means[n] for n in self.names] + [present[n].unsqueeze(-1) for n in self.names]
+        parts = [means[n] for n in self.pool] + [present[n].unsqueeze(-1) for n in self.names]
         parts += [self._flat(n, encoded, batch) for n in self.flat]
         return torch.cat(parts, dim=-1)
 
@@ -90,4 +95,5 @@ class ConcatFusion(FusionModel):
         return self.head(self.fuse(batch))
 
     def _repr_extra(self) -> dict[str, object]:
-        return {"num_layers": self.num_layers, **({"flat": self.flat} if self.flat else {})}
+        pool = {"pool": self.pool} if self.pool != list(self.names) else {}
+        return {"num_layers": self.num_layers, **({"flat": self.flat} if self.flat else {}), **pool}

@@ -54,12 +54,14 @@ class Readout(nn.Module):
     to learn this; see ``docs/pixels.md``).
 
     Args:
-        node_types: Modality node types to pool (the fusion type is handled by ``"fusion"``).
+        node_types: Modality node types of the graphs (the fusion type is handled by ``"fusion"``).
         hidden: Width of the node states.
         modes: One pooling name or a sequence of them (see :data:`POOLINGS`).
         fusion_type: Name of the fusion node type.
         flat: ``{node_type: nodes per graph}`` of node types also read flattened, in node order
             (every graph must have exactly that many nodes of the type).
+        pool: The node types the poolings read (default: all of ``node_types``), e.g. only the
+            question's, with the image's regions read by ``flat``.
 
     Shapes:
         - **input:** ``x_dict[m]``: :math:`(N_m, H)`, ``batch_dict[m]``: :math:`(N_m,)` graph ids
@@ -74,6 +76,7 @@ class Readout(nn.Module):
         modes: Union[str, Sequence[str]] = "mean",
         fusion_type: str = "fusion",
         flat: Optional[Mapping[str, int]] = None,
+        pool: Optional[Sequence[str]] = None,
     ) -> None:
         super().__init__()
         modes = (modes,) if isinstance(modes, str) else tuple(modes)
@@ -89,8 +92,15 @@ class Readout(nn.Module):
                 f"readout mode 'fusion' needs a {fusion_type!r} node type (build graphs with fusion_node=True); "
                 f"got node types {list(node_types)}"
             )
-        self.node_types = sorted(t for t in node_types if t != fusion_type)
-        self.flat = check_flat(flat, self.node_types)
+        modalities = sorted(t for t in node_types if t != fusion_type)
+        self.flat = check_flat(flat, modalities)
+        if pool is not None:
+            if isinstance(pool, str) or not all(t in modalities for t in pool):
+                raise ValueError(f"pool: expected a list of node types among {modalities}, got {pool!r}")
+            if not pool and any(m != "fusion" for m in modes):
+                raise ValueError(f"pool: expected at least one node type for the poolings {list(modes)}, got none")
+        #: The node types the poolings read.
+        self.node_types = modalities if pool is None else sorted(set(pool))
         self.modes = modes
         self.hidden = hidden
         self.fusion_type = fusion_type

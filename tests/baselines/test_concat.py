@@ -94,6 +94,19 @@ def test_flat_reads_elements_by_position():
     assert "flat={'image': 4}" in repr(flat)
 
 
+def test_pool_keeps_the_means_of_some_modalities_only():
+    torch.manual_seed(0)
+    model = ConcatFusion({"image": 3, "question": 2}, hidden=8, out_dim=2, flat={"image": 4}, pool=["question"])
+    batch = collate(_grid_samples())
+    z = model.fuse(batch)
+    encoded = model.encoders(batch)
+    assert z.shape == (3, 8 + 2 + 4 * 8) and model.fused_dim == z.size(1)
+    torch.testing.assert_close(z[:, :8], encoded["question"].mean(1))  # the question's mean, no image mean
+    assert "pool=['question']" in repr(model) and "pool" not in repr(ConcatFusion({"image": 3}, hidden=8))
+    with pytest.raises(ValueError, match=r"concat: pool: expected a list of modalities among \['image', 'question'\]"):
+        ConcatFusion({"image": 3, "question": 2}, hidden=8, pool=["audio"])
+
+
 def test_flat_errors_and_missing_modality():
     with pytest.raises(ValueError, match=r"flat: 'audio' is not one of \['image', 'question'\]"):
         ConcatFusion({"image": 3, "question": 2}, hidden=8, flat={"audio": 2})

@@ -202,9 +202,10 @@ def test_pixels_with_film_is_the_protocol_that_leaves_the_plateau() -> None:
         assert isinstance(extractor, mg.nn.GridCNN) and extractor.norm == "group", name  # per-image statistics
         assert model.encoders.norms["image"] is None, name  # every region keeps its size
         if name == "concat":
-            assert model.flat == {"image": 25}
+            assert model.flat == {"image": 25} and model.pool == ["question"]
         if name.startswith("graph-"):
             assert model.readout.flat == {"image": 25} and model.flat_from == "input", name
+            assert model.readout.node_types == ["question"] and model.readout.modes == ("mean",), name
         assert model(batch).shape == (40, 10), name
     assert SortOfCLEVRTask("pixels")._extractor("image").norm == "batch"  # the recorded protocol is unchanged
     assert SortOfCLEVRTask("pixels").model_options == {} and SortOfCLEVRTask("state", film=True).model_options == {}

@@ -269,3 +269,33 @@ def test_flat_on_a_layout_matches_the_dict_path() -> None:
 def test_flat_errors(flat, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         Readout(TYPES, H, "mean", flat=flat)
+
+
+def test_pool_limits_the_poolings_to_some_node_types() -> None:
+    import mmgraph as mg
+    from mmgraph.graph.layout import flatten
+
+    samples = [mg.MultimodalSample(image=torch.randn(3, 2), text=torch.randn(n, 2), y=0) for n in (1, 4)]
+    builder = mg.GraphBuilder.complete(["image", "text"])
+    types, edge_types = builder.node_types(["image", "text"]), builder.edge_types(["image", "text"])
+    layout = flatten(builder.batch(mg.collate(samples)), types, edge_types)
+    h = torch.randn(layout.node_ptr[-1], H)
+    full = Readout(types, H, "mean", flat={"image": 3}).forward_layout(h, layout)
+    text_only = Readout(types, H, "mean", flat={"image": 3}, pool=["text"])
+    out = text_only.forward_layout(h, layout)
+    assert text_only.out_dim == H * (1 + 3) and out.shape == (2, text_only.out_dim)
+    torch.testing.assert_close(out, full[:, H:])  # the text's mean and the flat image, without the image's mean
+    x_dict = {t: h[layout.node_slice(t)] for t in types}
+    batch_dict = {t: layout.batch[layout.node_slice(t)] for t in types}
+    torch.testing.assert_close(text_only(x_dict, batch_dict, 2), out)
+    assert "Readout(['text']" in repr(text_only)
+
+
+@pytest.mark.parametrize(("pool", "words"), [
+    (["audio"], r"pool: expected a list of node types among \['image', 'text'\], got \['audio'\]"),
+    ("text", r"pool: expected a list of node types .* got 'text'"),
+    ([], r"pool: expected at least one node type for the poolings \['mean'\], got none"),
+])
+def test_pool_errors(pool, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        Readout(TYPES, H, "mean", pool=pool)

@@ -52,9 +52,10 @@ class SortOfCLEVRTask(Task):
             :class:`~mmgraph.nn.ModalityFiLM`); the task is then named ``...-film``. From pixels this
             is also the protocol that leaves the plateau in the probes (``docs/pixels.md``): every
             model's CNN normalises per image (``GridCNN(norm="group")``) and its regions keep their
-            size (``encoder_norm={"image": None}``); concat and the graph models also read the 25
-            regions in cell order (``flat``; graph models read them as they enter the GNN,
-            ``flat_from="input"``); a graph model's CNN runs per question, so its regions are
+            size (``encoder_norm={"image": None}``); the heads of concat and the graph models read
+            the 25 regions in cell order and the question pooled (``flat``, ``pool=["question"]``;
+            graph models read the regions as they enter the GNN, ``flat_from="input"``, and the
+            question's mean state after it); a graph model's CNN runs per question, so its regions are
             linked to the fusion node per question (no image-level region graph); runs use
             :attr:`PIXELS_FILM_SETTINGS` (batches of 3 images, a constant rate of 1e-3).
     """
@@ -153,10 +154,10 @@ class SortOfCLEVRTask(Task):
         """Per model, the options of the pixel protocol with ``film`` (see the class docstring)."""
         options: dict[str, dict[str, Any]] = {name: {"encoder_norm": {"image": None}} for name in self.MODELS}
         for name in self.MODELS:
-            if name == "concat" or name.startswith("graph-"):
-                options[name]["flat"] = {"image": self.CELLS}
+            if name == "concat" or name.startswith("graph-"):  # the regions by cell, the question pooled
+                options[name].update(flat={"image": self.CELLS}, pool=["question"])
             if name.startswith("graph-"):
-                options[name]["flat_from"] = "input"
+                options[name].update(flat_from="input", readout="mean")
         return options
 
     def in_dims(self) -> dict[str, int]:

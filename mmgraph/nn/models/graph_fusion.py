@@ -75,6 +75,9 @@ class GraphFusionModel(FusionModel):
             or ``"input"`` (as they enter the GNN: a skip connection past it, while the pooled
             parts read the GNN's output). From pixels, a head that reads the regions after
             message passing stayed on the plateau where ``"input"`` left it (``docs/pixels.md``).
+        pool: The modalities whose pooled states the head reads (``pool`` of
+            :class:`~mmgraph.nn.Readout`; default: all), e.g. ``["question"]`` with the regions
+            read by ``flat``.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` (modalities ⊆ ``in_dims``)
@@ -85,7 +88,8 @@ class GraphFusionModel(FusionModel):
                  builder: Optional[GraphBuilder] = None, conv: str = "gat", num_layers: int = 2, heads: Optional[int] = None,
                  readout: Union[str, Sequence[str], None] = None, norm: Optional[str] = "layer",
                  condition: Optional[str] = None, norm_first: bool = True, flat: Optional[Mapping[str, int]] = None,
-                 flat_from: str = "output", **options: Unpack[FusionOptions]) -> None:
+                 flat_from: str = "output", pool: Optional[Sequence[str]] = None,
+                 **options: Unpack[FusionOptions]) -> None:
         super().__init__(in_dims, hidden, out_dim, **options)
         names = self.names
         if flat_from not in FLAT_FROM:
@@ -116,7 +120,7 @@ class GraphFusionModel(FusionModel):
         )
         if readout is None:
             readout = ("mean", "fusion") if builder.fusion_node else "mean"
-        self.readout = Readout(self.node_types, hidden, readout, fusion_type=FUSION, flat=flat)
+        self.readout = Readout(self.node_types, hidden, readout, fusion_type=FUSION, flat=flat, pool=pool)
         self.head = make_head(self.task, self.readout.out_dim, out_dim, hidden=hidden, dropout=self.dropout_rate)
         self.reset_parameters()
 
@@ -207,6 +211,8 @@ class GraphFusionModel(FusionModel):
             extra["flat"] = self.readout.flat
             if self.flat_from != "output":
                 extra["flat_from"] = self.flat_from
+        if self.readout.node_types != sorted(n for n in self.node_types if n != FUSION):
+            extra["pool"] = self.readout.node_types
         return extra
 
 

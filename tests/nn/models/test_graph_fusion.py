@@ -250,3 +250,12 @@ def test_flat_from_errors() -> None:
         GraphFusionModel({"image": 3}, hidden=8, flat={"image": 4}, flat_from="middle")
     with pytest.raises(ValueError, match=r"flat_from='input' needs flat="):
         GraphFusionModel({"image": 3}, hidden=8, flat_from="input")
+
+
+def test_pool_chooses_the_modalities_the_head_pools() -> None:
+    model = GraphFusionModel({"image": 3, "question": 2}, hidden=8, out_dim=2, conv="relational", readout="mean",
+                             flat={"image": 4}, flat_from="input", pool=["question"])
+    assert model.readout.node_types == ["question"] and model.readout.out_dim == 8 * (1 + 4)
+    assert "pool=['question']" in repr(model) and "pool" not in repr(GraphFusionModel({"image": 3}, hidden=8))
+    batch = mg.collate([mg.MultimodalSample(image=torch.randn(4, 3), question=torch.randn(2, 2), y=0)] * 2)
+    assert model(batch).shape == (2, 2)
