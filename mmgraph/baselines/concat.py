@@ -12,6 +12,7 @@ from mmgraph.data.batch import MultimodalBatch
 from mmgraph.nn.fusion_model import FusionModel, FusionOptions, check_positive_int
 from mmgraph.nn.heads import make_head
 from mmgraph.nn.readout import check_flat as _check_flat
+from mmgraph.nn.readout import check_pool as _check_pool
 from mmgraph.registry import register_model
 
 __all__ = ["ConcatFusion"]
@@ -60,9 +61,7 @@ class ConcatFusion(FusionModel):
         super().__init__(in_dims, hidden, out_dim, **options)
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.flat = _check_flat(flat, self.names)
-        if pool is not None and (isinstance(pool, str) or not all(n in self.names for n in pool)):
-            raise ValueError(f"concat: pool: expected a list of modalities among {self.names}, got {pool!r}")
-        self.pool = list(self.names) if pool is None else sorted(set(pool))
+        self.pool = _check_pool(pool, self.names, name="concat: pool", what="modalities")
         m = len(self.names)
         self.fused_dim = len(self.pool) * hidden + m + hidden * sum(self.flat.values())
         self.head = make_head(self.task, self.fused_dim, out_dim, hidden=hidden, dropout=self.dropout_rate,

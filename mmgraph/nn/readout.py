@@ -10,7 +10,7 @@ from torch_geometric.utils import scatter, softmax
 
 from mmgraph.graph.layout import HeteroLayout
 
-__all__ = ["Readout", "POOLINGS", "check_flat"]
+__all__ = ["Readout", "POOLINGS", "check_flat", "check_pool"]
 
 #: Per-node-type poolings; ``"fusion"`` additionally takes the fusion node's state.
 POOLINGS = ("mean", "max", "sum", "attention", "fusion")
@@ -28,6 +28,17 @@ def check_flat(flat: Optional[Mapping[str, int]], node_types: Sequence[str]) -> 
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"flat[{t!r}]: expected a positive number of nodes per graph, got {n!r}")
     return {t: flat[t] for t in sorted(flat)}
+
+
+def check_pool(pool: Optional[Sequence[str]], node_types: Sequence[str], name: str = "pool",
+               what: str = "node types") -> list[str]:
+    """``pool`` (node types or modalities to pool) sorted and validated (all of ``node_types`` for ``None``);
+    errors name the argument ``name`` and call the choices ``what``."""
+    if pool is None:
+        return sorted(node_types)
+    if isinstance(pool, str) or not all(t in node_types for t in pool):
+        raise ValueError(f"{name}: expected a list of {what} among {sorted(node_types)}, got {pool!r}")
+    return sorted(set(pool))
 
 
 class Readout(nn.Module):
@@ -94,13 +105,10 @@ class Readout(nn.Module):
             )
         modalities = sorted(t for t in node_types if t != fusion_type)
         self.flat = check_flat(flat, modalities)
-        if pool is not None:
-            if isinstance(pool, str) or not all(t in modalities for t in pool):
-                raise ValueError(f"pool: expected a list of node types among {modalities}, got {pool!r}")
-            if not pool and any(m != "fusion" for m in modes):
-                raise ValueError(f"pool: expected at least one node type for the poolings {list(modes)}, got none")
+        if pool is not None and not pool and any(m != "fusion" for m in modes):
+            raise ValueError(f"pool: expected at least one node type for the poolings {list(modes)}, got none")
         #: The node types the poolings read.
-        self.node_types = modalities if pool is None else sorted(set(pool))
+        self.node_types = check_pool(pool, modalities)
         self.modes = modes
         self.hidden = hidden
         self.fusion_type = fusion_type

@@ -179,7 +179,7 @@ class SortOfCLEVRTask(Task):
         return GraphBuilder(intra=intra, fusion_node=True)
 
     def model_kwargs(self, name: str, hidden: int) -> dict[str, Any]:
-        """As :meth:`Task.model_kwargs`; from pixels (without ``film``) a graph model's extractor also relates the regions.
+        """As :meth:`Task.model_kwargs`; from pixels (without ``film``) a graph model's extractor relates the regions.
 
         From pixels, a graph model's extractor is a :class:`~mmgraph.nn.GraphExtractor`: the
         same CNN, then a complete graph over each image's 5×5 regions (``[dx, dy, distance]``
