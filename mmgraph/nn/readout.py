@@ -77,7 +77,8 @@ class Readout(nn.Module):
     Shapes:
         - **input:** ``x_dict[m]``: :math:`(N_m, H)`, ``batch_dict[m]``: :math:`(N_m,)` graph ids
         - **output:** :math:`(B, \text{out\_dim})` with
-          ``out_dim = H * (n_pooled_types * n_pool + n_fusion + sum(flat.values()))`` (``n_pooled_types``: ``len(pool)``, default all)
+          ``out_dim = H * (n_pooled_types * n_pool + n_fusion + sum(flat.values()))``
+          (``n_pooled_types``: ``len(pool)``, default all)
     """
 
     def __init__(
