@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from mmgraph.data.batch import MultimodalBatch
 
-__all__ = ["ENCODER_NORMS", "EncoderNorm", "ModalityEncoders", "check_in_dims", "masked_mean"]
+__all__ = ["ENCODER_NORMS", "EncoderNorm", "ModalityEncoders", "check_in_dims", "check_norms", "masked_mean"]
 
 #: Normalisations of an element encoder: ``"layer"`` (LayerNorm over each element's channels) or
 #: ``None`` (none: an element keeps its magnitude, e.g. how strongly a CNN region responds).
@@ -45,15 +45,15 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
 
-def _check_norms(norm: EncoderNorm, names: list[str]) -> dict[str, Optional[str]]:
-    """``{modality: norm}`` for every name, from one norm or a partial mapping (validated)."""
+def check_norms(norm: EncoderNorm, names: list[str], arg: str = "norm") -> dict[str, Optional[str]]:
+    """``{modality: norm}`` for every name, from one norm or a partial mapping (validated; errors name ``arg``)."""
     given = dict(norm) if isinstance(norm, Mapping) else {n: norm for n in names}
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise ValueError(f"norm: modalities {unknown} are not in in_dims {names}")
+        raise ValueError(f"{arg}: modalities {unknown} are not in in_dims {names}")
     for name, value in given.items():
         if value not in ENCODER_NORMS:
-            raise ValueError(f"norm[{name!r}]: expected one of {list(ENCODER_NORMS)}, got {value!r}")
+            raise ValueError(f"{arg}[{name!r}]: expected one of {list(ENCODER_NORMS)}, got {value!r}")
     return {n: given.get(n, "layer") for n in names}
 
 
@@ -85,7 +85,7 @@ class ModalityEncoders(nn.Module):
         if not isinstance(hidden, int) or hidden < 1:
             raise ValueError(f"hidden: expected a positive int, got {hidden!r}")
         self.hidden = hidden
-        self.norms = _check_norms(norm, list(self.in_dims))
+        self.norms = check_norms(norm, list(self.in_dims))
         self.proj = nn.ModuleDict(
             {
                 name: nn.Sequential(nn.Linear(dim, hidden),

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from mmgraph.data.batch import MultimodalBatch
 
-from mmgraph.nn.encoders import EncoderNorm, ModalityEncoders
+from mmgraph.nn.encoders import EncoderNorm, ModalityEncoders, check_in_dims, check_norms
 from mmgraph.nn.film import ModalityFiLM
 from mmgraph.nn.heads import TASKS
 from mmgraph.utils.checks import check_positive_int
@@ -95,6 +95,7 @@ class FusionModel(nn.Module):
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         self.dropout_rate = float(dropout)
+        check_norms(encoder_norm, list(check_in_dims(in_dims)), arg="encoder_norm")
         self.encoders = ModalityEncoders(in_dims, hidden, dropout, norm=encoder_norm)
         self.names: list[str] = list(self.encoders.in_dims)
         extractors = dict(extractors or {})

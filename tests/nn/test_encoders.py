@@ -159,3 +159,13 @@ def test_fusion_models_take_encoder_norm() -> None:
     graph = mg.get_model("graph-relational", in_dims={"image": 4, "question": 3}, hidden=8, out_dim=2,
                          encoder_norm=None)
     assert set(graph.encoders.norms.values()) == {None}
+
+
+@pytest.mark.parametrize(("norm", "words"), [
+    ({"audio": None}, r"encoder_norm: modalities \['audio'\] are not in in_dims \['image', 'question'\]"),
+    ("batch", r"encoder_norm\['image'\]: expected one of \['layer', None\], got 'batch'"),
+])
+@pytest.mark.parametrize("name", ["concat", "graph-relational"])
+def test_fusion_models_name_encoder_norm_in_errors(name: str, norm, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        mg.get_model(name, in_dims={"image": 4, "question": 3}, hidden=8, out_dim=2, encoder_norm=norm)
