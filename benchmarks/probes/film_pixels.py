@@ -125,10 +125,15 @@ def main() -> None:
                    help="graph models: the GNN's normalisation (pre-norm by default)")
     p.add_argument("--no-gnn-film", action="store_true", help="graph models with --film: no FiLM in the GNN layers")
     p.add_argument("--head-hidden", type=int, default=None, help="replace the model's head by one of this width")
+    p.add_argument("--protocol", action="store_true",
+                   help="with --film: the model exactly as `mmgraph bench sort-of-clevr --input pixels --film` builds "
+                        "it (its CNN, options and width); only --head-hidden, --seed and the training options apply")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
     task.load(quick=False)
+    if args.protocol:
+        return run_protocol(task, args)
     cnn = CellIdCNN if args.cell_ids else GridCNN
     task.extractors["image"] = lambda: cnn(channels=task.cnn_channels, norm=args.cnn_norm)
     if args.cell_ids:
@@ -174,6 +179,31 @@ def main() -> None:
     params = sum(q.numel() for q in model.parameters())
     print(f"{args.model} film={args.film} cnn_film={args.film and not args.no_cnn_film} ungrouped={args.ungrouped} cnn_norm={args.cnn_norm} region_norm={not args.no_region_norm} question_graph={args.question_graph} graph_extractor={args.model.startswith('graph-') and not (args.no_graph_extractor or args.question_graph)} cell_ids={args.cell_ids} flat={args.flat} pooled={not args.no_pooled} before_gnn={args.regions_before_gnn} jk={args.jk} flat_from={args.flat_from} gnn_film={args.film and not args.no_gnn_film} head_hidden={args.head_hidden} gnn_norm={args.gnn_norm} params={params:,} lr={args.lr:g} batch={args.batch_size} "
           f"images={args.images} threads={args.threads}", flush=True)
+    train_and_test(task, model, args)
+
+
+def run_protocol(task: SortOfCLEVRTask, args: argparse.Namespace) -> None:
+    """``--protocol``: the benchmark's model (bench width for the model's parameter budget), optionally a wider head."""
+    from mmgraph.bench.runner import match_budget
+
+    if not args.film:
+        raise SystemExit("--protocol: needs --film (the protocol of sort-of-clevr-pixels-film)")
+    reference = sum(q.numel() for q in build_model(task, "graph-relational", args.hidden).parameters())
+    hidden = args.hidden if args.model == "graph-relational" else match_budget(task, args.model, reference)[0]
+    model = build_model(task, args.model, hidden, seed=args.seed)
+    if args.head_hidden is not None:
+        first = next(m for m in model.head.modules() if isinstance(m, torch.nn.Linear))
+        model.head = make_head(task.task, first.in_features, task.out_dim, hidden=args.head_hidden,
+                               dropout=model.dropout_rate)
+    params = sum(q.numel() for q in model.parameters())
+    print(f"{args.model} protocol=pixels-film hidden={hidden} head_hidden={args.head_hidden} params={params:,} "
+          f"lr={args.lr:g} batch={args.batch_size} images={args.images} seed={args.seed} threads={args.threads}",
+          flush=True)
+    train_and_test(task, model, args)
+
+
+def train_and_test(task: SortOfCLEVRTask, model: torch.nn.Module, args: argparse.Namespace) -> None:
+    """Train with a constant lr, print validation accuracy after every epoch, then test accuracy."""
     t0 = time.perf_counter()
 
     def log(record: dict) -> None:
