@@ -127,7 +127,12 @@ def main() -> None:
     p.add_argument("--head-hidden", type=int, default=None, help="replace the model's head by one of this width")
     p.add_argument("--protocol", action="store_true",
                    help="with --film: the model exactly as `mmgraph bench sort-of-clevr --input pixels --film` builds "
-                        "it (its CNN, options and width); only --head-hidden, --seed and the training options apply")
+                        "it (its CNN, options and width); only --head-hidden, --gnn-regions, --seed and the training "
+                        "options apply")
+    p.add_argument("--gnn-regions", default="full", choices=["full", "zero", "detach"],
+                   help="with --protocol, graph models: the image regions enter the GNN as they are (full), as zeros "
+                        "(zero: the GNN sees the question only) or without a gradient back into the CNN (detach); "
+                        "the head's flat part reads them unchanged")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = SortOfCLEVRTask("pixels", sizes=(args.images, 200, 200), film=args.film)
@@ -195,11 +200,27 @@ def run_protocol(task: SortOfCLEVRTask, args: argparse.Namespace) -> None:
         first = next(m for m in model.head.modules() if isinstance(m, torch.nn.Linear))
         model.head = make_head(task.task, first.in_features, task.out_dim, hidden=args.head_hidden,
                                dropout=model.dropout_rate)
+    if args.gnn_regions != "full":
+        gnn_regions(model, args.gnn_regions)
     params = sum(q.numel() for q in model.parameters())
-    print(f"{args.model} protocol=pixels-film hidden={hidden} head_hidden={args.head_hidden} params={params:,} "
+    print(f"{args.model} protocol=pixels-film hidden={hidden} head_hidden={args.head_hidden} "
+          f"gnn_regions={args.gnn_regions} params={params:,} "
           f"lr={args.lr:g} batch={args.batch_size} images={args.images} seed={args.seed} threads={args.threads}",
           flush=True)
     train_and_test(task, model, args)
+
+
+def gnn_regions(model: torch.nn.Module, how: str) -> None:
+    """Change what the GNN receives of the image regions (zeros, or states without a gradient), not what the head reads."""
+    original = model.gnn.forward_layout
+
+    def forward_layout(x, layout, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        rows = layout.node_slice("image")
+        regions = torch.zeros_like(x[rows]) if how == "zero" else x[rows].detach()
+        x = torch.cat([x[: rows.start], regions, x[rows.stop :]])
+        return original(x, layout, **kwargs)
+
+    model.gnn.forward_layout = forward_layout
 
 
 def train_and_test(task: SortOfCLEVRTask, model: torch.nn.Module, args: argparse.Namespace) -> None:
