@@ -129,6 +129,8 @@ def main() -> None:
                    help="with --film: the model exactly as `mmgraph bench sort-of-clevr --input pixels --film` builds "
                         "it (its CNN, options and width); only --head-hidden, --gnn-regions, --seed and the training "
                         "options apply")
+    p.add_argument("--width", type=int, default=None,
+                   help="with --protocol: this width instead of the one that matches the parameter budget")
     p.add_argument("--gnn-regions", default="full", choices=["full", "zero", "detach"],
                    help="with --protocol, graph models: the image regions enter the GNN as they are (full), as zeros "
                         "(zero: the GNN sees the question only) or without a gradient back into the CNN (detach); "
@@ -195,6 +197,7 @@ def run_protocol(task: SortOfCLEVRTask, args: argparse.Namespace) -> None:
         raise SystemExit("--protocol: needs --film (the protocol of sort-of-clevr-pixels-film)")
     reference = sum(q.numel() for q in build_model(task, "graph-relational", args.hidden).parameters())
     hidden = args.hidden if args.model == "graph-relational" else match_budget(task, args.model, reference)[0]
+    hidden = hidden if args.width is None else args.width
     model = build_model(task, args.model, hidden, seed=args.seed)
     if args.head_hidden is not None:
         first = next(m for m in model.head.modules() if isinstance(m, torch.nn.Linear))
