@@ -127,7 +127,7 @@ def main() -> None:
     p.add_argument("--head-hidden", type=int, default=None, help="replace the model's head by one of this width")
     p.add_argument("--protocol", action="store_true",
                    help="with --film: the model exactly as `mmgraph bench sort-of-clevr --input pixels --film` builds "
-                        "it (its CNN, options and width); only --head-hidden, --gnn-regions, --seed and the training "
+                        "it (its CNN, options and width); only --width, --head-hidden, --gnn-regions, --seed and the training "
                         "options apply")
     p.add_argument("--width", type=int, default=None,
                    help="with --protocol: this width instead of the one that matches the parameter budget")
