@@ -39,6 +39,15 @@ class _Given(nn.Module):
         self.out_dim = out_dim
 
 
+def _distance_prior(heads: int, source_heads: int, edge_dim: int, c: float) -> Tensor:
+    """Edge-score bias ``(heads, edge_dim)``: the first two target and source heads start at ``-c d``, ``+c d``."""
+    prior = torch.zeros(heads, edge_dim)  # edge_attr = [dx, dy, distance]
+    for first, last in ((0, heads - source_heads), (heads - source_heads, heads)):
+        for k, sign in zip(range(first, last), (-1.0, 1.0)):
+            prior[k, -1] = sign * c
+    return prior
+
+
 def caption_loss(logits: Tensor, y: Tensor) -> Tensor:
     """Token cross-entropy of teacher-forced ``logits (B, T, V)`` against ``y[:, 1:]`` (padding ``0`` ignored)."""
     target = y[:, 1 : 1 + logits.size(1)]
@@ -67,6 +76,9 @@ class CaptionModel(nn.Module):
         extractor: Optional module from the raw modality to elements.
         num_layers: GNN layers (``graph=True``).
         select_heads: Softmax heads of the relational convolution.
+        source_heads: How many of the ``select_heads`` (the last ones) select over each
+            element's outgoing edges, so that an element learns which elements selected it
+            (:class:`~mmgraph.nn.RelationalConv`); ``0``: none.
         max_len: Longest generated caption, in tokens (with ``eos``).
         bos: Begin token id.
         eos: End token id.
@@ -77,8 +89,10 @@ class CaptionModel(nn.Module):
         distance_prior: With ``graph=True``, start the first two softmax heads of every relational
             layer scoring neighbours by :math:`-C d` and :math:`+C d` (:math:`C` = ``distance_prior``,
             :math:`d` the distance): each node starts by reading its closest and its furthest
-            neighbour (:meth:`~mmgraph.nn.RelationalConv.init_edge_scores`). ``0``: no prior. The
-            registered ``caption-graph`` uses :data:`DEFAULT_DISTANCE_PRIOR` unless told otherwise.
+            neighbour (:meth:`~mmgraph.nn.RelationalConv.init_edge_scores`); the first two source
+            heads start the same way, so each node also reads the nodes whose closest and
+            furthest it is. ``0``: no prior. The registered ``caption-graph`` uses
+            :data:`DEFAULT_DISTANCE_PRIOR` unless told otherwise.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` with the image modality and ``y`` :math:`(B, T + 1)`
@@ -105,25 +119,26 @@ class CaptionModel(nn.Module):
         decoder_layers: int = 2,
         decoder_heads: int = 4,
         distance_prior: float = 0.0,
+        source_heads: int = 0,
     ) -> None:
         super().__init__()
         self.image, self.graph, self.max_len, self.in_dim = image, graph, max_len, in_dim
         self.extractor = extractor
         if graph:
             self.encoder: nn.Module = GraphExtractor(_Given(in_dim), edges.Full(attr="pos"), hidden,
-                                                     num_layers=num_layers, select_heads=select_heads)
+                                                     num_layers=num_layers, select_heads=select_heads,
+                                                     source_heads=source_heads)
         else:
             self.encoder = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.distance_prior = float(distance_prior)
         if distance_prior:
-            if not graph or select_heads < 2:
-                raise ValueError(f"distance_prior: needs graph=True and select_heads >= 2, got graph={graph}, "
-                                 f"select_heads={select_heads}")
+            if not graph or select_heads - source_heads < 2:
+                raise ValueError(f"distance_prior: needs graph=True and at least 2 target heads (select_heads - "
+                                 f"source_heads), got graph={graph}, select_heads={select_heads}, "
+                                 f"source_heads={source_heads}")
             for conv in self.encoder.modules():
                 if isinstance(conv, HeteroRelationalConv):
-                    prior = torch.zeros(conv.heads, conv.edge_dim)
-                    prior[0, -1], prior[1, -1] = -distance_prior, distance_prior  # edge_attr = [dx, dy, distance]
-                    conv.init_edge_scores(prior)
+                    conv.init_edge_scores(_distance_prior(conv.heads, conv.source_heads, conv.edge_dim, distance_prior))
         if decoder == "gru":
             self.decoder: nn.Module = AttentionGRUDecoder(vocab_size, hidden, hidden, bos=bos, eos=eos)
         elif decoder == "transformer":
@@ -196,6 +211,7 @@ def _build(graph: bool):  # noqa: ANN202
         decoder: str = "transformer",
         select_heads: int = 2,
         distance_prior: Optional[float] = None,
+        source_heads: int = 0,
     ) -> CaptionModel:
         name = "caption-graph" if graph else "caption-pooled"
         if len(in_dims) != 1:
@@ -208,7 +224,7 @@ def _build(graph: bool):  # noqa: ANN202
             distance_prior = DEFAULT_DISTANCE_PRIOR if graph else 0.0
         return CaptionModel(dim, out_dim, hidden, image=image, graph=graph, extractor=extractor,
                             num_layers=num_layers, max_len=max_len, bos=bos, eos=eos, decoder=decoder,
-                            select_heads=select_heads, distance_prior=distance_prior)
+                            select_heads=select_heads, distance_prior=distance_prior, source_heads=source_heads)
 
     build.__name__ = "caption_graph" if graph else "caption_pooled"
     build.__doc__ = (f"A :class:`CaptionModel` with ``graph={graph}``; ``out_dim`` is the vocabulary size; "

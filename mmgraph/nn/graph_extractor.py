@@ -41,6 +41,8 @@ class GraphExtractor(nn.Module):
         num_layers: GNN layers.
         conv: GNN convolution (see :class:`~mmgraph.nn.HeteroGNN`).
         select_heads: Softmax heads of ``conv="relational"`` (e.g. 2: closest and furthest).
+        source_heads: How many of them (the last ones) select over each element's outgoing edges
+            (see :class:`~mmgraph.nn.RelationalConv`).
         dropout: Dropout in the GNN.
 
     Shapes:
@@ -58,6 +60,7 @@ class GraphExtractor(nn.Module):
         conv: str = "relational",
         select_heads: int = 1,
         dropout: float = 0.0,
+        source_heads: int = 0,
     ) -> None:
         super().__init__()
         in_dim = getattr(extractor, "out_dim", None)
@@ -73,7 +76,7 @@ class GraphExtractor(nn.Module):
         self.proj = nn.Linear(in_dim, hidden)
         self.gnn = HeteroGNN(
             ["elements"], self.builder.edge_types(["elements"]), hidden, num_layers=num_layers, conv=conv,
-            dropout=dropout, norm_first=True, select_heads=select_heads,
+            dropout=dropout, norm_first=True, select_heads=select_heads, source_heads=source_heads,
         )
         self.norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, out_dim) if out_dim is not None else None

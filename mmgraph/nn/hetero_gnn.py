@@ -182,6 +182,8 @@ class HeteroGNN(nn.Module):
         film: Node type whose per-graph mean modulates every layer's inputs (``None``: off).
         norm_first: Normalise each layer's inputs instead of its messages (pre-norm).
         select_heads: Softmax heads of ``conv="relational"`` (``heads`` is for GAT/GATv2).
+        source_heads: How many of the ``select_heads`` (the last ones) normalise over each
+            source's outgoing edges (see :class:`~mmgraph.nn.RelationalConv`).
 
     Shapes:
         - **input:** ``x_dict[t]``: :math:`(N_t, H)`; ``edge_index_dict[r]``: :math:`(2, E_r)`;
@@ -206,6 +208,7 @@ class HeteroGNN(nn.Module):
         norm_first: bool = False,
         select_heads: int = 1,
         film: Optional[str] = None,
+        source_heads: int = 0,
     ) -> None:
         super().__init__()
         conv_cls = self._conv_class(conv)
@@ -228,6 +231,8 @@ class HeteroGNN(nn.Module):
                 raise ValueError(f"condition: expected a node type in {self.node_types}, got {condition!r}")
         if select_heads != 1 and "select_heads" not in conv_cls.options:
             raise ValueError(f"select_heads: only conv='relational' has softmax heads, got conv={conv!r}")
+        if source_heads != 0 and "source_heads" not in conv_cls.options:
+            raise ValueError(f"source_heads: only conv='relational' has softmax heads, got conv={conv!r}")
         if heads is not None and "heads" not in conv_cls.options:
             raise ValueError(f"heads: conv={conv!r} has no attention heads (those with heads: "
                              f"{sorted(n for n, c in CONVS.items() if 'heads' in c.options)}), got heads={heads!r}")
@@ -238,7 +243,7 @@ class HeteroGNN(nn.Module):
         self.hidden, self.num_layers, self.heads = hidden, num_layers, heads
         self.residual, self.act = residual, act
         self.dropout = nn.Dropout(dropout)
-        given = {"heads": heads, "dropout": dropout, "select_heads": select_heads}
+        given = {"heads": heads, "dropout": dropout, "select_heads": select_heads, "source_heads": source_heads}
         options = {k: given[k] for k in conv_cls.options}
         if condition is not None:
             options["context_dim"] = hidden

@@ -85,8 +85,12 @@ def test_errors(data: SceneCaptions) -> None:
         model(mg.MultimodalBatch({"objects": mg.ModalityBatch(batch["objects"].x)}, y=batch.y))
     with pytest.raises(ValueError, match=r"caption-pooled.*unknown option.*\['task'\]"):  # its task is fixed
         mg.get_model("caption-pooled", in_dims={"objects": 10}, out_dim=5, task="classification")
-    with pytest.raises(ValueError, match="distance_prior:.*graph=True.*select_heads.*>=.*2"):
+    with pytest.raises(ValueError, match="distance_prior:.*graph=True.*2 target heads.*graph=False"):
         build("caption-pooled", distance_prior=10.0)
+    with pytest.raises(ValueError, match="distance_prior:.*2 target heads.*select_heads=2, source_heads=1"):
+        build("caption-graph", source_heads=1)
+    with pytest.raises(ValueError, match=r"source_heads: expected an int from 0 to .* \(2\), got 3"):
+        build("caption-graph", source_heads=3, distance_prior=0.0)
     with pytest.raises(ValueError, match=r"y:.*max_len.*\+.*1.*="):
         build("caption-graph", max_len=5)(batch)
     with pytest.raises(ValueError, match="decoder:.*'gru'.*'transformer'.*'lstm'"):

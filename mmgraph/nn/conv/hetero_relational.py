@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.graph.layout import HeteroLayout
+from mmgraph.nn.conv.relational import check_source_heads
 from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, EdgeType, TypedConv, pad_nodes, segment_softmax
 
 __all__ = ["HeteroRelationalConv", "HeteroGatedRelationalConv", "RelationalSlots"]
@@ -51,6 +52,9 @@ class HeteroRelationalConv(TypedConv):
         edge_types: ``{edge_type: edge_dim}`` of the layout.
         context_dim: Width of the per-node context :math:`c_i` (``0``: none).
         select_heads: Softmax heads :math:`K` (must divide ``hidden``).
+        source_heads: How many of the :math:`K` heads (the last ones) normalise over each
+            source's outgoing edges of a type instead of each target's incoming ones (see
+            :class:`~mmgraph.nn.RelationalConv`).
         softmax: Add the softmax selection to the gates.
 
     Shapes:
@@ -59,17 +63,18 @@ class HeteroRelationalConv(TypedConv):
     """
 
     accepts_context: ClassVar[bool] = True
-    options: ClassVar[tuple[str, ...]] = ("select_heads",)
+    options: ClassVar[tuple[str, ...]] = ("select_heads", "source_heads")
     softmax: ClassVar[bool] = True
 
     def __init__(self, hidden: int, node_types: Sequence[str], edge_types: Mapping[EdgeType, int],
-                 context_dim: int = 0, select_heads: int = 1) -> None:
+                 context_dim: int = 0, select_heads: int = 1, source_heads: int = 0) -> None:
         super().__init__(hidden, node_types, edge_types, context_dim)
         if not isinstance(select_heads, int) or isinstance(select_heads, bool) or select_heads < 1 \
                 or hidden % select_heads:
             raise ValueError(f"select_heads: must be a positive int dividing hidden ({hidden}), got {select_heads!r}")
         if select_heads > 1 and not self.softmax:
             raise ValueError("select_heads > 1 needs the softmax (conv='relational')")
+        self.source_heads = check_source_heads(source_heads, select_heads, self.softmax)
         r, h, d, c, k = self.num_types, hidden, self.edge_dim, context_dim, select_heads
         self.heads = k
         # node projections in the group order of their end (see TypedConv.project): target-side ones
@@ -196,7 +201,12 @@ class HeteroRelationalConv(TypedConv):
                 q = torch.addmm(self.score_edge[-1], flat, self.score_edge[:-1]).index_select(0, layout.edge_index[1])
                 score = score + (q * slots.bilinear) @ self.bilinear_heads
             scale = self.log_scale.exp().index_select(0, edges.kind)
-            alpha = segment_softmax(score * scale, edges.dst, edges.dst_rows)  # per (target, type)
+            if self.source_heads:  # the last heads over each (source, type)'s outgoing edges
+                z, s = score * scale, k - self.source_heads
+                alpha = torch.cat([segment_softmax(z[:, :s], edges.dst, edges.dst_rows),
+                                   segment_softmax(z[:, s:], edges.src * r + edges.kind, edges.src_rows * r)], dim=1)
+            else:
+                alpha = segment_softmax(score * scale, edges.dst, edges.dst_rows)  # per (target, type)
             weight = gates + alpha
             att = torch.cat([gates, alpha], dim=-1)
         if k == 1:
@@ -234,7 +244,8 @@ class HeteroRelationalConv(TypedConv):
 
         h, c = self.hidden, self.context_dim
         dim, s, q, rows, cols = self._blocks()[self._type_index(edge_type)]
-        conv = RelationalConv(h, h, edge_dim=dim, context_dim=c, softmax=self.softmax, heads=self.heads)
+        conv = RelationalConv(h, h, edge_dim=dim, context_dim=c, softmax=self.softmax, heads=self.heads,
+                              source_heads=self.source_heads)
         w_edge = self.w_edge[rows]
         parts = [self.w_dst[:, q * h : (q + 1) * h].t(), self.w_src[:, s * h : (s + 1) * h].t(), w_edge[:dim].t()]
         if c:

@@ -9,7 +9,17 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax as pyg_softmax
 
-__all__ = ["RelationalConv"]
+__all__ = ["RelationalConv", "check_source_heads"]
+
+
+def check_source_heads(source_heads: object, heads: int, softmax: bool) -> int:
+    """``source_heads`` checked against the layer's ``heads``: an int in ``[0, heads]``, ``0`` without the softmax."""
+    if not isinstance(source_heads, int) or isinstance(source_heads, bool) or not 0 <= source_heads <= heads:
+        raise ValueError(f"source_heads: expected an int from 0 to the number of softmax heads ({heads}), "
+                         f"got {source_heads!r}")
+    if source_heads and not softmax:
+        raise ValueError("source_heads: needs the softmax (softmax=True, conv='relational')")
+    return source_heads
 
 
 class _Stacked:
@@ -40,6 +50,11 @@ class RelationalConv(MessagePassing):
     selects one neighbour by a learned score (e.g. the closest or furthest object), which a
     sum of independent gates cannot do.
 
+    A *source head* (``source_heads``) normalises the same score over each source's outgoing
+    edges instead, :math:`\alpha_{ji} = \mathrm{softmax}_i(\cdot)`: every node sends its
+    message to the neighbour it selects, so a node learns *who selected it* (e.g. the objects
+    it is the closest to), which a target head can only tell the selecting node.
+
     Unlike GAT, whose edge attributes only enter the attention score, the message itself
     depends on both endpoints and on the edge (e.g. the relative position of two regions),
     so one layer can compute pairwise relations such as "closest to" or "same shape as".
@@ -65,6 +80,7 @@ class RelationalConv(MessagePassing):
             layer can select several neighbours at once (e.g. the closest and the furthest).
         edge_score_init: Optional ``(heads, edge_dim)`` initial bias of the bilinear term, one
             row per head (see :meth:`init_edge_scores`); ``None``: PyTorch's default initialisation.
+        source_heads: How many of the heads (the last ones) are source heads (``0``: none).
 
     Shapes:
         - **input:** node states :math:`(N, F)` or a pair :math:`((N_s, F), (N_t, F))`,
@@ -84,6 +100,7 @@ class RelationalConv(MessagePassing):
         softmax: bool = True,
         heads: int = 1,
         edge_score_init: Optional[Sequence[Sequence[float]]] = None,
+        source_heads: int = 0,
     ) -> None:
         super().__init__(aggr="add")
         for name, value in (("in_dim", in_dim), ("out_dim", out_dim)):
@@ -99,6 +116,7 @@ class RelationalConv(MessagePassing):
         if heads > 1 and not softmax:
             raise ValueError("RelationalConv: heads > 1 needs softmax=True (the heads are softmax selections)")
         self.heads = heads
+        self.source_heads = check_source_heads(source_heads, heads, softmax)
         self.mlp = nn.Sequential(
             nn.Linear(2 * in_dim + edge_dim + context_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim)
         )
@@ -204,7 +222,13 @@ class RelationalConv(MessagePassing):
                 query = x_dst if context is None else torch.cat([x_dst, context], dim=-1)
                 bilinear = self.score_edge(query).index_select(0, dst).view(num_edges, self.heads, self.edge_dim)
                 score = score + (edge_attr.unsqueeze(1) * bilinear).sum(-1)
-            alpha = pyg_softmax(score * self.log_scale.exp(), dst, num_nodes=x_dst.size(0))  # (E, K)
+            z = score * self.log_scale.exp()
+            if self.source_heads:  # the last heads over each source's outgoing edges
+                n = self.heads - self.source_heads
+                alpha = torch.cat([pyg_softmax(z[:, :n], dst, num_nodes=x_dst.size(0)),
+                                   pyg_softmax(z[:, n:], src, num_nodes=x_src.size(0))], dim=-1)
+            else:
+                alpha = pyg_softmax(z, dst, num_nodes=x_dst.size(0))  # (E, K)
             weight = gates + alpha  # (E, K)
             gates = torch.cat([gates, alpha], dim=-1)
         size = (x_src.size(0), x_dst.size(0))
@@ -223,4 +247,5 @@ class RelationalConv(MessagePassing):
         ctx = f", context_dim={self.context_dim}" if self.context_dim else ""
         ctx += "" if self.softmax else ", softmax=False"
         ctx += f", heads={self.heads}" if self.heads > 1 else ""
+        ctx += f", source_heads={self.source_heads}" if self.source_heads else ""
         return f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, edge_dim={self.edge_dim}{ctx})"

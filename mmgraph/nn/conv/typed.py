@@ -129,7 +129,7 @@ class TypedConv(nn.Module):
     declare what they can do:
 
     - :attr:`accepts_context`: takes a per-node ``context`` (``HeteroGNN(condition=...)``);
-    - :attr:`options`: which of ``heads``, ``select_heads``, ``dropout`` they use.
+    - :attr:`options`: which of ``heads``, ``select_heads``, ``source_heads``, ``dropout`` they use.
 
     Args:
         hidden: Width of node states and messages.

@@ -31,9 +31,12 @@ def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, contex
     for e in range(edge_index.size(1)):
         i = int(edge_index[1, e])
         weight = gates[e]
-        if conv.score is not None:  # softmax over the target's incoming edges
-            same = [k for k in range(edge_index.size(1)) if int(edge_index[1, k]) == i]
-            alpha = torch.exp(scores[e]) / sum(torch.exp(scores[k]) for k in same)
+        if conv.score is not None:  # softmax over the target's incoming edges; source heads: the source's outgoing
+            alpha = torch.zeros(conv.heads)
+            for h in range(conv.heads):
+                end = 0 if h >= conv.heads - conv.source_heads else 1
+                same = [k for k in range(edge_index.size(1)) if int(edge_index[end, k]) == int(edge_index[end, e])]
+                alpha[h] = torch.exp(scores[e][h]) / sum(torch.exp(scores[k][h]) for k in same)
             alphas.append(alpha)
             weight = weight + alpha
         # m = W2 (w ⊗ u) + mean(w) b2: block k of the hidden layer scaled by w_k
@@ -46,10 +49,13 @@ def _reference(conv: RelationalConv, x_src, x_dst, edge_index, edge_attr, contex
 @pytest.mark.parametrize("edge_dim", [0, 3])
 @pytest.mark.parametrize("bipartite", [False, True])
 @pytest.mark.parametrize("context_dim", [0, 2])
-@pytest.mark.parametrize("softmax,heads", [(False, 1), (True, 1), (True, 3)])
-def test_matches_per_edge_loop(edge_dim: int, bipartite: bool, context_dim: int, softmax: bool, heads: int) -> None:
+@pytest.mark.parametrize("softmax,heads,source_heads", [(False, 1, 0), (True, 1, 0), (True, 3, 0), (True, 3, 2),
+                                                        (True, 1, 1)])
+def test_matches_per_edge_loop(edge_dim: int, bipartite: bool, context_dim: int, softmax: bool, heads: int,
+                               source_heads: int) -> None:
     torch.manual_seed(0)
-    conv = RelationalConv(4, 6, edge_dim=edge_dim, context_dim=context_dim, softmax=softmax, heads=heads)
+    conv = RelationalConv(4, 6, edge_dim=edge_dim, context_dim=context_dim, softmax=softmax, heads=heads,
+                          source_heads=source_heads)
     if softmax:
         with torch.no_grad():
             conv.log_scale.copy_(torch.linspace(0.7, -0.3, heads))  # temperatures other than 1
@@ -164,6 +170,42 @@ def test_edge_score_init_selects_closest_and_furthest_and_survives_reset() -> No
     torch.testing.assert_close(conv.score_edge.bias.view(2, 3), torch.tensor(prior))
     conv.init_edge_scores(torch.zeros(2, 3))
     assert conv.score_edge.bias.abs().sum() == 0
+
+
+def test_source_heads_tell_a_node_who_selected_it() -> None:
+    """With a sharp closest / furthest prior, a source head sends each node's message to its closest / furthest node."""
+    torch.manual_seed(0)
+    pos = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.45, 0.6], [1.0, 0.9], [0.8, 0.1]])  # no ties
+    src, dst = torch.tensor([[j, i] for i in range(5) for j in range(5) if i != j]).t()
+    delta = pos[src] - pos[dst]
+    attr = torch.cat([delta, delta.norm(dim=-1, keepdim=True)], -1)
+    prior = [[0.0, 0.0, -1000.0], [0.0, 0.0, 1000.0]]
+    conv = RelationalConv(8, 8, edge_dim=3, heads=2, source_heads=2, edge_score_init=prior)
+    _, gates = conv(torch.randn(5, 8) * 0.01, torch.stack([src, dst]), attr, return_gates=True)
+    d = torch.cdist(pos, pos).fill_diagonal_(float("nan"))
+    for j in range(5):
+        out_of = (src == j).nonzero().squeeze(-1)
+        closest = int(d[j].nan_to_num(float("inf")).argmin())
+        furthest = int(d[j].nan_to_num(float("-inf")).argmax())
+        assert int(dst[out_of[gates[out_of, 1].argmax()]]) == closest and gates[out_of, 1].max() > 0.9
+        assert int(dst[out_of[gates[out_of, 2].argmax()]]) == furthest and gates[out_of, 2].max() > 0.9
+    received = torch.zeros(5).index_add_(0, dst, gates[:, 1])  # how many nodes each node is the closest to
+    expected = torch.bincount(d.nan_to_num(float("inf")).argmin(-1), minlength=5).float()
+    torch.testing.assert_close(received, expected, atol=1e-3, rtol=0)
+    assert "source_heads=2" in repr(conv)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"heads": 2, "source_heads": 3}, r"source_heads: expected an int from 0 to .* \(2\), got 3"),
+        ({"source_heads": -1}, r"source_heads: expected an int from 0 to .* \(1\), got -1"),
+        ({"softmax": False, "source_heads": 1}, "source_heads: needs the softmax"),
+    ],
+)
+def test_source_heads_errors(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        RelationalConv(8, 8, **kwargs)
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,25 @@ def test_one_layer_is_the_sum_of_the_per_type_convolutions(conv: str) -> None:
     torch.testing.assert_close(out, torch.cat([expected[t] for t in ("a", "b", "c")]), rtol=1e-5, atol=1e-5)
 
 
+def test_source_heads_are_the_sum_of_the_per_type_convolutions() -> None:
+    """Source heads normalise per (source, edge type): exactly one RelationalConv per type."""
+    gnn = _gnn("relational", 0, select_heads=4, source_heads=2)
+    x, edges, attrs = _graph()
+    layer = gnn.convs[0]
+    from mmgraph.graph.layout import flatten_dicts
+
+    layout = flatten_dicts(["a", "b", "c"], {t: v.size(0) for t, v in x.items()}, TYPES, edges, attrs)
+    out, _ = layer(torch.cat([x[t] for t in ("a", "b", "c")]), layout, layer.slots(layout))
+    expected = {t: torch.zeros(v.size(0), H) for t, v in x.items()}
+    for et in TYPES:
+        ref = layer.per_type(et).eval()
+        assert ref.source_heads == 2
+        expected[et[2]] = expected[et[2]] + ref((x[et[0]], x[et[2]]), edges[et], attrs.get(et))
+    torch.testing.assert_close(out, torch.cat([expected[t] for t in ("a", "b", "c")]), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="source_heads: only conv='relational'"):
+        HeteroGNN(["a", "b", "c"], TYPES, H, conv="gcn", source_heads=1)
+
+
 @pytest.mark.parametrize("conv", CONVS)
 def test_checkpoints_of_one_convolution_per_edge_type_load_exactly(conv: str) -> None:
     """The old layout (``convs.<layer>.<edge_key>.conv.*``) is restacked on load; outputs are unchanged."""
