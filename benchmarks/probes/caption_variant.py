@@ -11,7 +11,8 @@ overrides it, e.g. ``--model-arg decoder='"gru"' --model-arg distance_prior=0``.
 prints the validation NLL (what the benchmark selects by) and, on 500 validation images
 decoded greedily, the relation exact match (``em``) and the fraction of captions whose
 statements about closest/furthest objects (``em_extreme``) and about left/right/above/below
-(``em_spatial``) all hold. A probe for model design, not a benchmark result: one seed, no sweep.
+(``em_spatial``) all hold, and per relation (``true``) the fraction of closest / furthest
+statements that hold. A probe for model design, not a benchmark result: one seed, no sweep.
 """
 
 from __future__ import annotations
@@ -132,9 +133,14 @@ def main() -> None:
         texts = task.generate(model, "val", 250, beam_size=1)
         em = ext = spa = 0
         n_ext = n_spa = 0
+        per_relation = {"closest_to": [0, 0], "furthest_from": [0, 0]}  # [true, stated]
         for text, (shapes, pos) in zip(texts, scenes):
             truth = _statement_truth(text, shapes, pos)
             em += bool(truth) and all(t for _, t in truth)
+            for r, t in truth:
+                if r in per_relation:
+                    per_relation[r][0] += t
+                    per_relation[r][1] += 1
             e = [t for r, t in truth if r in ("closest_to", "furthest_from")]
             s = [t for r, t in truth if r not in ("closest_to", "furthest_from")]
             if e:
@@ -148,8 +154,10 @@ def main() -> None:
         priors = [[round(float(x), 1) for x in conv.score_edge.bias.view(conv.heads, conv.edge_dim)[:, -1]]
                   for conv in model.modules() if isinstance(conv, RelationalConv) and conv.score_edge is not None]
         shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in record.items() if k != "lr"}
+        true_by_relation = {r: round(t / max(n, 1), 3) for r, (t, n) in per_relation.items()}
         print(shown | {"em": round(em / len(texts), 3), "em_extreme": round(ext / max(n_ext, 1), 3),
-                       "em_spatial": round(spa / max(n_spa, 1), 3), "distance_bias": priors, "sample": texts[0]}, flush=True)
+                       "em_spatial": round(spa / max(n_spa, 1), 3), "true": true_by_relation, "distance_bias": priors,
+                       "sample": texts[0]}, flush=True)
 
     t0 = time.time()
     fit(model, task.batches("train", args.batch_size, True, seed=args.seed), task.batches("val", args.batch_size, False),
