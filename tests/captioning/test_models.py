@@ -116,3 +116,16 @@ def test_distance_prior_starts_every_relational_layer_on_closest_and_furthest() 
         torch.testing.assert_close(bias, expected)
     assert all(torch.equal(b, 1.5 * expected) for b in scores(build("caption-graph")))  # the registered default: 30
     assert all(not torch.equal(b, expected) for b in scores(build("caption-graph", distance_prior=0.0)))
+
+def test_distance_prior_also_starts_the_source_heads() -> None:
+    """With source heads, the first two target heads and the first two source heads start on closest / furthest."""
+    from mmgraph.nn.conv import HeteroRelationalConv
+
+    model = build("caption-graph", hidden=20, select_heads=5, source_heads=2, distance_prior=10.0)
+    convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
+    assert len(convs) == 2 and all(c.source_heads == 2 for c in convs)
+    for conv in convs:
+        bias = conv.per_type(("elements", "intra", "elements")).score_edge.bias.detach().view(5, 3)
+        torch.testing.assert_close(bias[[0, 1, 3, 4], 2], torch.tensor([-10.0, 10.0, -10.0, 10.0]))
+        torch.testing.assert_close(bias[[0, 1, 3, 4], :2], torch.zeros(4, 2))
+        assert bias[2, 2] != -10.0 and bias[2, 2] != 10.0  # the third target head keeps its random start
