@@ -148,20 +148,29 @@ def test_errors() -> None:
         with_ctx(torch.randn(2, 2), ei, context=torch.zeros(1, 3))
 
 
+def _complete(pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(src, dst, [dx, dy, distance] attributes, distances with a NaN diagonal)`` of the complete graph on ``pos``."""
+    n = pos.size(0)
+    src, dst = torch.tensor([[j, i] for i in range(n) for j in range(n) if i != j]).t()
+    delta = pos[src] - pos[dst]
+    attr = torch.cat([delta, delta.norm(dim=-1, keepdim=True)], -1)
+    return src, dst, attr, torch.cdist(pos, pos).fill_diagonal_(float("nan"))
+
+
+def _closest_furthest(d: torch.Tensor, i: int) -> tuple[int, int]:
+    return int(d[i].nan_to_num(float("inf")).argmin()), int(d[i].nan_to_num(float("-inf")).argmax())
+
+
 def test_edge_score_init_selects_closest_and_furthest_and_survives_reset() -> None:
     torch.manual_seed(0)
     pos = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.45, 0.6], [1.0, 0.9]])  # no ties
-    src, dst = torch.tensor([[j, i] for i in range(4) for j in range(4) if i != j]).t()
-    delta = pos[src] - pos[dst]
-    attr = torch.cat([delta, delta.norm(dim=-1, keepdim=True)], -1)
+    src, dst, attr, d = _complete(pos)
     prior = [[0.0, 0.0, -100.0], [0.0, 0.0, 100.0]]
     conv = RelationalConv(8, 8, edge_dim=3, heads=2, edge_score_init=prior)
     _, gates = conv(torch.randn(4, 8) * 0.01, torch.stack([src, dst]), attr, return_gates=True)
-    d = torch.cdist(pos, pos).fill_diagonal_(float("nan"))
     for i in range(4):
         into = (dst == i).nonzero().squeeze(-1)
-        closest = int(d[i].nan_to_num(float("inf")).argmin())
-        furthest = int(d[i].nan_to_num(float("-inf")).argmax())
+        closest, furthest = _closest_furthest(d, i)
         assert int(src[into[gates[into, 1].argmax()]]) == closest and gates[into, 1].max() > 0.9
         assert int(src[into[gates[into, 2].argmax()]]) == furthest and gates[into, 2].max() > 0.9
     with torch.no_grad():
@@ -176,17 +185,13 @@ def test_source_heads_tell_a_node_who_selected_it() -> None:
     """With a sharp closest / furthest prior, a source head sends each node's message to its closest / furthest node."""
     torch.manual_seed(0)
     pos = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.45, 0.6], [1.0, 0.9], [0.8, 0.1]])  # no ties
-    src, dst = torch.tensor([[j, i] for i in range(5) for j in range(5) if i != j]).t()
-    delta = pos[src] - pos[dst]
-    attr = torch.cat([delta, delta.norm(dim=-1, keepdim=True)], -1)
+    src, dst, attr, d = _complete(pos)
     prior = [[0.0, 0.0, -1000.0], [0.0, 0.0, 1000.0]]
     conv = RelationalConv(8, 8, edge_dim=3, heads=2, source_heads=2, edge_score_init=prior)
     _, gates = conv(torch.randn(5, 8) * 0.01, torch.stack([src, dst]), attr, return_gates=True)
-    d = torch.cdist(pos, pos).fill_diagonal_(float("nan"))
     for j in range(5):
         out_of = (src == j).nonzero().squeeze(-1)
-        closest = int(d[j].nan_to_num(float("inf")).argmin())
-        furthest = int(d[j].nan_to_num(float("-inf")).argmax())
+        closest, furthest = _closest_furthest(d, j)
         assert int(dst[out_of[gates[out_of, 1].argmax()]]) == closest and gates[out_of, 1].max() > 0.9
         assert int(dst[out_of[gates[out_of, 2].argmax()]]) == furthest and gates[out_of, 2].max() > 0.9
     received = torch.zeros(5).index_add_(0, dst, gates[:, 1])  # how many nodes each node is the closest to
