@@ -26,6 +26,7 @@ import torch
 from mmgraph.bench.runner import build_model
 from mmgraph.bench.tasks import CaptioningTask
 from mmgraph.datasets.captions import parse_caption
+from mmgraph.nn.conv.hetero_relational import HeteroRelationalConv
 from mmgraph.train.fit import fit
 
 
@@ -54,6 +55,18 @@ def _add_oracle(task: CaptioningTask) -> None:
         furthest = d.masked_fill(eye, float("-inf")).argmax(-1)
         onehot = torch.nn.functional.one_hot
         data.scenes.states = torch.cat([data.scenes.states, onehot(closest, 6).float(), onehot(furthest, 6).float()], -1)
+
+
+def _distance_biases(model: torch.nn.Module) -> list[list[float]]:
+    """Per relational layer, each head's edge-score bias on the distance (the last edge attribute)."""
+    out = []
+    for conv in model.modules():
+        if isinstance(conv, HeteroRelationalConv) and conv.score_edge is not None:
+            for dim, _src, _dst, _rows, cols in conv._blocks():
+                if dim:
+                    bias = conv.score_edge[-1, cols].detach().view(conv.heads, dim)[:, -1]
+                    out.append([round(float(x), 1) for x in bias])
+    return out
 
 
 @torch.no_grad()
@@ -93,9 +106,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--oracle", action="store_true",
                         help="append each object's closest and furthest object's colour (one-hot) to its state")
-    parser.add_argument("--distance-prior", type=float, default=0.0,
-                        help="set only the distance column of the edge-score bias of every relational layer: head 0 to -C, "
-                             "head 1 to +C (the other columns keep their random initial values)")
+    parser.add_argument("--distance-prior", type=float, default=None,
+                        help="the model's distance_prior C: the first two target (and source) heads of every relational "
+                             "layer start scoring neighbours by -C and +C times the distance (same as --model-arg "
+                             "distance_prior=C)")
     parser.add_argument("--linear-probe", action="store_true",
                         help="only print how well a logistic regression reads each object's closest and furthest "
                              "object from the untrained encoder's node states, then exit")
@@ -110,18 +124,12 @@ def main() -> None:
     extra = {k: ast.literal_eval(v) for k, v in (a.split("=", 1) for a in args.model_arg)}
     if args.oracle:
         extra["in_dims"] = {"objects": 22}
+    if args.distance_prior is not None:
+        extra["distance_prior"] = args.distance_prior
     if extra:
         base = task.model_kwargs
         task.model_kwargs = lambda name, hidden: {**base(name, hidden), **extra}  # type: ignore[method-assign]
     model = build_model(task, args.model, args.hidden, seed=args.seed)
-    if args.distance_prior:
-        from mmgraph.nn.conv.relational import RelationalConv
-
-        for conv in model.modules():
-            if isinstance(conv, RelationalConv) and conv.score_edge is not None and conv.heads >= 2:
-                with torch.no_grad():
-                    bias = conv.score_edge.bias.view(conv.heads, conv.edge_dim)
-                    bias[0, -1], bias[1, -1] = -args.distance_prior, args.distance_prior
     print(f"{args.model} {extra}: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
     if args.linear_probe:
         _linear_probe(task, model)
@@ -149,10 +157,7 @@ def main() -> None:
             if s:
                 n_spa += 1
                 spa += all(s)
-        from mmgraph.nn.conv.relational import RelationalConv
-
-        priors = [[round(float(x), 1) for x in conv.score_edge.bias.view(conv.heads, conv.edge_dim)[:, -1]]
-                  for conv in model.modules() if isinstance(conv, RelationalConv) and conv.score_edge is not None]
+        priors = _distance_biases(model)
         shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in record.items() if k != "lr"}
         true_by_relation = {r: round(t / max(n, 1), 3) for r, (t, n) in per_relation.items()}
         print(shown | {"em": round(em / len(texts), 3), "em_extreme": round(ext / max(n_ext, 1), 3),
