@@ -1,7 +1,7 @@
 """Train one captioning model and print, every epoch, how often its greedy captions are true.
 
 Usage: python benchmarks/probes/caption_variant.py MODEL [--images 4000] [--epochs 40] [--lr 3e-3]
-       [--hidden 64] [--seed 0] [--oracle] [--distance-prior C] [--linear-probe] [--scheduler none]
+       [--hidden 64] [--seed 0] [--oracle | --inverse-oracle] [--distance-prior C] [--linear-probe] [--scheduler none]
        [--warmup-epochs N]
        [--model-arg KEY=VALUE ...]
 
@@ -45,16 +45,21 @@ def _statement_truth(text: str, shapes, positions) -> list[tuple[str, bool]]:  #
     return out
 
 
-def _add_oracle(task: CaptioningTask) -> None:
-    """Diagnostic: give every object the colours of its closest and furthest objects as features."""
+def _add_oracle(task: CaptioningTask, inverse: bool = False) -> None:
+    """Diagnostic: give every object the colours of its closest and furthest objects as features.
+
+    With ``inverse``, instead the colours of the objects whose closest (furthest) object it is (multi-hot).
+    """
     for data in task.data.values():
         pos = data.scenes.positions.float()
         d = torch.cdist(pos, pos)
         eye = torch.eye(d.size(-1), dtype=torch.bool)
         closest = d.masked_fill(eye, float("inf")).argmin(-1)
         furthest = d.masked_fill(eye, float("-inf")).argmax(-1)
-        onehot = torch.nn.functional.one_hot
-        data.scenes.states = torch.cat([data.scenes.states, onehot(closest, 6).float(), onehot(furthest, 6).float()], -1)
+        facts = [torch.nn.functional.one_hot(f, 6).float() for f in (closest, furthest)]
+        if inverse:  # row i, column j: object j's closest (furthest) is object i
+            facts = [f.transpose(-1, -2) for f in facts]
+        data.scenes.states = torch.cat([data.scenes.states, *facts], -1)
 
 
 def _distance_biases(model: torch.nn.Module) -> list[list[float]]:
@@ -90,6 +95,17 @@ def _linear_probe(task: CaptioningTask, model: torch.nn.Module) -> None:
         y = target.reshape(-1).numpy()
         clf = LogisticRegression(max_iter=2000).fit(x[:half], y[:half])
         print(f"{name}: {clf.score(x[half:], y[half:]):.3f}", flush=True)
+    for name, target in (("closest", d.masked_fill(eye, float("inf")).argmin(-1)),
+                         ("furthest", d.masked_fill(eye, float("-inf")).argmax(-1))):
+        # inverse: per node, the set of objects whose closest (furthest) it is, one classifier per object
+        sets = torch.nn.functional.one_hot(target, 6).transpose(-1, -2).reshape(-1, 6).numpy()
+        right = sets[half:] == sets[half:]
+        for c in range(6):
+            clf = LogisticRegression(max_iter=2000).fit(x[:half], sets[:half, c])
+            right[:, c] = clf.predict(x[half:]) == sets[half:, c]
+        empty = (sets[half:].sum(-1) == 0).mean()
+        print(f"inverse {name}: whole set right {right.all(-1).mean():.3f} (an empty set for every node: {empty:.3f})",
+              flush=True)
 
 
 def main() -> None:
@@ -106,6 +122,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--oracle", action="store_true",
                         help="append each object's closest and furthest object's colour (one-hot) to its state")
+    parser.add_argument("--inverse-oracle", action="store_true",
+                        help="append the colours of the objects whose closest / furthest object it is (multi-hot) to "
+                             "each object's state")
     parser.add_argument("--distance-prior", type=float, default=None,
                         help="the model's distance_prior C: the first two target (and source) heads of every relational "
                              "layer start scoring neighbours by -C and +C times the distance (same as --model-arg "
@@ -113,16 +132,19 @@ def main() -> None:
     parser.add_argument("--linear-probe", action="store_true",
                         help="only print how well a logistic regression reads each object's closest and furthest "
                              "object from the untrained encoder's node states, then exit")
+    parser.add_argument("--gate-bias", type=float, default=None,
+                        help="start every relational layer's edge gate at sigmoid(B) for every edge (its weights at 0), "
+                             "e.g. -10 to start from the softmax heads alone")
     parser.add_argument("--model-arg", action="append", default=[], help="KEY=VALUE passed to the model factory")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = CaptioningTask(sizes=(args.images, 500, 100))
     task.load(quick=False)
     task.use(args.model, seed=args.seed)
-    if args.oracle:
-        _add_oracle(task)
+    if args.oracle or args.inverse_oracle:
+        _add_oracle(task, inverse=args.inverse_oracle)
     extra = {k: ast.literal_eval(v) for k, v in (a.split("=", 1) for a in args.model_arg)}
-    if args.oracle:
+    if args.oracle or args.inverse_oracle:
         extra["in_dims"] = {"objects": 22}
     if args.distance_prior is not None:
         extra["distance_prior"] = args.distance_prior
@@ -130,6 +152,12 @@ def main() -> None:
         base = task.model_kwargs
         task.model_kwargs = lambda name, hidden: {**base(name, hidden), **extra}  # type: ignore[method-assign]
     model = build_model(task, args.model, args.hidden, seed=args.seed)
+    if args.gate_bias is not None:
+        with torch.no_grad():
+            for conv in model.modules():
+                if isinstance(conv, HeteroRelationalConv):
+                    conv.heads_w[:, 0, :-1] = 0.0
+                    conv.heads_w[:, 0, -1] = args.gate_bias
     print(f"{args.model} {extra}: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
     if args.linear_probe:
         _linear_probe(task, model)

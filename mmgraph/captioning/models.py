@@ -11,7 +11,8 @@ Registered in the ``"captioning"`` family:
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from types import MappingProxyType
+from typing import Any, Mapping, Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,10 +26,14 @@ from mmgraph.nn.conv.hetero_relational import HeteroRelationalConv
 from mmgraph.nn.graph_extractor import GraphExtractor
 from mmgraph.registry import register_model
 
-__all__ = ["CaptionModel", "caption_loss", "DEFAULT_DISTANCE_PRIOR"]
+__all__ = ["CaptionModel", "caption_loss", "CAPTION_GRAPH_DEFAULTS"]
 
-#: ``distance_prior`` of the registered ``caption-graph`` (see :class:`CaptionModel`).
-DEFAULT_DISTANCE_PRIOR = 30.0
+#: How the registered ``caption-graph`` sets up its relational layers unless told otherwise (see
+#: :class:`CaptionModel`): 2 target heads and 2 source heads, both pairs starting on the closest and
+#: the furthest neighbour, and the gates closed, so that each node starts from exactly what it and its
+#: neighbours selected (docs/probes.md, "Seed reliability of the graph caption decoder").
+CAPTION_GRAPH_DEFAULTS: Mapping[str, float] = MappingProxyType(
+    {"select_heads": 4, "source_heads": 2, "distance_prior": 100.0, "gate_init": -10.0})
 
 
 class _Given(nn.Module):
@@ -91,8 +96,14 @@ class CaptionModel(nn.Module):
             :math:`d` the distance): each node starts by reading its closest and its furthest
             neighbour (:meth:`~mmgraph.nn.RelationalConv.init_edge_scores`); the first two source
             heads start the same way, so each node also reads the nodes whose closest and
-            furthest it is. ``0``: no prior. The registered ``caption-graph`` uses
-            :data:`DEFAULT_DISTANCE_PRIOR` unless told otherwise.
+            furthest it is. ``0``: no prior.
+        gate_init: With ``graph=True``, start every relational layer's gates at
+            :math:`\sigma(\text{gate\_init})` (:meth:`~mmgraph.nn.RelationalConv.init_gates`); a
+            large negative value starts each node from its softmax selections alone. ``None``:
+            the layers' default initialisation.
+
+    The registered ``caption-graph`` uses :data:`CAPTION_GRAPH_DEFAULTS` for ``select_heads``,
+    ``source_heads``, ``distance_prior`` and ``gate_init`` unless told otherwise.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` with the image modality and ``y`` :math:`(B, T + 1)`
@@ -120,6 +131,7 @@ class CaptionModel(nn.Module):
         decoder_heads: int = 4,
         distance_prior: float = 0.0,
         source_heads: int = 0,
+        gate_init: Optional[float] = None,
     ) -> None:
         super().__init__()
         self.image, self.graph, self.max_len, self.in_dim = image, graph, max_len, in_dim
@@ -139,6 +151,13 @@ class CaptionModel(nn.Module):
             for conv in self.encoder.modules():
                 if isinstance(conv, HeteroRelationalConv):
                     conv.init_edge_scores(_distance_prior(conv.heads, conv.source_heads, conv.edge_dim, distance_prior))
+        self.gate_init = gate_init
+        if gate_init is not None:
+            if not graph:
+                raise ValueError(f"gate_init: needs graph=True (the relational layers' gates), got graph={graph}")
+            for conv in self.encoder.modules():
+                if isinstance(conv, HeteroRelationalConv):
+                    conv.init_gates(gate_init)
         if decoder == "gru":
             self.decoder: nn.Module = AttentionGRUDecoder(vocab_size, hidden, hidden, bos=bos, eos=eos)
         elif decoder == "transformer":
@@ -197,6 +216,16 @@ class CaptionModel(nn.Module):
                 f"hidden={self.decoder.hidden}, vocab={self.decoder.vocab_size})")
 
 
+class _Default:
+    """A factory argument left unset: the registered model's own default."""
+
+    def __repr__(self) -> str:
+        return "default"
+
+
+_DEFAULT: Any = _Default()
+
+
 def _build(graph: bool):  # noqa: ANN202
     def build(
         in_dims: Mapping[str, int],
@@ -209,9 +238,10 @@ def _build(graph: bool):  # noqa: ANN202
         bos: int = 1,
         eos: int = 2,
         decoder: str = "transformer",
-        select_heads: int = 2,
-        distance_prior: Optional[float] = None,
-        source_heads: int = 0,
+        select_heads: int = _DEFAULT,
+        distance_prior: float = _DEFAULT,
+        source_heads: int = _DEFAULT,
+        gate_init: Optional[float] = _DEFAULT,
     ) -> CaptionModel:
         name = "caption-graph" if graph else "caption-pooled"
         if len(in_dims) != 1:
@@ -220,15 +250,17 @@ def _build(graph: bool):  # noqa: ANN202
             raise ValueError(f"{name}: out_dim: expected the vocabulary size (e.g. len(vocab)), got None")
         (image, dim), = in_dims.items()
         extractor = (extractors or {}).get(image)
-        if distance_prior is None:
-            distance_prior = DEFAULT_DISTANCE_PRIOR if graph else 0.0
+        given = {"select_heads": select_heads, "source_heads": source_heads, "distance_prior": distance_prior,
+                 "gate_init": gate_init}
+        plain = {"select_heads": 2, "source_heads": 0, "distance_prior": 0.0, "gate_init": None}
+        setup = {k: (CAPTION_GRAPH_DEFAULTS if graph else plain)[k] if v is _DEFAULT else v for k, v in given.items()}
         return CaptionModel(dim, out_dim, hidden, image=image, graph=graph, extractor=extractor,
-                            num_layers=num_layers, max_len=max_len, bos=bos, eos=eos, decoder=decoder,
-                            select_heads=select_heads, distance_prior=distance_prior, source_heads=source_heads)
+                            num_layers=num_layers, max_len=max_len, bos=bos, eos=eos, decoder=decoder, **setup)
 
     build.__name__ = "caption_graph" if graph else "caption_pooled"
     build.__doc__ = (f"A :class:`CaptionModel` with ``graph={graph}``; ``out_dim`` is the vocabulary size; "
-                     f"``distance_prior=None`` means {DEFAULT_DISTANCE_PRIOR if graph else 0.0}.")
+                     + ("select_heads, source_heads, distance_prior and gate_init not given: the values in "
+                        ":data:`CAPTION_GRAPH_DEFAULTS`." if graph else "no graph, so no relational layers."))
     return build
 
 

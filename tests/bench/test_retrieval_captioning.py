@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mmgraph.bench.runner import BenchConfig, build_model, run_benchmark
+from mmgraph.captioning import CAPTION_GRAPH_DEFAULTS
 from mmgraph.bench.tasks import CaptioningTask, RetrievalTask, make_task
 from mmgraph.bench.tasks.retrieval import relation_dependent
 from mmgraph.datasets.captions import CAPTION_VOCAB, caption_is_true, caption_text, parse_caption
@@ -194,7 +195,9 @@ def test_captioning_benchmark_end_to_end(tmp_path: Path, input: str) -> None:
         assert set(entry["metrics"]) == set(task.metric_names)
         assert all(0.0 <= entry["metrics"][m]["mean"] <= 1.0 for m in task.metric_names)
     model = build_model(task, "caption-graph", 16)
-    assert model.decoder_kind == "transformer" and model.distance_prior == task.DISTANCE_PRIOR
+    assert model.decoder_kind == "transformer" and model.distance_prior == task.GRAPH_SETUP["distance_prior"]
+    assert model.gate_init == task.GRAPH_SETUP["gate_init"]
+    assert results["config"]["task"]["caption_graph"] == dict(CAPTION_GRAPH_DEFAULTS)
     assert build_model(task, "caption-pooled", 16).decoder_kind == "transformer"
     assert results["config"]["task"]["decoder"] == "transformer"
     texts = task.generate(model, "test", 2, beam_size=2)

@@ -88,9 +88,11 @@ def test_errors(data: SceneCaptions) -> None:
     with pytest.raises(ValueError, match="distance_prior:.*graph=True.*2 target heads.*graph=False"):
         build("caption-pooled", distance_prior=10.0)
     with pytest.raises(ValueError, match="distance_prior:.*2 target heads.*select_heads=2, source_heads=1"):
-        build("caption-graph", source_heads=1)
+        build("caption-graph", select_heads=2, source_heads=1)
+    with pytest.raises(ValueError, match="distance_prior:.*2 target heads.*select_heads=4, source_heads=3"):
+        build("caption-graph", source_heads=3)
     with pytest.raises(ValueError, match=r"source_heads: expected an int from 0 to .* \(2\), got 3"):
-        build("caption-graph", source_heads=3, distance_prior=0.0)
+        build("caption-graph", select_heads=2, source_heads=3, distance_prior=0.0)
     with pytest.raises(ValueError, match=r"y:.*max_len.*\+.*1.*="):
         build("caption-graph", max_len=5)(batch)
     with pytest.raises(ValueError, match="decoder:.*'gru'.*'transformer'.*'lstm'"):
@@ -102,7 +104,6 @@ def test_errors(data: SceneCaptions) -> None:
 
 
 def test_distance_prior_starts_every_relational_layer_on_closest_and_furthest() -> None:
-    assert mg.captioning.DEFAULT_DISTANCE_PRIOR == 30.0
     from mmgraph.nn.conv import HeteroRelationalConv
 
     def scores(model):  # each layer's v (score_edge bias) of the image graph's one edge type, as RelationalConv has it
@@ -110,18 +111,51 @@ def test_distance_prior_starts_every_relational_layer_on_closest_and_furthest() 
         return [c.per_type(("elements", "intra", "elements")).score_edge.bias.detach().view(2, 3) for c in convs]
 
     expected = torch.tensor([[0.0, 0.0, -20.0], [0.0, 0.0, 20.0]])  # edge_attr = [dx, dy, distance]
-    found = scores(build("caption-graph", distance_prior=20.0))
+    found = scores(build("caption-graph", select_heads=2, source_heads=0, distance_prior=20.0))
     assert len(found) == 2  # num_layers
     for bias in found:
         torch.testing.assert_close(bias, expected)
-    assert all(torch.equal(b, 1.5 * expected) for b in scores(build("caption-graph")))  # the registered default: 30
-    assert all(not torch.equal(b, expected) for b in scores(build("caption-graph", distance_prior=0.0)))
+    assert all(not torch.equal(b, expected)
+               for b in scores(build("caption-graph", select_heads=2, source_heads=0, distance_prior=0.0)))
+
+
+def test_registered_graph_setup() -> None:
+    """The registered caption-graph: 2 target + 2 source heads, prior 100 on both pairs, gates closed."""
+    from mmgraph.nn.conv import HeteroRelationalConv
+
+    assert dict(mg.captioning.CAPTION_GRAPH_DEFAULTS) == {"select_heads": 4, "source_heads": 2,
+                                                          "distance_prior": 100.0, "gate_init": -10.0}
+    model = build("caption-graph")
+    assert (model.distance_prior, model.gate_init) == (100.0, -10.0)
+    convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
+    assert len(convs) == 2
+    for conv in convs:
+        per_type = conv.per_type(("elements", "intra", "elements"))
+        assert (per_type.heads, per_type.source_heads) == (4, 2)
+        torch.testing.assert_close(per_type.score_edge.bias.detach().view(4, 3)[:, 2],
+                                   torch.tensor([-100.0, 100.0, -100.0, 100.0]))
+        assert torch.equal(per_type.gate.weight, torch.zeros_like(per_type.gate.weight))
+        assert per_type.gate.bias.item() == -10.0
+    plain = build("caption-graph", select_heads=2, source_heads=0, distance_prior=0.0, gate_init=None)
+    assert plain.gate_init is None and plain.distance_prior == 0.0
+    gate = [m for m in plain.modules() if isinstance(m, HeteroRelationalConv)][0].per_type(
+        ("elements", "intra", "elements")).gate
+    assert gate.weight.abs().sum() > 0  # the layers' own initialisation
+    assert build("caption-pooled").gate_init is None  # no graph, no gates
+
+
+def test_gate_init_needs_the_graph() -> None:
+    with pytest.raises(ValueError, match="gate_init: needs graph=True.*got graph=False"):
+        CaptionModel(10, len(CAPTION_VOCAB), 16, graph=False, gate_init=-10.0)
+    with pytest.raises(ValueError, match="init_gates: expected a finite number.*got nan"):
+        build("caption-graph", gate_init=float("nan"))
+
 
 def test_distance_prior_also_starts_the_source_heads() -> None:
     """With source heads, the first two target heads and the first two source heads start on closest / furthest."""
     from mmgraph.nn.conv import HeteroRelationalConv
 
-    model = build("caption-graph", hidden=20, select_heads=5, source_heads=2, distance_prior=10.0)
+    model = build("caption-graph", hidden=20, select_heads=5, source_heads=2, distance_prior=10.0, gate_init=None)
     convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
     assert len(convs) == 2 and all(c.source_heads == 2 for c in convs)
     for conv in convs:

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from mmgraph.bench.tasks.base import Batches, BenchTask
 from mmgraph.captioning.metrics import caption_metrics
-from mmgraph.captioning.models import DEFAULT_DISTANCE_PRIOR, caption_loss
+from mmgraph.captioning.models import CAPTION_GRAPH_DEFAULTS, caption_loss
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.datasets.captions import CAPTION_VOCAB, SceneCaptions, caption_is_true, caption_text
 from mmgraph.datasets.sort_of_clevr import sort_of_clevr_splits
@@ -36,11 +36,14 @@ class CaptioningTask(BenchTask):
     beam search (``beam_size``) and greedily.
 
     Both models decode with a :class:`~mmgraph.captioning.TransformerDecoder`; ``caption-graph``
-    starts its relational layers with a closest / furthest selection prior (``distance_prior``).
-    In probes (``benchmarks/probes/caption_variant.py``) the GRU decoder stayed on a plateau
-    where relations are ignored even when each object's closest and furthest object were given
-    as input features; the Transformer decoder learned them from such features and, in two of
-    three seeds, from the graph once the prior was added.
+    sets up its relational layers with ``GRAPH_SETUP``: two heads that start by selecting each
+    object's closest and furthest object, two source heads that start by telling each object
+    which objects it is the closest and the furthest to, and closed gates. In probes
+    (``benchmarks/probes/caption_variant.py``) the GRU decoder stayed on a plateau where
+    relations are ignored even when each object's closest and furthest object were given as
+    input features; the Transformer decoder learned them, and learned them within a few epochs
+    in every seed tried once each object also knew which objects it is the closest and
+    furthest to (docs/probes.md).
 
     Metrics: ``bleu4`` (corpus BLEU-4 against all references, NLTK) and ``relation_em`` (the
     fraction of generated captions whose every statement — both objects with their true
@@ -73,9 +76,9 @@ class CaptioningTask(BenchTask):
 
     #: The decoder of both models (see ``CaptionModel``).
     DECODER = "transformer"
-    #: ``caption-graph``'s relational layers start with a closest / furthest selection prior of
-    #: this sharpness (``CaptionModel(distance_prior=...)``).
-    DISTANCE_PRIOR = DEFAULT_DISTANCE_PRIOR
+    #: How ``caption-graph``'s relational layers are set up: target and source heads, their
+    #: closest / furthest selection prior and the gates' starting logit (``CaptionModel``).
+    GRAPH_SETUP = dict(CAPTION_GRAPH_DEFAULTS)
 
     FULL = (4000, 500, 1000)
     QUICK = (300, 100, 200)
@@ -101,7 +104,7 @@ class CaptioningTask(BenchTask):
         return {"input": self.input, "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
                 "captions_per_image": self.num_captions, "facts_per_caption": self.facts_per_caption,
                 "beam_size": self.beam_size, "decoder": self.DECODER,
-                "distance_prior": {"caption-graph": self.DISTANCE_PRIOR}}
+                "caption_graph": dict(self.GRAPH_SETUP)}
 
     @property
     def _image(self) -> str:
@@ -114,7 +117,7 @@ class CaptioningTask(BenchTask):
         max_len = next(iter(self.data.values())).max_len + 1 if self.data else self.facts_per_caption * 13 + 1
         kwargs: dict[str, Any] = {"max_len": max_len, "decoder": self.DECODER}
         if name == "caption-graph":
-            kwargs["distance_prior"] = self.DISTANCE_PRIOR
+            kwargs.update(self.GRAPH_SETUP)
         if self.input == "pixels":
             kwargs["extractors"] = {"image": GridCNN()}
         return kwargs

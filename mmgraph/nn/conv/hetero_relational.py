@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.graph.layout import HeteroLayout
-from mmgraph.nn.conv.relational import check_source_heads
+from mmgraph.nn.conv.relational import check_gate_init, check_source_heads
 from mmgraph.nn.conv.typed import EdgeAttention, EdgeSlots, EdgeType, TypedConv, pad_nodes, segment_softmax
 
 __all__ = ["HeteroRelationalConv", "HeteroGatedRelationalConv", "RelationalSlots"]
@@ -100,6 +100,7 @@ class HeteroRelationalConv(TypedConv):
         head_of[torch.arange(len(heads)), torch.tensor(heads, dtype=torch.long)] = 1.0
         self.register_buffer("bilinear_heads", head_of, persistent=False)
         self.edge_score_init: dict[int, Tensor] = {}
+        self.gate_init: Optional[float] = None
         self.reset_parameters()
 
     def _blocks(self) -> list[tuple[int, int, int, slice, slice]]:
@@ -138,6 +139,24 @@ class HeteroRelationalConv(TypedConv):
             nn.init.zeros_(self.log_scale)
         for r, weights in self.edge_score_init.items():
             self._set_edge_scores(r, weights)
+        self._apply_gate_init()
+
+    def init_gates(self, bias: float) -> None:
+        """Start every edge's gate at ``sigmoid(bias)``, now and on every reset.
+
+        See :meth:`mmgraph.nn.RelationalConv.init_gates`.
+
+        Args:
+            bias: The gates' starting logit (every edge type).
+        """
+        self.gate_init = check_gate_init(bias)
+        self._apply_gate_init()
+
+    def _apply_gate_init(self) -> None:
+        if self.gate_init is not None:
+            with torch.no_grad():
+                self.heads_w[:, 0, : self.hidden] = 0.0
+                self.heads_w[:, 0, self.hidden] = self.gate_init
 
     def init_edge_scores(self, weights: Union[Tensor, Sequence[Sequence[float]]],
                          edge_type: Optional[EdgeType] = None) -> None:

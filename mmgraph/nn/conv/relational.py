@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax as pyg_softmax
 
-__all__ = ["RelationalConv", "check_source_heads"]
+__all__ = ["RelationalConv", "check_source_heads", "check_gate_init"]
 
 
 def check_source_heads(source_heads: object, heads: int, softmax: bool) -> int:
@@ -20,6 +21,13 @@ def check_source_heads(source_heads: object, heads: int, softmax: bool) -> int:
     if source_heads and not softmax:
         raise ValueError("source_heads: needs the softmax (softmax=True, conv='relational')")
     return source_heads
+
+
+def check_gate_init(bias: object) -> float:
+    """``bias`` of :meth:`RelationalConv.init_gates` checked: a finite real number."""
+    if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not math.isfinite(bias):
+        raise ValueError(f"init_gates: expected a finite number (the gate's starting logit), got {bias!r}")
+    return float(bias)
 
 
 class _Stacked:
@@ -131,6 +139,7 @@ class RelationalConv(MessagePassing):
         self.edge_score_init: Optional[Tensor] = None
         if edge_score_init is not None:
             self.edge_score_init = self._check_edge_score_init(edge_score_init)
+        self.gate_init: Optional[float] = None
         self.reset_parameters()
 
     def _check_edge_score_init(self, weights: Union[Tensor, Sequence[Sequence[float]]]) -> Tensor:
@@ -157,6 +166,27 @@ class RelationalConv(MessagePassing):
         self.edge_score_init = self._check_edge_score_init(weights)
         self._apply_edge_score_init()
 
+    def init_gates(self, bias: float) -> None:
+        r"""Start every edge's gate at :math:`\sigma(\text{bias})`, whatever its message, now and on every reset.
+
+        The gate's weights start at 0 and its bias at ``bias``. With a large negative ``bias``
+        (e.g. ``-10``) the layer starts from its softmax selections alone,
+        :math:`h_i' \approx \sum_j \alpha_{ji} m_{ji}`, so the selected neighbour's message is not
+        mixed with the gated messages of all the others (with the default initialisation every
+        gate starts near :math:`0.5`). Training may open the gates again.
+
+        Args:
+            bias: The gates' starting logit.
+        """
+        self.gate_init = check_gate_init(bias)
+        self._apply_gate_init()
+
+    def _apply_gate_init(self) -> None:
+        if self.gate_init is not None:
+            with torch.no_grad():
+                self.gate.weight.zero_()
+                self.gate.bias.fill_(self.gate_init)
+
     def _apply_edge_score_init(self) -> None:
         if self.edge_score_init is not None and self.score_edge is not None:
             with torch.no_grad():
@@ -171,6 +201,7 @@ class RelationalConv(MessagePassing):
         if self.log_scale is not None:
             nn.init.zeros_(self.log_scale)
         self._apply_edge_score_init()
+        self._apply_gate_init()
 
     def forward(
         self,

@@ -225,3 +225,26 @@ def test_source_heads_errors(kwargs: dict, match: str) -> None:
 def test_edge_score_init_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         RelationalConv(8, 8, **kwargs)
+
+
+def test_init_gates_starts_every_gate_at_its_bias_and_survives_reset() -> None:
+    torch.manual_seed(0)
+    pos = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.45, 0.6], [1.0, 0.9]])
+    src, dst, attr, _ = _complete(pos)
+    conv = RelationalConv(8, 8, edge_dim=3, heads=2, edge_score_init=[[0.0, 0.0, -5.0], [0.0, 0.0, 5.0]])
+    x = torch.randn(4, 8)
+    _, before = conv(x, torch.stack([src, dst]), attr, return_gates=True)
+    assert before[:, 0].std() > 0  # the default initialisation: gates differ per edge
+    conv.init_gates(-10.0)
+    conv.reset_parameters()
+    out, gates = conv(x, torch.stack([src, dst]), attr, return_gates=True)
+    torch.testing.assert_close(gates[:, 0], torch.full((src.numel(),), torch.sigmoid(torch.tensor(-10.0)).item()))
+    expected, _ = _reference(conv, x, x, torch.stack([src, dst]), attr)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert conv.gate_init == -10.0 and torch.equal(conv.gate.weight, torch.zeros_like(conv.gate.weight))
+
+
+@pytest.mark.parametrize("bias", [True, "closed", float("inf"), None])
+def test_init_gates_errors(bias: object) -> None:
+    with pytest.raises(ValueError, match=r"init_gates: expected a finite number \(the gate's starting logit\), got"):
+        RelationalConv(8, 8).init_gates(bias)  # type: ignore[arg-type]

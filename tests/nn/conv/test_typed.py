@@ -124,3 +124,14 @@ def test_init_edge_scores_sets_one_edge_type_and_survives_reset() -> None:
         conv.init_edge_scores(prior, ("b", "cross", "a"))
     with pytest.raises(ValueError, match="edge_type: expected one of"):
         conv.init_edge_scores(prior, ("x", "y", "z"))
+
+
+def test_init_gates_reaches_every_edge_type_and_survives_reset() -> None:
+    conv = HeteroRelationalConv(H, ["a", "b"], {("a", "intra", "a"): 3, ("b", "cross", "a"): 2}, select_heads=2)
+    conv.init_gates(-4.0)
+    conv.reset_parameters()
+    for et in (("a", "intra", "a"), ("b", "cross", "a")):
+        gate = conv.per_type(et).gate
+        assert torch.equal(gate.weight, torch.zeros_like(gate.weight)) and gate.bias.item() == -4.0
+    with pytest.raises(ValueError, match="init_gates: expected a finite number"):
+        conv.init_gates(float("nan"))
