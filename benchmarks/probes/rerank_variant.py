@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/probes/rerank_variant.py MODEL [--images 4000] [--facts 3] [--epochs 5]
        [--lr 1e-3] [--hidden 48] [--batch-size 128] [--model-arg KEY=VALUE ...] [--masked-words W] [--maskable colours|content]
-       [--every-caption] [--seed S]
+       [--every-caption] [--seed S] [--gate-bias B]
 
 MODEL: a registered re-ranker (``rerank-graph``, ``rerank-attention``). Each epoch prints the
 validation accuracy on (positive, hard negative, other caption) triples, where always "no match"
@@ -21,6 +21,7 @@ import torch
 from mmgraph.bench.runner import build_model
 from mmgraph.bench.tasks import RetrievalTask
 from mmgraph.datasets.captions import CAPTION_VOCAB, COLORS, SHAPES
+from mmgraph.nn.conv.hetero_relational import HeteroRelationalConv
 from mmgraph.train.fit import fit, predict
 
 
@@ -44,6 +45,8 @@ def main() -> None:
                         help="weight of the masked-word loss (clauses=True; see --maskable)")
     parser.add_argument("--maskable", choices=("colours", "content"), default="content",
                         help="words the masked-word loss hides: colour words, or colour and shape words")
+    parser.add_argument("--gate-bias", type=float, default=None,
+                        help="start every relational layer's edge gates at sigmoid(B) (RelationalConv.init_gates)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = RetrievalTask(sizes=(args.images, 500, 100), facts_per_caption=args.facts,
@@ -58,6 +61,10 @@ def main() -> None:
         base = task.model_kwargs
         task.model_kwargs = lambda name, hidden: {**base(name, hidden), **extra}  # type: ignore[method-assign]
     model = build_model(task, args.model, args.hidden, seed=args.seed)
+    if args.gate_bias is not None:
+        for conv in model.modules():
+            if isinstance(conv, HeteroRelationalConv):
+                conv.init_gates(args.gate_bias)
     print(f"{args.model} {extra}: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
     val = task.batches("val", 255, False)
 
