@@ -184,6 +184,9 @@ class HeteroGNN(nn.Module):
         select_heads: Softmax heads of ``conv="relational"`` (``heads`` is for GAT/GATv2).
         source_heads: How many of the ``select_heads`` (the last ones) normalise over each
             source's outgoing edges (see :class:`~mmgraph.nn.RelationalConv`).
+        gate_init: Start every layer's edge gates at :math:`\sigma(\text{gate\_init})`
+            (:meth:`~mmgraph.nn.RelationalConv.init_gates`; relational convolutions only), e.g.
+            ``-10`` to start from the softmax selections alone. ``None``: the default initialisation.
 
     Shapes:
         - **input:** ``x_dict[t]``: :math:`(N_t, H)`; ``edge_index_dict[r]``: :math:`(2, E_r)`;
@@ -209,9 +212,13 @@ class HeteroGNN(nn.Module):
         select_heads: int = 1,
         film: Optional[str] = None,
         source_heads: int = 0,
+        gate_init: Optional[float] = None,
     ) -> None:
         super().__init__()
         conv_cls = self._conv_class(conv)
+        if gate_init is not None and not hasattr(conv_cls, "init_gates"):
+            gated = sorted(n for n, c in CONVS.items() if hasattr(c, "init_gates"))
+            raise ValueError(f"gate_init: only a conv with edge gates ({gated}) takes it, got conv={conv!r}")
         if film is not None and film not in node_types:
             raise ValueError(f"film: expected a node type in {list(node_types)}, got {film!r}")
         if norm not in _NORMS:
@@ -250,6 +257,9 @@ class HeteroGNN(nn.Module):
         self.convs = nn.ModuleList(
             conv_cls(hidden, self.node_types, self.edge_types, **options) for _ in range(num_layers)
         )
+        if gate_init is not None:
+            for layer in self.convs:
+                layer.init_gates(gate_init)
         self.receivers = sorted({et[2] for et in self.edge_types}, key=self.node_types.index)
         # whether each node type receives messages (a buffer: nothing is copied to the device per step)
         self.register_buffer("receives", torch.tensor([t in self.receivers for t in self.node_types]), persistent=False)

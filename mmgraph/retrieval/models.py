@@ -354,6 +354,7 @@ def rerank_graph(
     vocab: Optional[Sequence[str]] = None,
     maskable: Optional[Collection[str]] = None,
     extractors: Optional[Mapping[str, nn.Module]] = None,
+    gate_init: Optional[float] = None,
 ) -> nn.Module:
     """Re-ranker over the joint graph of one pair: both intra-modal graphs, tokens ↔ regions, a fusion node.
 
@@ -368,7 +369,9 @@ def rerank_graph(
     columns of the token's index in its statement added to its features); ``masked_words > 0``
     adds the masked-word loss over ``vocab`` (words in ``maskable``) with that weight.
     ``cross=False`` leaves out the token ↔ region edges: the caption then reaches the image
-    only through the fusion node and the caption-conditioned messages.
+    only through the fusion node and the caption-conditioned messages. ``gate_init`` starts the
+    relational layers' edge gates at ``sigmoid(gate_init)`` (``None``: their default
+    initialisation; see :meth:`~mmgraph.nn.RelationalConv.init_gates`).
     """
     _check_token_edges(token_edges, "rerank-graph")
     if not isinstance(cross, bool):
@@ -378,7 +381,7 @@ def rerank_graph(
     if clauses:
         inner = rerank_graph(_widen(in_dims, text, clause_positions, "rerank-graph"), hidden, out_dim + len(words),
                              text=text, num_layers=num_layers, window=window, token_edges=token_edges, cross=cross,
-                             extractors=extractors)
+                             extractors=extractors, gate_init=gate_init)
         return ClauseReranker(inner, text=text, positions=clause_positions, vocab=words or None,
                               masked_words=masked_words, maskable=maskable)
     builder = GraphBuilder(
@@ -387,7 +390,8 @@ def rerank_graph(
         fusion_node=True,
     )
     return PairGraphModel(dict(in_dims), hidden, out_dim, builder=builder, conv="relational", num_layers=num_layers,
-                          condition=text, task="classification", extractors=extractors, pair=(image, text))
+                          condition=text, task="classification", extractors=extractors, pair=(image, text),
+                          gate_init=gate_init)
 
 
 @register_model("rerank-attention", family="retrieval")

@@ -520,3 +520,14 @@ def test_bad_edge_lists_are_refused_naming_the_edge_type(edges, match) -> None:
     gnn = plain(["a", "b"], {AA: 0}, conv="gat")
     with pytest.raises(ValueError, match=r"edge_index_dict\[\('a', 'intra', 'a'\)\]: " + match):
         gnn(rand_x({"a": 5, "b": 2}), {AA: edges})
+
+
+def test_gate_init_reaches_every_layer_and_edge_type() -> None:
+    gnn = plain(["a", "b"], {AA: 2, ("b", "cross", "a"): 0}, conv="relational", gate_init=-6.0)
+    gnn.reset_parameters()
+    for layer in gnn.convs:
+        for et in (AA, ("b", "cross", "a")):
+            gate = layer.per_type(et).gate
+            assert torch.equal(gate.weight, torch.zeros_like(gate.weight)) and gate.bias.item() == -6.0
+    with pytest.raises(ValueError, match=r"gate_init: only a conv with edge gates \(\[.*'relational'.*\]\).*conv='gat'"):
+        HeteroGNN(["a"], {AA: 0}, H, conv="gat", gate_init=-6.0)

@@ -172,3 +172,15 @@ def test_rerank_graph_without_token_region_edges(data: SceneCaptions) -> None:
     assert not [et for et in inner.edge_types if et[1] == "cross"]
     with pytest.raises(ValueError, match="rerank-graph:.*cross:.*bool.*'no'"):
         mg.get_model("rerank-graph", in_dims=dims, hidden=16, cross="no")
+
+
+def test_rerank_graph_gate_init(data: SceneCaptions) -> None:
+    from mmgraph.nn.conv import HeteroRelationalConv
+
+    dims = {"objects": 10, "caption": data.text_dim}
+    for model in (mg.get_model("rerank-graph", in_dims=dims, hidden=16, gate_init=-10.0),
+                  mg.get_model("rerank-graph", in_dims=dims, hidden=16, gate_init=-10.0, clauses=True)):
+        convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
+        assert len(convs) == 2 and all(c.gate_init == -10.0 for c in convs)
+    default = mg.get_model("rerank-graph", in_dims=dims, hidden=16)
+    assert all(m.gate_init is None for m in default.modules() if isinstance(m, HeteroRelationalConv))

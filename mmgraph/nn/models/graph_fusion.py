@@ -78,6 +78,8 @@ class GraphFusionModel(FusionModel):
         pool: The modalities whose pooled states the head reads (``pool`` of
             :class:`~mmgraph.nn.Readout`; default: all), e.g. ``["question"]`` with the regions
             read by ``flat``.
+        gate_init: Start the relational GNN's edge gates at :math:`\sigma(\text{gate\_init})`
+            (see :class:`~mmgraph.nn.HeteroGNN`); ``None``: the default initialisation.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` (modalities ⊆ ``in_dims``)
@@ -88,7 +90,7 @@ class GraphFusionModel(FusionModel):
                  builder: Optional[GraphBuilder] = None, conv: str = "gat", num_layers: int = 2, heads: Optional[int] = None,
                  readout: Union[str, Sequence[str], None] = None, norm: Optional[str] = "layer",
                  condition: Optional[str] = None, norm_first: bool = True, flat: Optional[Mapping[str, int]] = None,
-                 flat_from: str = "output", pool: Optional[Sequence[str]] = None,
+                 flat_from: str = "output", pool: Optional[Sequence[str]] = None, gate_init: Optional[float] = None,
                  **options: Unpack[FusionOptions]) -> None:
         super().__init__(in_dims, hidden, out_dim, **options)
         names = self.names
@@ -116,7 +118,7 @@ class GraphFusionModel(FusionModel):
         self.gnn = HeteroGNN(
             self.node_types, self.edge_types, hidden, num_layers=num_layers, conv=conv, heads=heads,
             dropout=self.dropout_rate, norm=norm, condition=condition, norm_first=norm_first,
-            film=options.get("film"),
+            film=options.get("film"), gate_init=gate_init,
         )
         if readout is None:
             readout = ("mean", "fusion") if builder.fusion_node else "mean"
