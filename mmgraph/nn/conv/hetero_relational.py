@@ -278,6 +278,8 @@ class HeteroRelationalConv(TypedConv):
         if self.score_edge is not None and dim:
             state.update({"score_edge.weight": self.score_edge[:-1, cols].t(), "score_edge.bias": self.score_edge[-1, cols]})
         conv.load_state_dict({k: v.detach().clone() for k, v in state.items()})
+        conv.edge_score_init = self.edge_score_init.get(self._type_index(edge_type))  # kept by the copy's resets
+        conv.gate_init = self.gate_init
         return conv
 
     def __repr__(self) -> str:

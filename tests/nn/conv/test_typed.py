@@ -119,6 +119,9 @@ def test_init_edge_scores_sets_one_edge_type_and_survives_reset() -> None:
     conv.init_edge_scores(prior, ("a", "intra", "a"))
     conv.reset_parameters()
     torch.testing.assert_close(conv.per_type(("a", "intra", "a")).score_edge.bias.view(2, 3), prior)
+    copy = conv.per_type(("a", "intra", "a"))
+    copy.reset_parameters()  # the per-type copy keeps the prior too
+    torch.testing.assert_close(copy.score_edge.bias.view(2, 3), prior)
     assert not torch.equal(conv.per_type(("b", "cross", "a")).score_edge.bias.view(2, 2), torch.zeros(2, 2))
     with pytest.raises(ValueError, match=r"expected shape \(select_heads=2, edge_dim=2\)"):
         conv.init_edge_scores(prior, ("b", "cross", "a"))
@@ -131,7 +134,9 @@ def test_init_gates_reaches_every_edge_type_and_survives_reset() -> None:
     conv.init_gates(-4.0)
     conv.reset_parameters()
     for et in (("a", "intra", "a"), ("b", "cross", "a")):
-        gate = conv.per_type(et).gate
-        assert torch.equal(gate.weight, torch.zeros_like(gate.weight)) and gate.bias.item() == -4.0
+        copy = conv.per_type(et)
+        assert torch.equal(copy.gate.weight, torch.zeros_like(copy.gate.weight)) and copy.gate.bias.item() == -4.0
+        copy.reset_parameters()  # the per-type copy keeps the closed gates too
+        assert copy.gate_init == -4.0 and copy.gate.bias.item() == -4.0
     with pytest.raises(ValueError, match="init_gates: expected a finite number"):
         conv.init_gates(float("nan"))
