@@ -259,3 +259,14 @@ def test_pool_chooses_the_modalities_the_head_pools() -> None:
     assert "pool=['question']" in repr(model) and "pool" not in repr(GraphFusionModel({"image": 3}, hidden=8))
     batch = mg.collate([mg.MultimodalSample(image=torch.randn(4, 3), question=torch.randn(2, 2), y=0)] * 2)
     assert model(batch).shape == (2, 2)
+
+
+def test_gate_init_reaches_the_registered_graph_relational() -> None:
+    from mmgraph.nn.conv import HeteroRelationalConv
+
+    model = mg.get_model("graph-relational", in_dims=IN_DIMS, hidden=16, out_dim=2, gate_init=-10.0)
+    model.reset_parameters()
+    convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
+    assert convs and all(c.gate_init == -10.0 and torch.all(c.heads_w[:, 0, -1] == -10.0) for c in convs)
+    with pytest.raises(ValueError, match=r"gate_init: only a conv with edge gates.*got conv='gat'"):
+        mg.get_model("graph-gat", in_dims=IN_DIMS, hidden=16, out_dim=2, gate_init=-10.0)
