@@ -134,12 +134,14 @@ class CaptionModel(nn.Module):
         gate_init: Optional[float] = None,
     ) -> None:
         super().__init__()
+        if gate_init is not None and not graph:
+            raise ValueError(f"gate_init: needs graph=True (the relational layers' gates), got graph={graph}")
         self.image, self.graph, self.max_len, self.in_dim = image, graph, max_len, in_dim
         self.extractor = extractor
         if graph:
             self.encoder: nn.Module = GraphExtractor(_Given(in_dim), edges.Full(attr="pos"), hidden,
                                                      num_layers=num_layers, select_heads=select_heads,
-                                                     source_heads=source_heads)
+                                                     source_heads=source_heads, gate_init=gate_init)
         else:
             self.encoder = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.distance_prior = float(distance_prior)
@@ -152,12 +154,6 @@ class CaptionModel(nn.Module):
                 if isinstance(conv, HeteroRelationalConv):
                     conv.init_edge_scores(_distance_prior(conv.heads, conv.source_heads, conv.edge_dim, distance_prior))
         self.gate_init = gate_init
-        if gate_init is not None:
-            if not graph:
-                raise ValueError(f"gate_init: needs graph=True (the relational layers' gates), got graph={graph}")
-            for conv in self.encoder.modules():
-                if isinstance(conv, HeteroRelationalConv):
-                    conv.init_gates(gate_init)
         if decoder == "gru":
             self.decoder: nn.Module = AttentionGRUDecoder(vocab_size, hidden, hidden, bos=bos, eos=eos)
         elif decoder == "transformer":

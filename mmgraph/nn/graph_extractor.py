@@ -44,6 +44,8 @@ class GraphExtractor(nn.Module):
         source_heads: How many of them (the last ones) select over each element's outgoing edges
             (see :class:`~mmgraph.nn.RelationalConv`).
         dropout: Dropout in the GNN.
+        gate_init: Starting logit of the relational layers' edge gates (see
+            :class:`~mmgraph.nn.HeteroGNN`); ``None``: their default initialisation.
 
     Shapes:
         - **input:** ``RawModality(data=(K, ...), index=(B,))``
@@ -61,6 +63,7 @@ class GraphExtractor(nn.Module):
         select_heads: int = 1,
         dropout: float = 0.0,
         source_heads: int = 0,
+        gate_init: Optional[float] = None,
     ) -> None:
         super().__init__()
         in_dim = getattr(extractor, "out_dim", None)
@@ -77,6 +80,7 @@ class GraphExtractor(nn.Module):
         self.gnn = HeteroGNN(
             ["elements"], self.builder.edge_types(["elements"]), hidden, num_layers=num_layers, conv=conv,
             dropout=dropout, norm_first=True, select_heads=select_heads, source_heads=source_heads,
+            gate_init=gate_init,
         )
         self.norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, out_dim) if out_dim is not None else None
