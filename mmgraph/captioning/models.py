@@ -22,7 +22,7 @@ from mmgraph.captioning.decoder import AttentionGRUDecoder, TransformerDecoder
 from mmgraph.data.batch import ModalityBatch, MultimodalBatch
 from mmgraph.graph import edges
 from mmgraph.nn.encoders import masked_mean
-from mmgraph.nn.conv.hetero_relational import HeteroRelationalConv
+from mmgraph.nn.distance_prior import init_distance_prior
 from mmgraph.nn.graph_extractor import GraphExtractor
 from mmgraph.registry import register_model
 
@@ -42,15 +42,6 @@ class _Given(nn.Module):
     def __init__(self, out_dim: int) -> None:
         super().__init__()
         self.out_dim = out_dim
-
-
-def _distance_prior(heads: int, source_heads: int, edge_dim: int, c: float) -> Tensor:
-    """Edge-score bias ``(heads, edge_dim)``: the first two target and source heads start at ``-c d``, ``+c d``."""
-    prior = torch.zeros(heads, edge_dim)  # edge_attr = [dx, dy, distance]
-    for first, last in ((0, heads - source_heads), (heads - source_heads, heads)):
-        for k, sign in zip(range(first, last), (-1.0, 1.0)):
-            prior[k, -1] = sign * c
-    return prior
 
 
 def caption_loss(logits: Tensor, y: Tensor) -> Tensor:
@@ -150,9 +141,7 @@ class CaptionModel(nn.Module):
                 raise ValueError(f"distance_prior: needs graph=True and at least 2 target heads (select_heads - "
                                  f"source_heads), got graph={graph}, select_heads={select_heads}, "
                                  f"source_heads={source_heads}")
-            for conv in self.encoder.modules():
-                if isinstance(conv, HeteroRelationalConv):
-                    conv.init_edge_scores(_distance_prior(conv.heads, conv.source_heads, conv.edge_dim, distance_prior))
+            init_distance_prior(self.encoder, distance_prior)
         self.gate_init = gate_init
         if decoder == "gru":
             self.decoder: nn.Module = AttentionGRUDecoder(vocab_size, hidden, hidden, bos=bos, eos=eos)

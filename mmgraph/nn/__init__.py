@@ -2,6 +2,7 @@
 
 from mmgraph.nn.conv import GCNLayer, RelationalConv, TypedRelationalConv
 from mmgraph.nn.cross_attention import CrossAttentionBlock
+from mmgraph.nn.distance_prior import distance_prior, init_distance_prior
 from mmgraph.nn.extractors import GridCNN
 from mmgraph.nn.encoders import ModalityEncoders, masked_mean
 from mmgraph.nn.film import FiLM, ModalityFiLM
@@ -21,6 +22,8 @@ __all__ = [
     "CONVS",
     "register_conv",
     "CrossAttentionBlock",
+    "distance_prior",
+    "init_distance_prior",
     "ModalityEncoders",
     "GridCNN",
     "FiLM",

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.nn.cross_attention import CrossAttentionBlock
+from mmgraph.nn.distance_prior import init_distance_prior
 from mmgraph.data.batch import MultimodalBatch
 from mmgraph.graph import GraphBuilder, edges
 from mmgraph.nn.encoders import masked_mean
@@ -355,6 +356,9 @@ def rerank_graph(
     maskable: Optional[Collection[str]] = None,
     extractors: Optional[Mapping[str, nn.Module]] = None,
     gate_init: Optional[float] = None,
+    select_heads: int = 1,
+    source_heads: int = 0,
+    distance_prior: float = 0.0,
 ) -> nn.Module:
     """Re-ranker over the joint graph of one pair: both intra-modal graphs, tokens ↔ regions, a fusion node.
 
@@ -371,9 +375,16 @@ def rerank_graph(
     ``cross=False`` leaves out the token ↔ region edges: the caption then reaches the image
     only through the fusion node and the caption-conditioned messages. ``gate_init`` starts the
     relational layers' edge gates at ``sigmoid(gate_init)`` (``None``: their default
-    initialisation; see :meth:`~mmgraph.nn.RelationalConv.init_gates`).
+    initialisation; see :meth:`~mmgraph.nn.RelationalConv.init_gates`). ``select_heads`` softmax
+    heads, the last ``source_heads`` of them selecting over each source's edges; with
+    ``distance_prior`` :math:`C > 0` the first two target (and source) heads on the image's edges
+    start on each object's closest and furthest neighbour
+    (:func:`~mmgraph.nn.distance_prior.init_distance_prior`).
     """
     _check_token_edges(token_edges, "rerank-graph")
+    if distance_prior and select_heads - source_heads < 2:
+        raise ValueError(f"rerank-graph: distance_prior: needs at least 2 target heads (select_heads - source_heads), "
+                         f"got select_heads={select_heads}, source_heads={source_heads}")
     if not isinstance(cross, bool):
         raise ValueError(f"rerank-graph: cross: expected a bool, got {cross!r}")
     image, text = split_modalities(in_dims, text, "rerank-graph")
@@ -381,7 +392,8 @@ def rerank_graph(
     if clauses:
         inner = rerank_graph(_widen(in_dims, text, clause_positions, "rerank-graph"), hidden, out_dim + len(words),
                              text=text, num_layers=num_layers, window=window, token_edges=token_edges, cross=cross,
-                             extractors=extractors, gate_init=gate_init)
+                             extractors=extractors, gate_init=gate_init, select_heads=select_heads,
+                             source_heads=source_heads, distance_prior=distance_prior)
         return ClauseReranker(inner, text=text, positions=clause_positions, vocab=words or None,
                               masked_words=masked_words, maskable=maskable)
     builder = GraphBuilder(
@@ -389,9 +401,12 @@ def rerank_graph(
         cross={(text, image): edges.Full()} if cross else None,
         fusion_node=True,
     )
-    return PairGraphModel(dict(in_dims), hidden, out_dim, builder=builder, conv="relational", num_layers=num_layers,
-                          condition=text, task="classification", extractors=extractors, pair=(image, text),
-                          gate_init=gate_init)
+    model = PairGraphModel(dict(in_dims), hidden, out_dim, builder=builder, conv="relational", num_layers=num_layers,
+                           condition=text, task="classification", extractors=extractors, pair=(image, text),
+                           gate_init=gate_init, select_heads=select_heads, source_heads=source_heads)
+    if distance_prior:
+        init_distance_prior(model, distance_prior, (image, "intra", image))
+    return model
 
 
 @register_model("rerank-attention", family="retrieval")

@@ -184,3 +184,32 @@ def test_rerank_graph_gate_init(data: SceneCaptions) -> None:
         assert len(convs) == 2 and all(c.gate_init == -10.0 for c in convs)
     default = mg.get_model("rerank-graph", in_dims=dims, hidden=16)
     assert all(m.gate_init is None for m in default.modules() if isinstance(m, HeteroRelationalConv))
+
+
+def test_rerank_graph_heads_and_distance_prior(data: SceneCaptions) -> None:
+    """The prior starts the image's edges on closest / furthest, in both heads' directions; the caption's edges keep theirs."""
+    from mmgraph.nn.conv import HeteroRelationalConv
+
+    dims = {"objects": 10, "caption": data.text_dim}
+    for clauses in (False, True):
+        model = mg.get_model("rerank-graph", in_dims=dims, hidden=16, select_heads=4, source_heads=2,
+                             distance_prior=30.0, clauses=clauses)
+        for graph_model in (m for m in model.modules() if isinstance(m, mg.nn.GraphFusionModel)):
+            graph_model.reset_parameters()  # the prior is kept
+        convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
+        assert len(convs) == 2
+        for conv in convs:
+            assert (conv.heads, conv.source_heads) == (4, 2)
+            bias = conv.per_type(("objects", "intra", "objects")).score_edge.bias.detach().view(4, 3)
+            torch.testing.assert_close(bias[:, 2], torch.tensor([-30.0, 30.0, -30.0, 30.0]))
+            tokens = conv.per_type(("caption", "intra", "caption")).score_edge.bias.detach().view(4, -1)
+            assert (tokens.abs() < 30).all()
+        assert model(batch_of(data, [0, 1])).shape[0] == 2
+
+
+def test_rerank_graph_distance_prior_needs_two_target_heads(data: SceneCaptions) -> None:
+    dims = {"objects": 10, "caption": data.text_dim}
+    with pytest.raises(ValueError, match=r"distance_prior: needs at least 2 target heads.*select_heads=1, source_heads=0"):
+        mg.get_model("rerank-graph", in_dims=dims, hidden=16, distance_prior=30.0)
+    with pytest.raises(ValueError, match=r"distance_prior: needs at least 2 target heads.*select_heads=3, source_heads=2"):
+        mg.get_model("rerank-graph", in_dims=dims, hidden=16, select_heads=3, source_heads=2, distance_prior=30.0)

@@ -80,6 +80,9 @@ class GraphFusionModel(FusionModel):
             read by ``flat``.
         gate_init: Start the relational GNN's edge gates at :math:`\sigma(\text{gate\_init})`
             (see :class:`~mmgraph.nn.HeteroGNN`); ``None``: the default initialisation.
+        select_heads: Softmax heads of ``conv="relational"`` (see :class:`~mmgraph.nn.HeteroGNN`).
+        source_heads: How many of the ``select_heads`` (the last ones) select over each source's
+            outgoing edges.
 
     Shapes:
         - **input:** a :class:`~mmgraph.MultimodalBatch` (modalities ⊆ ``in_dims``)
@@ -91,7 +94,7 @@ class GraphFusionModel(FusionModel):
                  readout: Union[str, Sequence[str], None] = None, norm: Optional[str] = "layer",
                  condition: Optional[str] = None, norm_first: bool = True, flat: Optional[Mapping[str, int]] = None,
                  flat_from: str = "output", pool: Optional[Sequence[str]] = None, gate_init: Optional[float] = None,
-                 **options: Unpack[FusionOptions]) -> None:
+                 select_heads: int = 1, source_heads: int = 0, **options: Unpack[FusionOptions]) -> None:
         super().__init__(in_dims, hidden, out_dim, **options)
         names = self.names
         if flat_from not in FLAT_FROM:
@@ -118,7 +121,7 @@ class GraphFusionModel(FusionModel):
         self.gnn = HeteroGNN(
             self.node_types, self.edge_types, hidden, num_layers=num_layers, conv=conv, heads=heads,
             dropout=self.dropout_rate, norm=norm, condition=condition, norm_first=norm_first,
-            film=options.get("film"), gate_init=gate_init,
+            film=options.get("film"), gate_init=gate_init, select_heads=select_heads, source_heads=source_heads,
         )
         if readout is None:
             readout = ("mean", "fusion") if builder.fusion_node else "mean"

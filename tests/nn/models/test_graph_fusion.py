@@ -270,3 +270,15 @@ def test_gate_init_reaches_the_registered_graph_relational() -> None:
     assert convs and all(c.gate_init == -10.0 and torch.all(c.heads_w[:, 0, -1] == -10.0) for c in convs)
     with pytest.raises(ValueError, match=r"gate_init: only a conv with edge gates.*got conv='gat'"):
         mg.get_model("graph-gat", in_dims=IN_DIMS, hidden=16, out_dim=2, gate_init=-10.0)
+
+
+def test_select_and_source_heads_reach_the_registered_graph_relational() -> None:
+    from mmgraph.nn.conv import HeteroRelationalConv
+
+    model = mg.get_model("graph-relational", in_dims=IN_DIMS, hidden=16, out_dim=2, select_heads=4, source_heads=1)
+    convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
+    assert convs and all((c.heads, c.source_heads) == (4, 1) for c in convs)
+    with pytest.raises(ValueError, match=r"select_heads: only conv='relational' has softmax heads, got conv='gat'"):
+        mg.get_model("graph-gat", in_dims=IN_DIMS, hidden=16, out_dim=2, select_heads=2)
+    with pytest.raises(ValueError, match=r"source_heads: only conv='relational' has softmax heads, got conv='gat'"):
+        mg.get_model("graph-gat", in_dims=IN_DIMS, hidden=16, out_dim=2, source_heads=1)
