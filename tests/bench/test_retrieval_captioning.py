@@ -92,6 +92,7 @@ def test_rerank_epoch_visits_every_caption_when_asked(every: bool, quick: bool) 
 
 def test_reranker_recipes(retrieval: RetrievalTask) -> None:
     from mmgraph.datasets.captions import COLORS
+    from mmgraph.nn.conv import HeteroRelationalConv
     from mmgraph.retrieval import ClauseReranker
 
     kwargs = retrieval.model_kwargs("rerank-graph", 16)
@@ -99,6 +100,16 @@ def test_reranker_recipes(retrieval: RetrievalTask) -> None:
     assert kwargs["cross"] is False
     model = build_model(retrieval, "rerank-graph", 16)
     assert isinstance(model, ClauseReranker) and model.masked_words == 1.0
+    # the relational layers as caption-graph's: 2 target + 2 source heads on closest / furthest, gates closed
+    assert retrieval.GRAPH_SETUP == {"select_heads": 4, "source_heads": 2, "distance_prior": 100.0, "gate_init": -10.0}
+    assert {k: kwargs[k] for k in retrieval.GRAPH_SETUP} == retrieval.GRAPH_SETUP
+    assert retrieval.config()["rerank_graph"] == retrieval.GRAPH_SETUP
+    convs = [m for m in model.modules() if isinstance(m, HeteroRelationalConv)]
+    assert len(convs) == 2
+    for conv in convs:
+        assert (conv.heads, conv.source_heads, conv.gate_init) == (4, 2, -10.0)
+        bias = conv.per_type(("objects", "intra", "objects")).score_edge.bias.detach().view(4, 3)
+        torch.testing.assert_close(bias[:, 2], torch.tensor([-100.0, 100.0, -100.0, 100.0]))
     kwargs = retrieval.model_kwargs("rerank-attention", 16)
     assert kwargs["local_window"] == 2 and "clauses" not in kwargs and "cross" not in kwargs
     assert build_model(retrieval, "rerank-attention", 16).local_window == 2

@@ -61,7 +61,11 @@ class RetrievalTask(BenchTask):
       :func:`~mmgraph.datasets.captions.corrupt_caption`) and another image's caption. With
       one-hot text ``rerank-graph`` scores the caption statement by statement and learns to
       fill in one hidden colour word per statement of the positive (``clauses=True``,
-      ``masked_words=1.0``, no token ↔ object edges); ``rerank-attention`` scores whole captions
+      ``masked_words=1.0``, no token ↔ object edges), with its relational layers set up as
+      ``caption-graph``'s (``GRAPH_SETUP``: two heads start on each object's closest and
+      furthest object, two source heads on the objects it is the closest and furthest to, gates
+      closed; with the default layers one seed in three stayed on a plateau, docs/probes.md);
+      ``rerank-attention`` scores whole captions
       with a token convolution over the same window of 2 (under the graph's recipe it stayed
       at chance). Both are selected by validation
       ``rank_acc`` (the positive above its hard negative and above the other caption). At test
@@ -100,6 +104,10 @@ class RetrievalTask(BenchTask):
     default_models = ("dual-graph", "dual-pooled", "rerank-graph", "rerank-attention")
     full_settings = {"epochs": 20, "lrs": (1e-3, 3e-3), "sweep_epochs": 2, "batch_size": 128}
     quick_settings = {"epochs": 3, "batch_size": 64}
+
+    #: How ``rerank-graph``'s relational layers are set up (as ``caption-graph``'s): two target and
+    #: two source heads starting on each object's closest and furthest object, and closed gates.
+    GRAPH_SETUP = {"select_heads": 4, "source_heads": 2, "distance_prior": 100.0, "gate_init": -10.0}
 
     FULL = (4000, 500, 1000)
     QUICK = (300, 100, 200)
@@ -145,7 +153,7 @@ class RetrievalTask(BenchTask):
         return {"input": self.input, "text": self.text, "images": dict(zip(("train", "val", "test"), self.sizes or self.FULL)),
                 "captions_per_image": self.num_captions, "facts_per_caption": self.facts_per_caption,
                 "gallery": (self.sizes or self.FULL)[2], "rerank_k": self.rerank_k,
-                "rerank_every_caption": self._every}
+                "rerank_every_caption": self._every, "rerank_graph": dict(self.GRAPH_SETUP)}
 
     @property
     def _image(self) -> str:
@@ -162,6 +170,7 @@ class RetrievalTask(BenchTask):
             # in a hidden colour word from the image (docs/probes.md: it verified
             # relations only with these).
             kwargs.update(clauses=True, masked_words=1.0, vocab=CAPTION_VOCAB, maskable=COLORS, cross=False)
+            kwargs.update(self.GRAPH_SETUP)
         elif name == "rerank-attention" and self.text == "onehot":
             # Whole captions and the token convolution over the graph's window of 2: with the
             # graph's recipe the attention re-ranker stayed at chance (docs/probes.md).
